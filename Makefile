@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# ferry - one plain Makefile.
+#
+#   make            build everything (incremental) into $(O)/
+#   make check      install dependencies, build, run unit tests, a short fuzz
+#                   run and every tests/*.sh (needs root)
+#   make demo       install, build, bring up a lab, show ferry's main job
+#   make bench      side-by-side benchmarks against the reference tools
+#   make fuzz       longer libFuzzer runs of every network-input parser
+#   make check-asan unit tests and fuzz corpora under ASan+UBSan
+#   make vmlinux    regenerate bpf/vmlinux.h from the running kernel
+#   make clean      remove everything the build made
+#
+#   V=1 shows commands; WERROR=0 drops -Werror; O=dir moves the build.
+
+O ?= build
+V ?= 0
+WERROR ?= 1
+CC := gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+# Libraries, resolved lazily so that `make check` can install them first.
+pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+LIBS_JSON = $(call pc_libs,json-c)
+LIBS_BPF = $(call pc_libs,libbpf)
+LIBS_VIRT = $(call pc_libs,libvirt)
+LIBS_ZSTD = $(call pc_libs,libzstd)
+LIBS_XXHASH = $(call pc_libs,libxxhash)
+LIBS_CRYPTO = $(call pc_libs,libcrypto)
+LIBS_NL = $(call pc_libs,libnl-3.0 libnl-route-3.0)
+LIBS_AIO = -laio
+LIBS_CMOCKA = $(call pc_libs,cmocka)
+PC_CFLAGS = $(call pc_cflags,json-c libbpf libvirt libzstd libnl-3.0 libnl-route-3.0)
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+CFLAGS ?= -O2 -g
+EXTRA_CFLAGS ?=
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -D_GNU_SOURCE \
+	-DFERRY_VERSION='"$(VERSION)"' -I. -Icommon -I$(O)/bpf $(PC_CFLAGS) -MMD -MP
+LDFLAGS ?=
+ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_CFLAGS) -pthread
+
+BIN := $(O)/bin
+OBJ := $(O)/obj
+
+.PHONY: all
+.SECONDARY:
+all:
+
+obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# --- common/ -------------------------------------------------------------
+COMMON_SRCS := common/log.c common/output.c common/util.c
+COMMON_LIB := $(O)/lib/libcommon.a
+$(COMMON_LIB): $(call obj,$(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+COMMON_LDLIBS = $(LIBS_JSON)
+
+# --- bpf/ ----------------------------------------------------------------
+# BPF objects are built with clang -target bpf, skeletons with bpftool.
+BPF_PROGS :=
+BPF_OBJS = $(patsubst %,$(O)/bpf/%.bpf.o,$(BPF_PROGS))
+BPF_SKELS = $(patsubst %,$(O)/bpf/%.skel.h,$(BPF_PROGS))
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -I$(O)/bpf -Wall -Werror \
+	-Wno-unused-function
+
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/vmlinux.h $(wildcard bpf/*.h)
+	@mkdir -p $(dir $@)
+	$(call msg,BPF,$<)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+.PHONY: vmlinux
+vmlinux:
+	$(call msg,GEN,bpf/vmlinux.h)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h.tmp && \
+		mv bpf/vmlinux.h.tmp bpf/vmlinux.h
+
+# --- mover/ --------------------------------------------------------------
+
+# --- net/ ----------------------------------------------------------------
+
+# --- daemon/ -------------------------------------------------------------
+
+# --- tools/ --------------------------------------------------------------
+
+# --- tests: C unit tests (cmocka) ----------------------------------------
+# Each tests/unit/test_<name>.c is one executable linked against every
+# component library.
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
+UNIT_LIBS = $(COMMON_LIB)
+UNIT_LDLIBS = $(COMMON_LDLIBS) $(LIBS_CMOCKA)
+
+$(O)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_LIBS)
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_LIBS) $(UNIT_LDLIBS)
+
+.PHONY: unit
+unit: $(UNIT_BINS)
+
+.PHONY: check-unit
+check-unit: unit
+	$(Q)fail=0; for t in $(UNIT_BINS); do \
+		echo "  UNIT     $$t"; $$t || fail=1; done; exit $$fail
+
+# --- fuzzing (libFuzzer) -------------------------------------------------
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-D_GNU_SOURCE -DFUZZING -I. -Icommon $(PC_CFLAGS)
+FUZZ_SECONDS ?= 10
+
+.PHONY: fuzz-build fuzz fuzz-short
+fuzz-build: $(FUZZ_BINS)
+fuzz: FUZZ_SECONDS = 300
+fuzz fuzz-short: fuzz-build
+	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+		mkdir -p $(O)/fuzz/corpus/$$n; \
+		echo "  FUZZ     $$n ($(FUZZ_SECONDS)s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			$(O)/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>$(O)/fuzz/$$n.log || \
+			{ tail -40 $(O)/fuzz/$$n.log; exit 1; }; done
+
+# --- top-level targets ---------------------------------------------------
+all: $(COMMON_LIB) $(BPF_SKELS) $(UNIT_BINS)
+
+.PHONY: deps
+deps:
+	$(Q)tools/install-deps -q
+
+.PHONY: check
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory check-unit
+	$(Q)$(MAKE) --no-print-directory fuzz-short
+	$(Q)tests/run
+
+.PHONY: check-asan
+check-asan: deps
+	$(Q)$(MAKE) --no-print-directory O=$(O)/asan \
+		EXTRA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer' check-unit
+
+.PHONY: demo
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/demo
+
+.PHONY: bench
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/run
+
+.PHONY: format
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h' | grep -v vmlinux.h)
+
+.PHONY: clean
+clean:
+	$(call msg,CLEAN,$(O))
+	$(Q)rm -rf $(O)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

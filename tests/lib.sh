@@ -1,0 +1,72 @@
+# tests/lib.sh: sourced by every tests/*.sh.
+#
+# A test prints what it does, exits 0 on pass, 77 on skip (missing kernel
+# feature or tool only) and anything else on failure.  Register cleanup with
+# `cleanup_push CMD`; it runs (last first) on any exit.
+set -euo pipefail
+
+FERRY_TOP=${FERRY_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BUILD=${BUILD:-$FERRY_TOP/build}
+FERRY_BIN=$BUILD/bin
+LAB=$FERRY_TOP/tools/ferry-lab
+PATH=$FERRY_BIN:$PATH
+export FERRY_TOP BUILD FERRY_BIN PATH
+
+_cleanups=()
+cleanup_push() { _cleanups+=("$*"); }
+_run_cleanups() {
+	local rc=$? i
+	set +e
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" >/dev/null 2>&1
+	done
+	exit $rc
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+skip() { printf 'SKIP %s\n' "$*"; exit 77; }
+
+need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+need_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "needs $c"
+	done
+}
+
+assert_eq() { # assert_eq GOT WANT WHAT
+	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
+}
+assert_ne() {
+	[ "$1" != "$2" ] || fail "$3: got '$1', must differ"
+}
+assert_le() { # assert_le A B WHAT   (integers)
+	[ "$1" -le "$2" ] || fail "$3: $1 > $2"
+}
+assert_ge() {
+	[ "$1" -ge "$2" ] || fail "$3: $1 < $2"
+}
+assert_contains() { # assert_contains HAYSTACK NEEDLE WHAT
+	case "$1" in *"$2"*) ;; *) fail "$3: '$2' not in: $1" ;; esac
+}
+# expect_fail CMD...: the command must exit non-zero; its stderr is in $ERR.
+expect_fail() {
+	local rc=0
+	ERR=$("$@" 2>&1 >/dev/null) || rc=$?
+	[ $rc != 0 ] || fail "expected failure: $*"
+}
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+	local t=$1 i
+	shift
+	for ((i = 0; i < t * 5; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# A unique, short lab name for this test.
+test_lab_name() { echo "t$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-6)$$" | cut -c1-12; }
