@@ -109,6 +109,12 @@ vmlinux:
 # --- mover/ --------------------------------------------------------------
 
 # --- net/ ----------------------------------------------------------------
+NET_SRCS := net/sock.c
+NET_LIB := $(O)/lib/libnet.a
+$(NET_LIB): $(call obj,$(NET_SRCS))
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 # --- daemon/ -------------------------------------------------------------
 
@@ -119,7 +125,7 @@ vmlinux:
 # component library.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
-UNIT_LIBS = $(COMMON_LIB)
+UNIT_LIBS = $(NET_LIB) $(COMMON_LIB)
 UNIT_LDLIBS = $(COMMON_LDLIBS) $(LIBS_CMOCKA)
 
 $(O)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_LIBS)
@@ -154,7 +160,7 @@ fuzz fuzz-short: fuzz-build
 			{ tail -40 $(O)/fuzz/$$n.log; exit 1; }; done
 
 # --- top-level targets ---------------------------------------------------
-all: $(COMMON_LIB) $(BPF_SKELS) $(UNIT_BINS)
+all: $(COMMON_LIB) $(NET_LIB) $(BPF_SKELS) $(UNIT_BINS)
 
 .PHONY: deps
 deps:
