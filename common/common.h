@@ -68,6 +68,8 @@ void log_sink_set(enum log_sink sink);
 /* When set, errors and warnings are not written to stderr (JSON mode writes
  * them as {"error": ...} through output.c instead). */
 void log_quiet_set(bool quiet);
+/* Prefix each stderr line with a UTC timestamp (daemons writing a file). */
+void log_timestamps_set(bool on);
 void log_vmsg(enum log_level lvl, unsigned int sub, const char *fmt, va_list ap);
 void log_msg(enum log_level lvl, unsigned int sub, const char *fmt, ...) __printf(3, 4);
 /* Last error message written, for callers that must report it elsewhere. */

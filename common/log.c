@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -20,6 +21,7 @@ static enum log_level log_cur_level = LOG_LVL_WARN;
 static unsigned int log_debug_mask;
 static enum log_sink log_cur_sink = LOG_SINK_STDERR;
 static bool log_quiet;
+static bool log_stamps;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_last[512];
 
@@ -113,6 +115,11 @@ void log_quiet_set(bool quiet)
 	log_quiet = quiet;
 }
 
+void log_timestamps_set(bool on)
+{
+	log_stamps = on;
+}
+
 const char *log_last_error(void)
 {
 	return log_last;
@@ -149,6 +156,16 @@ void log_vmsg(enum log_level lvl, unsigned int sub, const char *fmt, va_list ap)
 	if (log_cur_sink == LOG_SINK_SYSLOG) {
 		syslog(prio[lvl], "%s", msg);
 	} else if (!(log_quiet && lvl <= LOG_LVL_WARN)) {
+		if (log_stamps) {
+			struct timespec ts;
+			struct tm tm;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			gmtime_r(&ts.tv_sec, &tm);
+			fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+				tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+				ts.tv_nsec / 1000000);
+		}
 		if (lvl == LOG_LVL_DEBUG)
 			fprintf(stderr, "%s: [%s] %s\n", log_progname, log_sub_name(sub), msg);
 		else
