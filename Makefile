@@ -120,6 +120,25 @@ $(NET_LIB): $(call obj,$(NET_SRCS))
 
 # --- tools/ --------------------------------------------------------------
 
+# guest: the integrity agent (static: it runs as PID 1 of the test guest),
+# its host-side client, and `make guest` to build and cache the guest's
+# kernel + initramfs (tools/guest/build; downloads the Debian kernel once).
+GUEST_AGENT := $(O)/guest/ferry-agent
+GUEST_CLIENT := $(O)/guest/ferry-agent-client
+$(GUEST_AGENT): $(call obj,tools/guest/agent.c tools/guest/disk.c)
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -static $(LDFLAGS) -o $@ $^
+$(GUEST_CLIENT): $(call obj,tools/guest/client.c)
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+.PHONY: guest guest-bins
+guest-bins: $(GUEST_AGENT) $(GUEST_CLIENT)
+guest: guest-bins
+	$(Q)tools/guest/build --agent $(GUEST_AGENT)
+all: guest-bins
+
 # --- tests: C unit tests (cmocka) ----------------------------------------
 # Each tests/unit/test_<name>.c is one executable linked against every
 # component library.
