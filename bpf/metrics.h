@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * metrics.h - the migration metrics map shared by ferryd (writer) and
+ * operators (`bpftool map dump pinned /sys/fs/bpf/ferry/migrations`).
+ * Fixed-width types only; char arrays print as strings in bpftool.
+ */
+#ifndef FERRY_BPF_METRICS_H
+#define FERRY_BPF_METRICS_H
+
+#define FERRY_METRICS_MAX 1024 /* LRU: the oldest records fall out */
+
+struct ferry_mig_key {
+	char id[16]; /* "m-" + 12 hex digits */
+};
+
+struct ferry_mig_metrics {
+	char vm[64];
+	char type[12];    /* migration | resize */
+	char status[16];  /* Nova's migration status */
+	char step[16];    /* ferry's step within it */
+	char source[32];
+	char dest[32];
+	__u64 t_created_ms; /* wall clock, ms since the epoch */
+	__u64 t_precopy_ms;
+	__u64 t_poweroff_ms;
+	__u64 t_final_copy_ms;
+	__u64 t_finished_ms;
+	__u64 t_ended_ms;
+	__u64 disk_total_bytes;
+	__u64 disk_processed_bytes;
+	__u64 disk_remaining_bytes;
+	__u64 wire_bytes;
+	__u64 raw_bytes;          /* non-zero data before compression */
+	__u64 dirty_rate_bps;
+	__u64 last_delta_bytes;   /* copied while the VM was off */
+	__u64 downtime_ms;
+	__u32 precopy_rounds;
+	__u32 rescans;
+	__u32 compression_x1000;  /* raw_bytes / wire_bytes * 1000 */
+	__u32 pad;
+};
+
+#ifndef __bpf__
+/* metrics.c: the loader (userspace). */
+struct ferry_metrics;
+
+/* Create or reuse the map pinned at PIN_DIR/migrations; NULL + errno. */
+struct ferry_metrics *ferry_metrics_open(const char *pin_dir);
+int ferry_metrics_update(struct ferry_metrics *fm, const struct ferry_mig_key *key,
+			 const struct ferry_mig_metrics *val);
+void ferry_metrics_close(struct ferry_metrics *fm);
+#endif
+
+#endif /* FERRY_BPF_METRICS_H */

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * domxml.c - reading a libvirt domain definition (name, flavor, disks, ferry's
+ * metadata) and writing the destination's version of it (new flavor, disks
+ * at their destination paths).  libxml2 with XPath; nothing else in ferryd
+ * touches XML.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
+#include "daemon/daemon.h"
+
+#define FERRY_XMLNS "https://ferry.dev/xmlns/instance/1"
+
+static xmlDocPtr domxml_read(const char *xml, xmlXPathContextPtr *ctx)
+{
+	xmlDocPtr doc;
+
+	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc)
+		return NULL;
+	*ctx = xmlXPathNewContext(doc);
+	if (!*ctx) {
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	xmlXPathRegisterNs(*ctx, BAD_CAST "ferry", BAD_CAST FERRY_XMLNS);
+	return doc;
+}
+
+static xmlXPathObjectPtr domxml_nodes(xmlXPathContextPtr ctx, const char *expr)
+{
+	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+
+	if (r && (!r->nodesetval || !r->nodesetval->nodeNr)) {
+		xmlXPathFreeObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Text of the first node matching @expr into buf ("" if none). */
+static void domxml_text(xmlXPathContextPtr ctx, const char *expr, char *buf, size_t len)
+{
+	xmlXPathObjectPtr r = domxml_nodes(ctx, expr);
+	xmlChar *s;
+
+	buf[0] = '\0';
+	if (!r)
+		return;
+	s = xmlNodeGetContent(r->nodesetval->nodeTab[0]);
+	if (s)
+		snprintf(buf, len, "%s", (const char *)s);
+	xmlFree(s);
+	xmlXPathFreeObject(r);
+}
+
+/* Value of a string-valued XPath expression ("" if none). */
+static void domxml_string(xmlXPathContextPtr ctx, const char *expr, char *buf, size_t len)
+{
+	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+
+	buf[0] = '\0';
+	if (r && r->type == XPATH_STRING && r->stringval)
+		snprintf(buf, len, "%s", (const char *)r->stringval);
+	xmlXPathFreeObject(r);
+}
+
+static void domxml_prop(xmlNodePtr n, const char *name, char *buf, size_t len)
+{
+	xmlChar *s = xmlGetProp(n, BAD_CAST name);
+
+	buf[0] = '\0';
+	if (s)
+		snprintf(buf, len, "%s", (const char *)s);
+	xmlFree(s);
+}
+
+static xmlNodePtr domxml_child(xmlNodePtr n, const char *name)
+{
+	for (n = n->children; n; n = n->next)
+		if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name))
+			return n;
+	return NULL;
+}
+
+static uint64_t domxml_kib(const char *val, const char *unit)
+{
+	uint64_t v = strtoull(val, NULL, 10);
+
+	if (!unit[0] || !strcasecmp(unit, "KiB") || !strcasecmp(unit, "k"))
+		return v;
+	if (!strcasecmp(unit, "MiB") || !strcasecmp(unit, "M"))
+		return v * 1024;
+	if (!strcasecmp(unit, "GiB") || !strcasecmp(unit, "G"))
+		return v * 1024 * 1024;
+	if (!strcasecmp(unit, "b") || !strcasecmp(unit, "bytes"))
+		return v / 1024;
+	return v;
+}
+
+/* Targets that ferry's metadata marks as swap ("vdb vdc"). */
+static void domxml_swaps(xmlXPathContextPtr ctx, char *buf, size_t len)
+{
+	xmlXPathObjectPtr r;
+	int i;
+
+	buf[0] = '\0';
+	r = domxml_nodes(ctx, "/domain/metadata/ferry:instance//ferry:swap | "
+			      "/domain/metadata/ferry:instance//ferry:disk[@role='swap']");
+	if (!r)
+		return;
+	for (i = 0; i < r->nodesetval->nodeNr; i++) {
+		char dev[32];
+
+		domxml_prop(r->nodesetval->nodeTab[i], "dev", dev, sizeof(dev));
+		if (!dev[0])
+			domxml_prop(r->nodesetval->nodeTab[i], "target", dev, sizeof(dev));
+		if (dev[0] && strlen(buf) + strlen(dev) + 2 < len) {
+			strcat(buf, dev);
+			strcat(buf, " ");
+		}
+	}
+	xmlXPathFreeObject(r);
+}
+
+static bool word_in(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+	const char *p = list;
+
+	while ((p = strstr(p, w))) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+int domxml_parse(const char *xml, struct domxml_info *info)
+{
+	xmlXPathContextPtr ctx = NULL;
+	xmlXPathObjectPtr disks = NULL;
+	char buf[64], unit[16], swaps[256];
+	xmlDocPtr doc;
+	int i, ret = 0;
+
+	memset(info, 0, sizeof(*info));
+	doc = domxml_read(xml, &ctx);
+	if (!doc)
+		return -EINVAL;
+	domxml_text(ctx, "/domain/name", info->name, sizeof(info->name));
+	domxml_text(ctx, "/domain/uuid", info->uuid, sizeof(info->uuid));
+	domxml_text(ctx, "/domain/vcpu", buf, sizeof(buf));
+	info->vcpus = atoi(buf);
+	domxml_text(ctx, "/domain/memory", buf, sizeof(buf));
+	domxml_string(ctx, "string(/domain/memory/@unit)", unit, sizeof(unit));
+	info->memory_mib = domxml_kib(buf, unit) / 1024;
+	if (!info->name[0] || info->vcpus <= 0 || !info->memory_mib) {
+		ret = -EINVAL;
+		goto out;
+	}
+	domxml_swaps(ctx, swaps, sizeof(swaps));
+
+	disks = domxml_nodes(ctx, "/domain/devices/disk[@device='disk' or not(@device)]");
+	for (i = 0; disks && i < disks->nodesetval->nodeNr; i++) {
+		xmlNodePtr n = disks->nodesetval->nodeTab[i], c;
+		struct domxml_disk *d;
+
+		if (info->ndisks == FERRYD_MAX_DISKS) {
+			ret = -E2BIG;
+			goto out;
+		}
+		d = &info->disks[info->ndisks];
+		domxml_prop(n, "type", d->type, sizeof(d->type));
+		c = domxml_child(n, "driver");
+		if (c)
+			domxml_prop(c, "type", d->format, sizeof(d->format));
+		if (!d->format[0])
+			snprintf(d->format, sizeof(d->format), "raw");
+		c = domxml_child(n, "source");
+		if (c)
+			domxml_prop(c, !strcmp(d->type, "block") ? "dev" : "file", d->path,
+				    sizeof(d->path));
+		c = domxml_child(n, "target");
+		if (c)
+			domxml_prop(c, "dev", d->target, sizeof(d->target));
+		d->readonly = domxml_child(n, "readonly") != NULL;
+		d->swap = d->target[0] && word_in(swaps, d->target);
+		/* Network disks, empty drives: not ferry's to move. */
+		if ((strcmp(d->type, "file") && strcmp(d->type, "block")) || !d->path[0] ||
+		    !d->target[0]) {
+			memset(d, 0, sizeof(*d));
+			continue;
+		}
+		info->ndisks++;
+	}
+out:
+	if (disks)
+		xmlXPathFreeObject(disks);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return ret;
+}
+
+static const struct mig_disk *adapt_disk(const struct mig_disk *disks, int n, const char *target)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(disks[i].target, target))
+			return &disks[i];
+	return NULL;
+}
+
+static void adapt_set_text(xmlXPathContextPtr ctx, const char *expr, const char *text,
+			   const char *unit)
+{
+	xmlXPathObjectPtr r = domxml_nodes(ctx, expr);
+	int i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nodesetval->nodeNr; i++) {
+		xmlNodePtr n = r->nodesetval->nodeTab[i];
+
+		xmlNodeSetContent(n, BAD_CAST text);
+		if (unit)
+			xmlSetProp(n, BAD_CAST "unit", BAD_CAST unit);
+	}
+	xmlXPathFreeObject(r);
+}
+
+char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_disk *disks,
+		   int ndisks)
+{
+	xmlXPathContextPtr ctx = NULL;
+	xmlXPathObjectPtr r = NULL;
+	xmlChar *out = NULL;
+	char *res = NULL;
+	char buf[32];
+	xmlDocPtr doc;
+	int i, len;
+
+	doc = domxml_read(xml, &ctx);
+	if (!doc) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (fl->memory_mib) {
+		snprintf(buf, sizeof(buf), "%" PRIu64, fl->memory_mib * 1024);
+		adapt_set_text(ctx, "/domain/memory", buf, "KiB");
+		adapt_set_text(ctx, "/domain/currentMemory", buf, "KiB");
+	}
+	if (fl->vcpus) {
+		r = domxml_nodes(ctx, "/domain/vcpu");
+		snprintf(buf, sizeof(buf), "%d", fl->vcpus);
+		if (r) {
+			xmlNodeSetContent(r->nodesetval->nodeTab[0], BAD_CAST buf);
+			xmlUnsetProp(r->nodesetval->nodeTab[0], BAD_CAST "current");
+			xmlXPathFreeObject(r);
+		}
+	}
+	r = domxml_nodes(ctx, "/domain/devices/disk");
+	for (i = 0; r && i < r->nodesetval->nodeNr; i++) {
+		xmlNodePtr n = r->nodesetval->nodeTab[i], t, s;
+		const struct mig_disk *d;
+		char target[32];
+		bool block;
+
+		t = domxml_child(n, "target");
+		if (!t)
+			continue;
+		domxml_prop(t, "dev", target, sizeof(target));
+		d = adapt_disk(disks, ndisks, target);
+		if (!d || !d->dst_path[0])
+			continue;
+		block = !strcmp(d->backend, "lvm");
+		xmlSetProp(n, BAD_CAST "type", BAD_CAST(block ? "block" : "file"));
+		s = domxml_child(n, "source");
+		if (!s)
+			s = xmlNewChild(n, NULL, BAD_CAST "source", NULL);
+		xmlUnsetProp(s, BAD_CAST "file");
+		xmlUnsetProp(s, BAD_CAST "dev");
+		xmlSetProp(s, BAD_CAST(block ? "dev" : "file"), BAD_CAST d->dst_path);
+	}
+	xmlDocDumpFormatMemory(doc, &out, &len, 1);
+	if (out)
+		res = strdup((const char *)out);
+	if (!res)
+		errno = ENOMEM;
+	xmlFree(out);
+	if (r)
+		xmlXPathFreeObject(r);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return res;
+}

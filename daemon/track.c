@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * track.c - ferryd's use of the eBPF dirty tracker (bpf/dirty.c): one
+ * tracker per daemon, one tracked disk per migrating data disk, drained
+ * into the byte ranges the mover copies in the next pre-copy round.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/daemon.h"
+#include "bpf/bpf.h"
+
+struct track_disk {
+	struct tracker_disk *td;
+	struct tracker_bitmap bm; /* reused from drain to drain */
+};
+
+static struct tracker *track;
+
+int track_init(void)
+{
+	struct tracker_opts o = { .pin_dir = ferryd->conf.pin_dir };
+
+	track = tracker_new(&o);
+	return track ? 0 : -errno;
+}
+
+void track_fini(void)
+{
+	tracker_free(track);
+	track = NULL;
+}
+
+int track_start(const char *path, struct track_disk **out)
+{
+	struct track_disk *d;
+	int ret;
+
+	if (!track)
+		return -EOPNOTSUPP;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	tracker_bitmap_init(&d->bm);
+	ret = tracker_start(track, path, ferryd->conf.track_granularity, &d->td);
+	if (ret) {
+		free(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+int track_drain(struct track_disk *d, struct xfer_range **ranges, long *n, uint64_t *bytes,
+		bool *rescan)
+{
+	struct tracker_range *tr = NULL;
+	struct xfer_range *xr = NULL;
+	size_t i, cnt = 0;
+	int ret;
+
+	*ranges = NULL;
+	*n = 0;
+	*bytes = 0;
+	ret = tracker_drain(d->td, &d->bm);
+	if (ret)
+		return ret;
+	*rescan = d->bm.rescan_needed;
+	if (*rescan)
+		return 0;
+	ret = tracker_bitmap_ranges(&d->bm, 0, &tr, &cnt);
+	if (ret)
+		return ret;
+	if (cnt) {
+		xr = calloc(cnt, sizeof(*xr));
+		if (!xr) {
+			free(tr);
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < cnt; i++) {
+		xr[i].off = tr[i].offset_bytes;
+		xr[i].len = tr[i].length_bytes;
+		*bytes += tr[i].length_bytes;
+	}
+	free(tr);
+	*ranges = xr;
+	*n = (long)cnt;
+	return 0;
+}
+
+void track_stop(struct track_disk *d)
+{
+	if (!d)
+		return;
+	tracker_stop(d->td);
+	tracker_bitmap_fini(&d->bm);
+	free(d);
+}

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * virt.c - everything ferryd asks of the local hypervisor goes through here,
+ * and through libvirt only.  libvirt's own error messages are routed into
+ * ferry's logger; callers get -errno and the message is logged once, naming
+ * the domain.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "daemon/daemon.h"
+
+struct virt {
+	char uri[256];
+	pthread_mutex_t lock; /* conn (re)opening */
+	virConnectPtr conn;
+};
+
+static void virt_error_cb(void *opaque, virErrorPtr err)
+{
+	/* Callers report failures with context; keep libvirt's text for -v. */
+	log_debug(LOG_SUB_VIRT, "libvirt: %s", err && err->message ? err->message : "?");
+}
+
+static const char *virt_errmsg(void)
+{
+	const char *m = virGetLastErrorMessage();
+
+	return m ? m : "unknown libvirt error";
+}
+
+static int virt_errno(void)
+{
+	virErrorPtr e = virGetLastError();
+
+	if (!e)
+		return -EIO;
+	switch (e->code) {
+	case VIR_ERR_NO_DOMAIN:
+		return -ENOENT;
+	case VIR_ERR_OPERATION_INVALID:
+		return -EINVAL;
+	case VIR_ERR_OPERATION_TIMEOUT:
+		return -ETIMEDOUT;
+	case VIR_ERR_NO_CONNECT:
+	case VIR_ERR_SYSTEM_ERROR:
+	case VIR_ERR_RPC:
+		return -ECONNREFUSED;
+	default:
+		return -EIO;
+	}
+}
+
+struct virt *virt_open(const char *uri)
+{
+	struct virt *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	snprintf(v->uri, sizeof(v->uri), "%s", uri);
+	pthread_mutex_init(&v->lock, NULL);
+	virSetErrorFunc(NULL, virt_error_cb);
+	v->conn = virConnectOpen(uri);
+	if (!v->conn) {
+		log_err("libvirt %s: %s (is libvirtd running?)", uri, virt_errmsg());
+		free(v);
+		errno = ECONNREFUSED;
+		return NULL;
+	}
+	return v;
+}
+
+void virt_close(struct virt *v)
+{
+	if (!v)
+		return;
+	if (v->conn)
+		virConnectClose(v->conn);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+/* The connection, reopened if libvirtd restarted under us. */
+static virConnectPtr virt_conn(struct virt *v)
+{
+	virConnectPtr c;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->conn && virConnectIsAlive(v->conn) != 1) {
+		virConnectClose(v->conn);
+		v->conn = NULL;
+	}
+	if (!v->conn) {
+		v->conn = virConnectOpen(v->uri);
+		if (!v->conn)
+			log_err("libvirt %s: %s", v->uri, virt_errmsg());
+	}
+	c = v->conn;
+	if (c)
+		virConnectRef(c);
+	pthread_mutex_unlock(&v->lock);
+	return c;
+}
+
+static virDomainPtr virt_lookup(struct virt *v, const char *name, virConnectPtr *cp, int *err)
+{
+	virConnectPtr c = virt_conn(v);
+	virDomainPtr d;
+
+	*cp = c;
+	if (!c) {
+		*err = -ECONNREFUSED;
+		return NULL;
+	}
+	d = virDomainLookupByName(c, name);
+	if (!d)
+		*err = virt_errno();
+	return d;
+}
+
+static void virt_put(virConnectPtr c, virDomainPtr d)
+{
+	if (d)
+		virDomainFree(d);
+	if (c)
+		virConnectClose(c);
+}
+
+static enum virt_power virt_power_of(int st)
+{
+	switch (st) {
+	case VIR_DOMAIN_RUNNING:
+		return VIRT_RUNNING;
+	case VIR_DOMAIN_PAUSED:
+	case VIR_DOMAIN_PMSUSPENDED:
+		return VIRT_PAUSED;
+	case VIR_DOMAIN_SHUTOFF:
+	case VIR_DOMAIN_CRASHED:
+		return VIRT_SHUTOFF;
+	case VIR_DOMAIN_NOSTATE:
+		return VIRT_NOSTATE;
+	default:
+		return VIRT_OTHER;
+	}
+}
+
+const char *virt_power_name(enum virt_power p)
+{
+	static const char *const names[] = { "nostate", "running", "paused", "shutoff", "other" };
+
+	return p <= VIRT_OTHER ? names[p] : "?";
+}
+
+int virt_domain_state(struct virt *v, const char *name, enum virt_power *state)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	int st, reason, ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	if (virDomainGetState(d, &st, &reason, 0) < 0) {
+		ret = virt_errno();
+		log_err("vm %s: state: %s", name, virt_errmsg());
+		goto out;
+	}
+	*state = virt_power_of(st);
+out:
+	virt_put(c, d);
+	return ret;
+}
+
+char *virt_domain_xml(struct virt *v, const char *name)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	char *xml = NULL;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE);
+	if (!xml) {
+		ret = virt_errno();
+		log_err("vm %s: XML: %s", name, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	if (!xml)
+		errno = -ret;
+	return xml;
+}
+
+int virt_domain_define(struct virt *v, const char *xml)
+{
+	virConnectPtr c = virt_conn(v);
+	virDomainPtr d;
+	int ret = 0;
+
+	if (!c)
+		return -ECONNREFUSED;
+	d = virDomainDefineXML(c, xml);
+	if (!d) {
+		ret = virt_errno();
+		log_err("define domain: %s", virt_errmsg());
+	}
+	virt_put(c, d);
+	return ret;
+}
+
+int virt_domain_start(struct virt *v, const char *name)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	if (virDomainIsActive(d) == 1)
+		goto out;
+	if (virDomainCreate(d) < 0) {
+		ret = virt_errno();
+		log_err("vm %s: start: %s", name, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	return ret;
+}
+
+int virt_domain_destroy(struct virt *v, const char *name)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0) {
+		ret = virt_errno();
+		log_err("vm %s: destroy: %s", name, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	return ret;
+}
+
+int virt_domain_poweroff(struct virt *v, const char *name, int timeout_s, int retries,
+			 bool *forced)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	int ret = 0, attempt;
+
+	*forced = false;
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	for (attempt = 0; attempt <= retries; attempt++) {
+		uint64_t deadline = now_ms() + (uint64_t)timeout_s * 1000 / (retries + 1);
+
+		if (virDomainIsActive(d) != 1)
+			goto out;
+		if (virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0 &&
+		    virDomainIsActive(d) == 1)
+			log_warn("vm %s: shutdown request %d: %s", name, attempt + 1,
+				 virt_errmsg());
+		while (now_ms() < deadline) {
+			if (virDomainIsActive(d) != 1)
+				goto out;
+			usleep(100 * 1000);
+		}
+		log_warn("vm %s: no clean shutdown after attempt %d", name, attempt + 1);
+	}
+	log_warn("vm %s: destroying after %d clean shutdown attempts", name, retries + 1);
+	*forced = true;
+	if (virDomainDestroy(d) < 0 && virDomainIsActive(d) == 1) {
+		ret = virt_errno();
+		log_err("vm %s: destroy: %s", name, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	return ret;
+}
+
+int virt_domain_undefine(struct virt *v, const char *name)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	if (virDomainIsActive(d) == 1) {
+		ret = -EBUSY;
+		log_err("vm %s: cannot undefine a running domain", name);
+		goto out;
+	}
+	if (virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+					      VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+					      VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+		ret = virt_errno();
+		log_err("vm %s: undefine: %s", name, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	return ret;
+}
+
+int virt_domain_list(struct virt *v, struct virt_domain_info **out, int *n)
+{
+	virConnectPtr c = virt_conn(v);
+	virDomainPtr *doms = NULL;
+	struct virt_domain_info *info = NULL;
+	int i, cnt, ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!c)
+		return -ECONNREFUSED;
+	cnt = virConnectListAllDomains(c, &doms, 0);
+	if (cnt < 0) {
+		ret = virt_errno();
+		log_err("list domains: %s", virt_errmsg());
+		goto out;
+	}
+	info = calloc((size_t)cnt + 1, sizeof(*info));
+	if (!info) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < cnt; i++) {
+		virDomainInfo di;
+		int st, reason;
+
+		snprintf(info[i].name, sizeof(info[i].name), "%s", virDomainGetName(doms[i]));
+		virDomainGetUUIDString(doms[i], info[i].uuid);
+		if (virDomainGetState(doms[i], &st, &reason, 0) == 0)
+			info[i].state = virt_power_of(st);
+		if (virDomainGetInfo(doms[i], &di) == 0) {
+			info[i].vcpus = di.nrVirtCpu;
+			info[i].memory_mib = di.maxMem / 1024;
+		}
+	}
+	*out = info;
+	*n = cnt;
+	info = NULL;
+out:
+	for (i = 0; doms && i < cnt; i++)
+		virDomainFree(doms[i]);
+	free(doms);
+	free(info);
+	virConnectClose(c);
+	return ret;
+}
+
+int virt_node_free_memory_mib(struct virt *v, uint64_t *mib)
+{
+	virConnectPtr c = virt_conn(v);
+	virNodeMemoryStatsPtr st = NULL;
+	unsigned long long kib = 0;
+	int i, n = 0, ret = 0;
+
+	if (!c)
+		return -ECONNREFUSED;
+	/* Free + reclaimable cache: what a new guest can actually get. */
+	if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &n, 0) < 0 || n <= 0)
+		goto err;
+	st = calloc((size_t)n, sizeof(*st));
+	if (!st) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, st, &n, 0) < 0)
+		goto err;
+	for (i = 0; i < n; i++)
+		if (!strcmp(st[i].field, VIR_NODE_MEMORY_STATS_FREE) ||
+		    !strcmp(st[i].field, VIR_NODE_MEMORY_STATS_BUFFERS) ||
+		    !strcmp(st[i].field, VIR_NODE_MEMORY_STATS_CACHED))
+			kib += st[i].value;
+	*mib = kib / 1024;
+	goto out;
+err:
+	ret = virt_errno();
+	log_err("free memory: %s", virt_errmsg());
+out:
+	free(st);
+	virConnectClose(c);
+	return ret;
+}

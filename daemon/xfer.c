@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * xfer.c - ferryd's use of the disk mover.
+ *
+ * Receiving: one embedded mover server on mover_listen; a transfer is
+ * accepted only if its token was handed out by xfer_register() (on a
+ * source's authenticated xfer_open request) for exactly that transfer id
+ * and destination path.  Tokens are random per transfer and forgotten
+ * when the migration moves past copying.
+ *
+ * Sending: mover_send() with the migration's ranges, copy progress fed
+ * into the migration's metrics (and so into `ferry show` and the pinned
+ * map).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/daemon.h"
+#include "mover/mover.h"
+
+struct xfer_entry {
+	char mig_id[FERRY_ID_LEN];
+	char xfer_id[MOVER_ID_MAX + 1];
+	char path[PATH_MAX];
+	uint64_t size;
+	bool is_block;
+	uint8_t token[MOVER_TOKEN_BYTES];
+};
+
+static pthread_mutex_t xfer_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct xfer_entry *xfers;
+static int nxfers;
+static struct mover_server *xfer_srv;
+
+static void xfer_journal_dir(const char *mig_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/xfer/%s", ferryd->conf.state_dir, mig_id);
+}
+
+static int xfer_authorize(void *ctx, const struct mover_auth_req *req, struct mover_dest *dest)
+{
+	int i, ret = -EACCES;
+
+	pthread_mutex_lock(&xfer_lock);
+	for (i = 0; i < nxfers; i++) {
+		struct xfer_entry *x = &xfers[i];
+
+		if (ct_memcmp(x->token, req->token, MOVER_TOKEN_BYTES))
+			continue;
+		if (strcmp(x->xfer_id, req->transfer_id) || strcmp(x->path, req->path)) {
+			snprintf(dest->reason, sizeof(dest->reason),
+				 "token is for another transfer");
+			break;
+		}
+		if (req->image_bytes > x->size) {
+			snprintf(dest->reason, sizeof(dest->reason),
+				 "declared size %llu exceeds the %llu bytes prepared",
+				 (unsigned long long)req->image_bytes,
+				 (unsigned long long)x->size);
+			ret = -EFBIG;
+			break;
+		}
+		snprintf(dest->path, sizeof(dest->path), "%s", x->path);
+		dest->fd = -1;
+		dest->dir_fd = -1;
+		dest->may_create = false; /* prep created it; never anything else */
+		xfer_journal_dir(x->mig_id, dest->journal_dir, sizeof(dest->journal_dir));
+		ret = mkdir_p(dest->journal_dir, 0700);
+		break;
+	}
+	pthread_mutex_unlock(&xfer_lock);
+	if (ret == -EACCES && !dest->reason[0])
+		snprintf(dest->reason, sizeof(dest->reason), "unknown or expired transfer token");
+	if (ret)
+		log_warn("mover: refused transfer %s from %s: %s", req->transfer_id, req->peer,
+			 dest->reason);
+	return ret;
+}
+
+static void xfer_done(void *ctx, const struct mover_result *res)
+{
+	if (res->status)
+		log_warn("mover: transfer %s from %s into %s: %s%s", res->transfer_id, res->peer,
+			 res->path, res->error, res->resumable ? " (resumable)" : "");
+	else
+		log_debug(LOG_SUB_MOVER, "mover: transfer %s into %s complete", res->transfer_id,
+			  res->path);
+}
+
+int xfer_server_start(void)
+{
+	static const struct mover_server_ops ops = {
+		.authorize = xfer_authorize,
+		.done = xfer_done,
+	};
+	struct mover_server_conf sc = { .listen_fd = -1 };
+	char addr[300];
+
+	net_addr_str(&ferryd->conf.mover_listen, addr, sizeof(addr));
+	sc.listen_addr = addr;
+	xfer_srv = mover_server_new(&sc, &ops, NULL);
+	if (!xfer_srv) {
+		log_err("mover receiver on %s: %s", addr, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+void xfer_server_stop(void)
+{
+	mover_server_free(xfer_srv);
+	xfer_srv = NULL;
+}
+
+int xfer_register(const char *mig_id, const char *xfer_id, const char *path, uint64_t size,
+		  bool is_block, uint8_t token[32])
+{
+	struct xfer_entry *n, *x = NULL;
+	int i, ret;
+
+	if (strlen(xfer_id) > MOVER_ID_MAX)
+		return -ENAMETOOLONG;
+	ret = random_bytes(token, MOVER_TOKEN_BYTES);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&xfer_lock);
+	/* Asked again (a retry, a new round): a fresh token replaces the old. */
+	for (i = 0; i < nxfers; i++)
+		if (!strcmp(xfers[i].mig_id, mig_id) && !strcmp(xfers[i].path, path))
+			x = &xfers[i];
+	if (!x) {
+		n = realloc(xfers, sizeof(*n) * (size_t)(nxfers + 1));
+		if (!n) {
+			pthread_mutex_unlock(&xfer_lock);
+			return -ENOMEM;
+		}
+		xfers = n;
+		x = &xfers[nxfers++];
+	}
+	memset(x, 0, sizeof(*x));
+	snprintf(x->mig_id, sizeof(x->mig_id), "%s", mig_id);
+	snprintf(x->xfer_id, sizeof(x->xfer_id), "%s", xfer_id);
+	snprintf(x->path, sizeof(x->path), "%s", path);
+	x->size = size;
+	x->is_block = is_block;
+	memcpy(x->token, token, MOVER_TOKEN_BYTES);
+	pthread_mutex_unlock(&xfer_lock);
+	return 0;
+}
+
+void xfer_unregister_mig(const char *mig_id)
+{
+	char dir[PATH_MAX];
+	int i;
+
+	pthread_mutex_lock(&xfer_lock);
+	for (i = 0; i < nxfers;) {
+		if (!strcmp(xfers[i].mig_id, mig_id)) {
+			explicit_bzero(xfers[i].token, sizeof(xfers[i].token));
+			xfers[i] = xfers[--nxfers];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&xfer_lock);
+	/* Resume journals of this migration's transfers: no longer wanted. */
+	xfer_journal_dir(mig_id, dir, sizeof(dir));
+	inst_dir_remove(dir);
+}
+
+struct xfer_ctx {
+	struct migration *m;
+	uint64_t base_done;  /* m's counters when this transfer started */
+	uint64_t base_wire;
+	uint64_t last_pub_ms;
+};
+
+static void xfer_progress(const struct mover_progress *p, void *arg)
+{
+	struct xfer_ctx *c = arg;
+	struct migration *m = c->m;
+
+	pthread_mutex_lock(&ferryd->lock);
+	m->m.disk_processed_bytes = c->base_done + p->done_bytes;
+	m->m.wire_bytes = c->base_wire + p->wire_bytes;
+	m->m.disk_remaining_bytes = p->total_bytes - MIN(p->done_bytes, p->total_bytes);
+	pthread_mutex_unlock(&ferryd->lock);
+	if (p->final || now_ms() - c->last_pub_ms >= 500) {
+		c->last_pub_ms = now_ms();
+		metrics_publish(m);
+	}
+}
+
+int xfer_send(struct migration *m, const char *src, const char *dest_path, const char *xfer_id,
+	      const char *dst_host, uint16_t port, const uint8_t token[32],
+	      const struct xfer_range *ranges, long nranges, char *err, size_t errlen)
+{
+	const struct peer_conf *peer = conf_peer(&ferryd->conf, dst_host);
+	struct mover_send_opts o = { .source_fd = -1 };
+	struct mover_range *mr = NULL;
+	struct mover_stats st;
+	struct xfer_ctx ctx = { .m = m };
+	char label[PATH_MAX + 80];
+	int ret;
+	long i;
+
+	if (!peer) {
+		snprintf(err, errlen, "unknown host '%s'", dst_host);
+		return -ENOENT;
+	}
+	if (nranges == 0)
+		return 0;
+	if (nranges > 0) {
+		mr = calloc((size_t)nranges, sizeof(*mr));
+		if (!mr)
+			return -ENOMEM;
+		for (i = 0; i < nranges; i++) {
+			mr[i].offset = ranges[i].off;
+			mr[i].length = ranges[i].len;
+		}
+	}
+	snprintf(label, sizeof(label), "ferry://%s/%s", dst_host, xfer_id);
+	o.source = src;
+	o.label = label;
+	o.host = peer->addr.host;
+	o.port = port;
+	o.transfer_id = xfer_id;
+	memcpy(o.token, token, MOVER_TOKEN_BYTES);
+	o.connections = ferryd->conf.mover_connections;
+	mover_compress_parse(ferryd->conf.mover_compress, &o.compress, &o.compress_level);
+	o.bwlimit_bps = ferryd->conf.mover_bwlimit_bps;
+	o.ranges = mr;
+	o.nr_ranges = nranges > 0 ? (size_t)nranges : 0;
+	o.progress = xfer_progress;
+	o.progress_ctx = &ctx;
+	o.dest_path = dest_path;
+	o.zero_mode = MOVER_ZERO_AUTO;
+	pthread_mutex_lock(&ferryd->lock);
+	ctx.base_done = m->m.disk_processed_bytes;
+	ctx.base_wire = m->m.wire_bytes;
+	pthread_mutex_unlock(&ferryd->lock);
+
+	ret = mover_send(&o, &st);
+	pthread_mutex_lock(&ferryd->lock);
+	m->m.disk_processed_bytes = ctx.base_done + (ret ? 0 : st.total_bytes);
+	m->m.wire_bytes = ctx.base_wire + st.wire_bytes;
+	m->m.raw_bytes += st.data_bytes;
+	m->m.disk_remaining_bytes = 0;
+	pthread_mutex_unlock(&ferryd->lock);
+	metrics_publish(m);
+	if (ret)
+		snprintf(err, errlen, "%s: %s", label, st.error[0] ? st.error : strerror(-ret));
+	free(mr);
+	return ret;
+}

@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry - the operator's command: asks the local ferryd (root-only Unix
+ * socket), which forwards to the right host of the cluster when needed.
+ *
+ *   ferry [-j] [-p] [--host H] migrate VM [--to HOST] [--wait] [--confirm]
+ *   ferry resize VM [--to HOST] [--vcpus N] [--memory MIB] [--disk GIB] ...
+ *   ferry confirm|revert VM|MIGRATION [--wait]
+ *   ferry migrations [VM] | show MIGRATION|VM | hosts | list
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "common.h"
+#include "net/net.h"
+
+#define FERRY_SOCKET "/run/ferry/ferryd.sock"
+
+static const char *ferry_socket = FERRY_SOCKET;
+static const char *ferry_host;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ferry [OPTIONS] COMMAND [ARGS]\n"
+		"Move and resize libvirt VMs between hosts (talks to the local ferryd).\n\n"
+		"Commands:\n"
+		"  migrate VM [--to HOST] [--wait] [--confirm]\n"
+		"                        cold-migrate VM (warm pre-copy, short downtime)\n"
+		"  resize VM [--to HOST] [--vcpus N] [--memory MIB] [--disk GIB] [--wait] "
+		"[--confirm]\n"
+		"                        move VM to a new flavor\n"
+		"  confirm VM|MIGRATION [--wait]   keep the result, remove the source copy\n"
+		"  revert VM|MIGRATION [--wait]    go back to the source, exactly as it was\n"
+		"  migrations [VM]       migrations known to the cluster\n"
+		"  show MIGRATION|VM     one migration, its states and metrics\n"
+		"  hosts                 the cluster's hosts\n"
+		"  list                  VMs on this host (or --host)\n\n"
+		"Options:\n"
+		"  -j, --json            JSON output (errors too)\n"
+		"  -p, --pretty          pretty JSON (implies -j)\n"
+		"  -H, --host HOST       run the command on HOST's ferryd\n"
+		"  -s, --socket PATH     ferryd control socket (default %s, or $FERRY_SOCKET)\n"
+		"  -v, --verbose         more messages\n"
+		"  -h, --help            this help\n"
+		"  -V, --version         version\n",
+		FERRY_SOCKET);
+}
+
+/* One request to ferryd; returns the reply or NULL (error printed). */
+static struct json_object *ferry_call(struct json_object *req)
+{
+	struct json_object *rep, *ok, *e;
+	const char *s;
+	uint32_t len;
+	char *buf;
+	int fd, ret;
+
+	if (ferry_host)
+		json_object_object_add(req, "host", json_object_new_string(ferry_host));
+	fd = net_unix_connect(ferry_socket);
+	if (fd < 0) {
+		out_error("%s: %s (is ferryd running on this host?)", ferry_socket, strerror(-fd));
+		json_object_put(req);
+		return NULL;
+	}
+	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	ret = net_msg_send(fd, s, (uint32_t)strlen(s));
+	json_object_put(req);
+	if (!ret)
+		ret = net_msg_recv(fd, 64 * MIB, &buf, &len);
+	close(fd);
+	if (ret) {
+		out_error("ferryd: %s", ret == -EPIPE ? "closed the connection" : strerror(-ret));
+		return NULL;
+	}
+	rep = json_tokener_parse(buf);
+	free(buf);
+	if (!rep) {
+		out_error("ferryd: unreadable reply");
+		return NULL;
+	}
+	if (!json_object_object_get_ex(rep, "ok", &ok) || !json_object_get_boolean(ok)) {
+		out_error("%s", json_object_object_get_ex(rep, "error", &e) ?
+					json_object_get_string(e) :
+					"request failed");
+		json_object_put(rep);
+		return NULL;
+	}
+	return rep;
+}
+
+static struct json_object *req_new(const char *op)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "op", json_object_new_string(op));
+	return r;
+}
+
+static const char *js(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || !v)
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static uint64_t ju(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && v ? json_object_get_uint64(v) : 0;
+}
+
+/* Anything that is not an id is a VM name. */
+static void req_target(struct json_object *req, const char *what)
+{
+	json_object_object_add(req, strncmp(what, "m-", 2) ? "vm" : "id",
+			       json_object_new_string(what));
+}
+
+/* ---- printing --------------------------------------------------------- */
+
+static void print_bytes(const char *key, const char *label, uint64_t v)
+{
+	char b[32];
+
+	out_u64(key, NULL, v);
+	if (!out_is_json())
+		printf("  %-22s %s\n", label, fmt_bytes(v, b, sizeof(b)));
+}
+
+static void print_ms_time(const char *key, const char *label, uint64_t ms)
+{
+	char buf[64] = "-";
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	out_u64(key, NULL, ms);
+	if (out_is_json())
+		return;
+	if (ms && gmtime_r(&t, &tm))
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("  %-22s %s\n", label, buf);
+}
+
+static void print_migration(struct json_object *m)
+{
+	struct json_object *mm = json_object_object_get(m, "metrics"), *disks, *v;
+	uint64_t raw, wire;
+	size_t i;
+
+	if (out_is_json()) {
+		/* The record as ferryd keeps it, minus the bulky XML. */
+		json_object_object_del(m, "src_xml");
+		json_object_object_del(m, "dst_xml");
+		out_flush();
+		puts(json_object_to_json_string_ext(
+			m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		return;
+	}
+	printf("%s %s: vm %s  %s -> %s\n", js(m, "type"), js(m, "id"), js(m, "vm"),
+	       js(m, "source"), js(m, "dest"));
+	printf("  %-22s %s (step %s)\n", "status", js(m, "status"), js(m, "step"));
+	printf("  %-22s %s\n", "vm_state", js(m, "vm_state"));
+	printf("  %-22s %s\n", "task_state", js(m, "task_state") ?: "-");
+	if (js(m, "error") && *js(m, "error"))
+		printf("  %-22s %s\n", "error", js(m, "error"));
+	if (json_object_object_get_ex(m, "new_flavor", &v))
+		printf("  %-22s %" PRIu64 " vcpus, %" PRIu64 " MiB, root disk %" PRIu64
+		       " GiB\n",
+		       "flavor", ju(v, "vcpus"), ju(v, "memory_mib"),
+		       (uint64_t)(ju(v, "root_disk_bytes") / GIB));
+	if (!mm)
+		return;
+	print_ms_time("t_created_ms", "created", ju(mm, "t_created_ms"));
+	print_ms_time("t_precopy_ms", "pre-copy started", ju(mm, "t_precopy_ms"));
+	print_ms_time("t_poweroff_ms", "powered off", ju(mm, "t_poweroff_ms"));
+	print_ms_time("t_finished_ms", "finished", ju(mm, "t_finished_ms"));
+	print_ms_time("t_ended_ms", "ended", ju(mm, "t_ended_ms"));
+	print_bytes("disk_total_bytes", "disk total", ju(mm, "disk_total_bytes"));
+	print_bytes("disk_processed_bytes", "disk processed", ju(mm, "disk_processed_bytes"));
+	print_bytes("disk_remaining_bytes", "disk remaining", ju(mm, "disk_remaining_bytes"));
+	print_bytes("wire_bytes", "on the wire", ju(mm, "wire_bytes"));
+	raw = ju(mm, "raw_bytes");
+	wire = ju(mm, "wire_bytes");
+	printf("  %-22s %.2f\n", "compression ratio", wire ? (double)raw / (double)wire : 0.0);
+	printf("  %-22s %" PRIu64 "\n", "pre-copy rounds", ju(mm, "precopy_rounds"));
+	print_bytes("dirty_rate_bps", "dirty rate (/s)", ju(mm, "dirty_rate_bps"));
+	print_bytes("last_delta_bytes", "copied while off", ju(mm, "last_delta_bytes"));
+	printf("  %-22s %" PRIu64 " ms\n", "downtime", ju(mm, "downtime_ms"));
+	if (json_object_object_get_ex(m, "disks", &disks)) {
+		for (i = 0; i < json_object_array_length(disks); i++) {
+			struct json_object *d = json_object_array_get_idx(disks, i);
+
+			printf("  disk %-4s %-5s %-5s %s -> %s\n", js(d, "target"), js(d, "kind"),
+			       js(d, "format"), js(d, "src_path"), js(d, "dst_path"));
+		}
+	}
+}
+
+/* ---- --wait and progress ------------------------------------------- */
+
+static bool step_resting(const char *step, bool want_confirm)
+{
+	if (!step)
+		return true;
+	if (!strcmp(step, "finished"))
+		return !want_confirm;
+	return !strcmp(step, "confirmed") || !strcmp(step, "reverted") ||
+	       !strcmp(step, "failed");
+}
+
+static void progress_draw(struct json_object *m, uint64_t t0_ms)
+{
+	struct json_object *mm = json_object_object_get(m, "metrics");
+	uint64_t done = ju(mm, "disk_processed_bytes"), total = ju(mm, "disk_total_bytes");
+	uint64_t el = MAX(now_ms() - t0_ms, 1), rate = done * 1000 / el;
+	char a[32], b[32], r[32], eta[32] = "--:--";
+	int pct = total ? (int)(done * 100 / total) : 0;
+	char bar[21];
+	int i;
+
+	if (rate && total > done) {
+		uint64_t s = (total - done) / rate;
+
+		snprintf(eta, sizeof(eta), "%" PRIu64 ":%02" PRIu64, s / 60, s % 60);
+	}
+	for (i = 0; i < 20; i++)
+		bar[i] = i < pct / 5 ? '#' : '.';
+	bar[20] = '\0';
+	fprintf(stderr, "\r\033[K%-14s %-13s [%s] %3d%% %s/%s %s/s ETA %s",
+		js(m, "status") ?: "?", js(m, "step") ?: "", bar, MIN(pct, 100),
+		fmt_bytes(done, a, sizeof(a)), fmt_bytes(total, b, sizeof(b)),
+		fmt_bytes(rate, r, sizeof(r)), eta);
+}
+
+/* Poll until the migration rests; returns 0 if it ended as wanted. */
+static int ferry_wait(const char *id, const char *want)
+{
+	bool tty = isatty(2) && !out_is_json();
+	uint64_t t0 = now_ms();
+	struct json_object *m = NULL;
+	int ret = 1;
+
+	for (;;) {
+		struct json_object *req = req_new("show"), *rep, *mo;
+
+		json_object_object_add(req, "id", json_object_new_string(id));
+		rep = ferry_call(req);
+		if (!rep)
+			return 1;
+		if (!json_object_object_get_ex(rep, "migration", &mo)) {
+			json_object_put(rep);
+			out_error("%s: no migration in reply", id);
+			return 1;
+		}
+		json_object_put(m);
+		m = json_object_get(mo);
+		json_object_put(rep);
+		if (tty)
+			progress_draw(m, t0);
+		if (step_resting(js(m, "step"), !strcmp(want, "confirmed")))
+			break;
+		usleep(300 * 1000);
+	}
+	if (tty)
+		fprintf(stderr, "\n");
+	if (!strcmp(js(m, "step") ?: "", want)) {
+		print_migration(m);
+		ret = 0;
+	} else if (out_is_json()) {
+		print_migration(m);
+	} else {
+		out_error("%s %s of vm %s ended %s: %s", js(m, "type"), id, js(m, "vm"),
+			  js(m, "status"), js(m, "error") && *js(m, "error") ? js(m, "error") :
+										  "-");
+	}
+	json_object_put(m);
+	return ret;
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+static int cmd_cold(int argc, char **argv, bool resize)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },	   { "vcpus", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'm' }, { "disk", required_argument, NULL, 'd' },
+		{ "wait", no_argument, NULL, 'w' },	   { "confirm", no_argument, NULL, 'C' },
+		{},
+	};
+	struct json_object *req = req_new(resize ? "resize" : "migrate"), *rep;
+	bool wait = false, confirm = false;
+	int c, v;
+	char id[64];
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:w", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			json_object_object_add(req, "to", json_object_new_string(optarg));
+			break;
+		case 'c':
+		case 'm':
+		case 'd':
+			if (!resize) {
+				out_error("migrate keeps the flavor: use resize for --%s",
+					  c == 'c' ? "vcpus" : c == 'm' ? "memory" : "disk");
+				goto usage;
+			}
+			if (parse_int(optarg, 1, 1 << 30, &v)) {
+				out_error("--%s: '%s' is not a positive number",
+					  c == 'c' ? "vcpus" : c == 'm' ? "memory" : "disk", optarg);
+				goto usage;
+			}
+			json_object_object_add(req, c == 'c' ? "vcpus" :
+						    c == 'm' ? "memory_mib" :
+							       "disk_gib",
+					       json_object_new_int(v));
+			break;
+		case 'w':
+			wait = true;
+			break;
+		case 'C':
+			confirm = wait = true;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind + 1 != argc) {
+		out_error("%s: need exactly one VM name", resize ? "resize" : "migrate");
+		goto usage;
+	}
+	json_object_object_add(req, "vm", json_object_new_string(argv[optind]));
+	if (confirm)
+		json_object_object_add(req, "confirm", json_object_new_boolean(true));
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	snprintf(id, sizeof(id), "%s", js(rep, "id") ?: "?");
+	json_object_put(rep);
+	if (wait)
+		return ferry_wait(id, confirm ? "confirmed" : "finished");
+	out_object_open(NULL);
+	out_str("id", "%s started", id);
+	out_str("vm", " (vm %s)\n", argv[optind]);
+	out_object_close();
+	return 0;
+usage:
+	json_object_put(req);
+	return 2;
+}
+
+static int cmd_confirm_revert(int argc, char **argv, bool confirm)
+{
+	static const struct option opts[] = { { "wait", no_argument, NULL, 'w' }, {} };
+	const char *op = confirm ? "confirm" : "revert";
+	struct json_object *req, *rep;
+	bool wait = false;
+	char id[64];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "w", opts, NULL)) != -1) {
+		if (c != 'w')
+			return 2;
+		wait = true;
+	}
+	if (optind + 1 != argc) {
+		out_error("%s: need a VM name or migration id", op);
+		return 2;
+	}
+	req = req_new(op);
+	req_target(req, argv[optind]);
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	snprintf(id, sizeof(id), "%s", js(rep, "id") ?: "?");
+	json_object_put(rep);
+	if (wait)
+		return ferry_wait(id, confirm ? "confirmed" : "reverted");
+	out_object_open(NULL);
+	out_str("id", "%s: ", id);
+	out_str("requested", "%s requested\n", op);
+	out_object_close();
+	return 0;
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	struct json_object *req, *rep, *m;
+
+	if (argc != 2) {
+		out_error("show: need a migration id or VM name");
+		return 2;
+	}
+	req = req_new("show");
+	req_target(req, argv[1]);
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	if (json_object_object_get_ex(rep, "migration", &m))
+		print_migration(m);
+	json_object_put(rep);
+	return 0;
+}
+
+static int cmd_migrations(int argc, char **argv)
+{
+	struct json_object *req = req_new("migrations"), *rep, *arr;
+	char b1[32], b2[32], b3[32];
+	size_t i, n;
+
+	if (argc > 2) {
+		json_object_put(req);
+		out_error("migrations: at most one VM name");
+		return 2;
+	}
+	if (argc == 2)
+		json_object_object_add(req, "vm", json_object_new_string(argv[1]));
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	json_object_object_get_ex(rep, "migrations", &arr);
+	n = arr ? json_object_array_length(arr) : 0;
+	out_array_open(NULL);
+	out_plain("%-16s %-12s %-9s %-14s %-6s %-6s %9s %10s %10s %10s\n", "ID", "VM", "TYPE",
+		  "STATUS", "SOURCE", "DEST", "DOWNTIME", "DISK", "DONE", "WIRE");
+	for (i = 0; i < n; i++) {
+		struct json_object *m = json_object_array_get_idx(arr, i);
+
+		out_object_open(NULL);
+		out_str("id", "%-16s ", js(m, "id"));
+		out_str("vm", "%-12s ", js(m, "vm"));
+		out_str("type", "%-9s ", js(m, "type"));
+		out_str("status", "%-14s ", js(m, "status"));
+		out_str("source", "%-6s ", js(m, "source"));
+		out_str("dest", "%-6s ", js(m, "dest"));
+		out_u64("downtime_ms", "%7" PRIu64 "ms ", ju(m, "downtime_ms"));
+		out_u64("disk_total_bytes", NULL, ju(m, "disk_total_bytes"));
+		out_u64("disk_processed_bytes", NULL, ju(m, "disk_processed_bytes"));
+		out_u64("wire_bytes", NULL, ju(m, "wire_bytes"));
+		out_plain("%10s %10s %10s\n", fmt_bytes(ju(m, "disk_total_bytes"), b1, sizeof(b1)),
+			  fmt_bytes(ju(m, "disk_processed_bytes"), b2, sizeof(b2)),
+			  fmt_bytes(ju(m, "wire_bytes"), b3, sizeof(b3)));
+		out_str("vm_state", NULL, js(m, "vm_state"));
+		out_str("task_state", NULL, js(m, "task_state"));
+		out_str("role", NULL, js(m, "role"));
+		out_str("error", NULL, js(m, "error"));
+		out_u64("created_ms", NULL, ju(m, "created_ms"));
+		out_object_close();
+	}
+	out_array_close();
+	json_object_put(rep);
+	return 0;
+}
+
+static int cmd_hosts(void)
+{
+	struct json_object *rep, *arr;
+	size_t i, n;
+
+	rep = ferry_call(req_new("hosts"));
+	if (!rep)
+		return 1;
+	json_object_object_get_ex(rep, "hosts", &arr);
+	n = arr ? json_object_array_length(arr) : 0;
+	out_array_open(NULL);
+	out_plain("%-8s %-22s %-9s %4s %10s %7s  %s\n", "HOST", "ADDRESS", "REACHABLE", "VMS",
+		  "FREE MEM", "ACTIVE", "VERSION");
+	for (i = 0; i < n; i++) {
+		struct json_object *h = json_object_array_get_idx(arr, i), *vms;
+		bool up = json_object_get_boolean(json_object_object_get(h, "reachable"));
+
+		json_object_object_get_ex(h, "vms", &vms);
+		out_object_open(NULL);
+		out_str("host", "%-8s ", js(h, "host"));
+		out_str("addr", "%-22s ", js(h, "addr"));
+		out_bool("reachable", "%-9s ", up);
+		out_u64("vms", "%4" PRIu64 " ", vms ? (uint64_t)json_object_array_length(vms) : 0);
+		out_u64("free_memory_mib", "%6" PRIu64 " MiB ", ju(h, "free_memory_mib"));
+		out_u64("active_migrations", "%7" PRIu64 "  ", ju(h, "active_migrations"));
+		out_str("version", "%s\n", js(h, "version") ?: "-");
+		if (!up)
+			out_str("error", "         %s\n", js(h, "error"));
+		out_object_close();
+	}
+	out_array_close();
+	json_object_put(rep);
+	return 0;
+}
+
+static int cmd_list(void)
+{
+	struct json_object *rep, *arr;
+	size_t i, n;
+
+	rep = ferry_call(req_new("list"));
+	if (!rep)
+		return 1;
+	json_object_object_get_ex(rep, "vms", &arr);
+	n = arr ? json_object_array_length(arr) : 0;
+	out_array_open(NULL);
+	out_plain("%-16s %-9s %5s %9s  %-18s %s\n", "NAME", "STATE", "VCPUS", "MEMORY",
+		  "TASK", "MIGRATION");
+	for (i = 0; i < n; i++) {
+		struct json_object *d = json_object_array_get_idx(arr, i);
+
+		out_object_open(NULL);
+		out_str("name", "%-16s ", js(d, "name"));
+		out_str("state", "%-9s ", js(d, "state"));
+		out_u64("vcpus", "%5" PRIu64 " ", ju(d, "vcpus"));
+		out_u64("memory_mib", "%5" PRIu64 " MiB  ", ju(d, "memory_mib"));
+		out_str("task_state", "%-18s ", js(d, "task_state"));
+		out_str("migration", "%s\n", js(d, "migration"));
+		out_str("uuid", NULL, js(d, "uuid"));
+		out_object_close();
+	}
+	out_array_close();
+	out_plain("host %s\n", js(rep, "host") ?: "?");
+	json_object_put(rep);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },	   { "pretty", no_argument, NULL, 'p' },
+		{ "host", required_argument, NULL, 'H' }, { "socket", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },	   { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	   {},
+	};
+	enum out_mode mode = OUT_PLAIN;
+	const char *cmd;
+	int c;
+
+	log_init(argv[0]);
+	if (getenv("FERRY_SOCKET"))
+		ferry_socket = getenv("FERRY_SOCKET");
+	/* Options before the command; the command parses its own. */
+	while ((c = getopt_long(argc, argv, "+jpH:s:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			mode = mode == OUT_PLAIN ? OUT_JSON : mode;
+			break;
+		case 'p':
+			mode = OUT_JSON_PRETTY;
+			break;
+		case 'H':
+			ferry_host = optarg;
+			break;
+		case 's':
+			ferry_socket = optarg;
+			break;
+		case 'v':
+			log_level_set(LOG_LVL_INFO);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("ferry %s\n", FERRY_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	out_init(mode);
+	if (optind >= argc) {
+		out_error("no command (try ferry --help)");
+		return 2;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	if (!strcmp(cmd, "migrate"))
+		return cmd_cold(argc, argv, false);
+	if (!strcmp(cmd, "resize"))
+		return cmd_cold(argc, argv, true);
+	if (!strcmp(cmd, "confirm"))
+		return cmd_confirm_revert(argc, argv, true);
+	if (!strcmp(cmd, "revert"))
+		return cmd_confirm_revert(argc, argv, false);
+	if (!strcmp(cmd, "show"))
+		return cmd_show(argc, argv);
+	if (!strcmp(cmd, "migrations"))
+		return cmd_migrations(argc, argv);
+	if (!strcmp(cmd, "hosts") && argc == 1)
+		return cmd_hosts();
+	if (!strcmp(cmd, "list") && argc == 1)
+		return cmd_list();
+	out_error("unknown command '%s' (try ferry --help)", cmd);
+	return 2;
+}
