@@ -28,6 +28,7 @@ devices {
 	obtain_device_list_from_udev = 0
 	external_device_info_source = "none"
 	use_devicesfile = 0
+	hints = "none"	# /run/lvm is shared by all hosts
 }
 activation {
 	udev_sync = 0
