@@ -70,3 +70,16 @@ wait_for() {
 }
 # A unique, short lab name for this test.
 test_lab_name() { echo "t$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-6)$$" | cut -c1-12; }
+# lab_up NAME [UP OPTIONS...]: `ferry-lab --lab NAME up ...`, with `down`
+# registered as cleanup first (so a half-made lab goes too).
+lab_up() {
+	local name=$1
+	shift
+	cleanup_push "'$LAB' --lab '$name' down"
+	"$LAB" --lab "$name" up "$@"
+}
+# lab_tcp_ok LAB HOST ADDR PORT: from HOST of LAB, a TCP connect to ADDR:PORT
+# succeeds within 3 s.
+lab_tcp_ok() {
+	"$LAB" --lab "$1" exec "$2" timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$3" "$4" 2>/dev/null
+}

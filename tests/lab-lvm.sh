@@ -1,0 +1,57 @@
+#!/bin/bash
+# timeout: 120
+# up --lvm gives each host a volume group of its own on a loop device, seen
+# only inside that host; lvcreate/lvremove work inside the host (without
+# udev); status shows the VG; down removes VGs and loop devices.  On a
+# kernel without device-mapper the VG part is checked, then the test skips.
+. "$(dirname "$0")/lib.sh"
+need_root
+need_cmd ip nsenter unshare libvirtd virsh jq losetup pvcreate vgcreate lvcreate vgs
+
+name=$(test_lab_name)
+have_dm=1
+grep -qw device-mapper /proc/misc || modprobe -q dm_mod 2>/dev/null || true
+grep -qw device-mapper /proc/misc || have_dm=0
+
+lab_up "$name" --lvm 256M
+L() { "$LAB" --lab "$name" "$@"; }
+export LVM_SUPPRESS_FD_WARNINGS=1
+
+for h in h1 h2; do
+	vg=ferry_${name}_$h
+	assert_eq "$(L -j status | jq -r ".hosts[] | select(.name == \"$h\") | .vg")" "$vg" "$h: VG in status -j"
+	L status | grep "^$h .*$vg\$" >/dev/null || fail "$h: VG not in plain status"
+	# Each host sees its own VG and nothing else.
+	assert_eq "$(L exec "$h" vgs --noheadings -o vg_name 2>/dev/null | xargs)" "$vg" "$h: vgs"
+	size=$(L exec "$h" vgs --noheadings --units m --nosuffix -o vg_size "$vg" 2>/dev/null | xargs)
+	assert_ge "${size%.*}" 200 "$h: VG size (MiB)"
+done
+loops=$(L -j status | jq -r '.hosts[].loop' | xargs)
+log "loop devices: $loops"
+
+if [ $have_dm = 1 ]; then
+	vg=ferry_${name}_h1
+	log "lvcreate / lvremove inside h1"
+	L exec h1 lvcreate -q -y -L 32M -n t1 "$vg"
+	L exec h1 test -b "/dev/$vg/t1" || fail "/dev/$vg/t1 is not a block device"
+	L exec h1 dd if=/dev/zero of="/dev/$vg/t1" bs=1M count=4 oflag=direct status=none ||
+		fail "cannot write $vg/t1"
+	assert_eq "$(L exec h2 lvs --noheadings -o lv_name 2>/dev/null | xargs)" "" "h2 sees h1's LV"
+	L exec h1 lvremove -q -y "$vg/t1"
+	L exec h1 test ! -e "/dev/$vg/t1" || fail "/dev/$vg/t1 left after lvremove"
+	L exec h1 lvcreate -q -y -L 16M -n t2 "$vg"	# left for down to remove
+fi
+
+L down
+for d in $loops; do
+	if losetup "$d" 2>/dev/null | grep -q "/ferry-lab/$name/"; then
+		fail "$d still attached"
+	fi
+done
+[ -z "$(losetup -a | grep "/ferry-lab/$name/")" ] || fail "loop devices left: $(losetup -a)"
+[ ! -e "/dev/ferry_${name}_h1" ] || fail "/dev/ferry_${name}_h1 left"
+if [ $have_dm = 1 ] && dmsetup ls | grep "^ferry_${name}_" >/dev/null; then
+	fail "device-mapper devices left: $(dmsetup ls)"
+fi
+[ $have_dm = 1 ] || skip "no device-mapper in this kernel: VGs checked, lvcreate cannot activate volumes"
+log "PASS"
