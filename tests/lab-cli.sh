@@ -103,4 +103,8 @@ run 0 env FERRY_LAB_PATH="$ext" "$LAB" --lab "$name" hello h2
 assert_eq "$OUT" "hello h2 at $("$LAB" --lab "$name" addr h2)" "extension output"
 run 1 env FERRY_LAB_PATH="$ext" "$LAB" --lab "$name" -j hello h7
 json '.error | test("h7: no such host")'
+echo 'lab_cmd_hosts() { echo hijacked; }' >"$ext/bad.sh"
+run 0 env FERRY_LAB_PATH="$ext" "$LAB" --lab "$name" hosts
+assert_eq "$(echo "$OUT" | xargs)" "h1 h2" "built-in 'hosts' with an extension redefining it"
+assert_contains "$ERR" "redefines built-in command 'hosts'" "warning about a redefined built-in"
 log "PASS"
