@@ -116,6 +116,20 @@ vmlinux:
 		mv bpf/vmlinux.h.tmp bpf/vmlinux.h
 
 # --- mover/ --------------------------------------------------------------
+# The disk mover library (sender, receiver, wire format) and ferry-copy.
+MOVER_SRCS := mover/wire.c mover/extent.c mover/codec.c mover/aio.c mover/journal.c \
+	mover/dest.c mover/recv.c mover/session.c mover/auth.c mover/send.c mover/stream.c mover/stats.c
+MOVER_LIB := $(O)/lib/libmover.a
+$(MOVER_LIB): $(call obj,$(MOVER_SRCS))
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+MOVER_LDLIBS = $(LIBS_ZSTD) $(LIBS_XXHASH) $(LIBS_AIO)
+$(BIN)/ferry-copy: $(call obj,mover/ferry-copy.c) $(MOVER_LIB) $(O)/lib/libnet.a $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MOVER_LDLIBS) $(COMMON_LDLIBS)
+all: $(MOVER_LIB) $(BIN)/ferry-copy
 
 # --- net/ ----------------------------------------------------------------
 NET_SRCS := net/sock.c

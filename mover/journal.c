@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * journal.c - the receiver's resume journal.
+ *
+ * One file per transfer, DIR/<transfer id>.journal: a 136-byte header (what
+ * is being copied, where to, and a checksum of both) followed by 16-byte
+ * records, one per work unit received, checked and written.  Records are
+ * appended in group commits: the destination is fdatasync'd first, then the
+ * records are written and the journal fdatasync'd, so a unit in the journal
+ * is a unit on disk.  A torn tail (a record whose check does not match) ends
+ * the journal.  A copy resumed with the same transfer id and the same
+ * header skips the units found here; any difference starts afresh.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "common.h"
+#include "mover/mover.h"
+
+static const char journal_magic[8] = { 'F', 'E', 'R', 'R', 'Y', 'J', 'N', 'L' };
+#define JOURNAL_VERSION 1
+
+size_t mover_journal_hdr_encode(const struct mover_journal_hdr *h, uint8_t *buf)
+{
+	memset(buf, 0, MOVER_JOURNAL_HDR_BYTES);
+	memcpy(buf, journal_magic, 8);
+	put_le32(buf + 8, JOURNAL_VERSION);
+	put_le32(buf + 12, h->flags);
+	put_le64(buf + 16, h->image_bytes);
+	put_le64(buf + 24, h->unit_bytes);
+	put_le64(buf + 32, h->units_total);
+	put_le64(buf + 40, h->ranges_digest);
+	put_le64(buf + 48, h->dest_dev);
+	put_le64(buf + 56, h->dest_ino);
+	memcpy(buf + 64, h->transfer_id, strnlen(h->transfer_id, MOVER_ID_MAX));
+	put_le64(buf + 128, XXH3_64bits(buf, 128));
+	return MOVER_JOURNAL_HDR_BYTES;
+}
+
+int mover_journal_hdr_decode(const uint8_t *buf, struct mover_journal_hdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (memcmp(buf, journal_magic, 8) || get_le32(buf + 8) != JOURNAL_VERSION ||
+	    get_le64(buf + 128) != XXH3_64bits(buf, 128))
+		return -EBADMSG;
+	h->flags = get_le32(buf + 12);
+	h->image_bytes = get_le64(buf + 16);
+	h->unit_bytes = get_le64(buf + 24);
+	h->units_total = get_le64(buf + 32);
+	h->ranges_digest = get_le64(buf + 40);
+	h->dest_dev = get_le64(buf + 48);
+	h->dest_ino = get_le64(buf + 56);
+	memcpy(h->transfer_id, buf + 64, MOVER_ID_MAX);
+	h->transfer_id[MOVER_ID_MAX] = '\0';
+	if (!mover_id_valid(h->transfer_id) || h->unit_bytes < MOVER_UNIT_MIN ||
+	    h->unit_bytes > MOVER_UNIT_MAX || (h->unit_bytes & (h->unit_bytes - 1)) ||
+	    DIV_ROUND_UP(h->image_bytes, h->unit_bytes) > (uint64_t)MOVER_BITMAP_MAX * 8)
+		return -EBADMSG;
+	return 0;
+}
+
+void mover_journal_rec_encode(uint64_t seed, uint64_t unit, uint8_t *buf)
+{
+	put_le64(buf, unit);
+	put_le64(buf + 8, XXH3_64bits_withSeed(buf, 8, seed));
+}
+
+int mover_journal_rec_decode(uint64_t seed, const uint8_t *buf, uint64_t *unit)
+{
+	if (get_le64(buf + 8) != XXH3_64bits_withSeed(buf, 8, seed))
+		return -EBADMSG;
+	*unit = get_le64(buf);
+	return 0;
+}
+
+static int journal_path(char *out, size_t len, const char *dir, const char *id)
+{
+	if (!mover_id_valid(id))
+		return -EINVAL;
+	if (snprintf(out, len, "%s/%s.journal", dir, id) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool hdr_equal(const struct mover_journal_hdr *a, const struct mover_journal_hdr *b)
+{
+	return a->image_bytes == b->image_bytes && a->unit_bytes == b->unit_bytes &&
+	       a->units_total == b->units_total && a->ranges_digest == b->ranges_digest &&
+	       a->dest_dev == b->dest_dev && a->dest_ino == b->dest_ino &&
+	       a->flags == b->flags && !strcmp(a->transfer_id, b->transfer_id);
+}
+
+int mover_journal_peek(const char *dir, const char *id, struct mover_journal_hdr *h)
+{
+	uint8_t buf[MOVER_JOURNAL_HDR_BYTES];
+	char path[PATH_MAX];
+	int fd, ret;
+
+	ret = journal_path(path, sizeof(path), dir, id);
+	if (ret)
+		return ret;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	ret = pread_full(fd, buf, sizeof(buf), 0);
+	if (!ret)
+		ret = mover_journal_hdr_decode(buf, h);
+	else if (ret == -ENODATA)
+		ret = -EBADMSG;
+	close(fd);
+	return ret;
+}
+
+/* Replay the records of an open journal into the bitmap. */
+static int journal_replay(struct mover_journal *j)
+{
+	uint8_t buf[MOVER_JOURNAL_REC_BYTES * 256];
+	off_t pos = MOVER_JOURNAL_HDR_BYTES;
+
+	for (;;) {
+		ssize_t n = pread(j->fd, buf, sizeof(buf), pos);
+		ssize_t i;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (i = 0; i + MOVER_JOURNAL_REC_BYTES <= n; i += MOVER_JOURNAL_REC_BYTES) {
+			uint64_t u;
+
+			if (mover_journal_rec_decode(j->seed, buf + i, &u) || u >= j->nbits)
+				goto torn;
+			if (!(j->bitmap[u / 8] & (1u << (u % 8)))) {
+				j->bitmap[u / 8] |= (uint8_t)(1u << (u % 8));
+				j->done++;
+			}
+			pos += MOVER_JOURNAL_REC_BYTES;
+		}
+		if (n < (ssize_t)sizeof(buf))
+			break;
+	}
+torn:
+	/* Drop a torn tail so that new records follow the last good one. */
+	if (ftruncate(j->fd, pos) < 0)
+		return -errno;
+	j->end = pos;
+	return 0;
+}
+
+int mover_journal_open(struct mover_journal **jp, const char *dir,
+		       const struct mover_journal_hdr *want, bool *resumed, uint32_t *found_flags)
+{
+	uint8_t hbuf[MOVER_JOURNAL_HDR_BYTES];
+	struct mover_journal_hdr old;
+	struct mover_journal *j;
+	int ret;
+
+	*resumed = false;
+	*found_flags = 0;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->fd = -1;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->commit_lock, NULL);
+	j->hdr = *want;
+	j->nbits = DIV_ROUND_UP(want->image_bytes, want->unit_bytes);
+	j->bitmap = calloc(1, DIV_ROUND_UP(j->nbits, 8) + 1);
+	ret = -ENOMEM;
+	if (!j->bitmap)
+		goto err;
+	ret = journal_path(j->path, sizeof(j->path), dir, want->transfer_id);
+	if (ret)
+		goto err;
+	mover_journal_hdr_encode(want, hbuf);
+	j->seed = get_le64(hbuf + 128);
+
+	j->fd = open(j->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (j->fd >= 0) {
+		if (pread_full(j->fd, hbuf, sizeof(hbuf), 0) == 0 &&
+		    mover_journal_hdr_decode(hbuf, &old) == 0) {
+			*found_flags = old.flags;
+			if (hdr_equal(&old, want)) {
+				ret = journal_replay(j);
+				if (ret)
+					goto err;
+				*resumed = true;
+				*jp = j;
+				return 0;
+			}
+		}
+		/* Another copy's journal, or a damaged one: start afresh. */
+		close(j->fd);
+		j->fd = -1;
+	} else if (errno != ENOENT) {
+		ret = -errno;
+		goto err;
+	}
+	ret = mkdir_p(dir, 0700);
+	if (ret)
+		goto err;
+	j->fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (j->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	mover_journal_hdr_encode(want, hbuf);
+	ret = pwrite_full(j->fd, hbuf, sizeof(hbuf), 0);
+	if (!ret && fdatasync(j->fd) < 0)
+		ret = -errno;
+	if (!ret)
+		ret = fsync_dir_of(j->path);
+	if (ret)
+		goto err;
+	j->end = MOVER_JOURNAL_HDR_BYTES;
+	*jp = j;
+	return 0;
+err:
+	mover_journal_close(j);
+	return ret;
+}
+
+bool mover_journal_test(struct mover_journal *j, uint64_t unit)
+{
+	bool set;
+
+	if (unit >= j->nbits)
+		return false;
+	pthread_mutex_lock(&j->lock);
+	set = j->bitmap[unit / 8] & (1u << (unit % 8));
+	pthread_mutex_unlock(&j->lock);
+	return set;
+}
+
+uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit)
+{
+	uint64_t seq = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (unit < j->nbits && !(j->bitmap[unit / 8] & (1u << (unit % 8)))) {
+		if (j->nr_pending == j->cap_pending) {
+			size_t nc = j->cap_pending ? j->cap_pending * 2 : 64;
+			uint64_t *np = realloc(j->pending, nc * sizeof(*np));
+
+			if (!np)
+				goto out;
+			j->pending = np;
+			j->cap_pending = nc;
+		}
+		j->pending[j->nr_pending++] = unit;
+		j->bitmap[unit / 8] |= (uint8_t)(1u << (unit % 8));
+		j->done++;
+	}
+	seq = j->taken_seq + 1;
+out:
+	pthread_mutex_unlock(&j->lock);
+	return seq;
+}
+
+int mover_journal_commit(struct mover_journal *j, int dest_fd)
+{
+	uint64_t *units, seq;
+	uint8_t *buf = NULL;
+	size_t n, i;
+	int ret = 0;
+
+	pthread_mutex_lock(&j->commit_lock);
+	pthread_mutex_lock(&j->lock);
+	units = j->pending;
+	n = j->nr_pending;
+	j->pending = NULL;
+	j->nr_pending = j->cap_pending = 0;
+	seq = ++j->taken_seq;
+	pthread_mutex_unlock(&j->lock);
+
+	if (n) {
+		buf = malloc(n * MOVER_JOURNAL_REC_BYTES);
+		if (!buf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		/* Data first: a unit in the journal must be a unit on disk. */
+		if (dest_fd >= 0 && fdatasync(dest_fd) < 0) {
+			ret = -errno;
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			mover_journal_rec_encode(j->seed, units[i], buf + i * MOVER_JOURNAL_REC_BYTES);
+		ret = pwrite_full(j->fd, buf, n * MOVER_JOURNAL_REC_BYTES, j->end);
+		if (ret)
+			goto out;
+		j->end += (off_t)(n * MOVER_JOURNAL_REC_BYTES);
+		if (fdatasync(j->fd) < 0) {
+			ret = -errno;
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&j->lock);
+	j->durable_seq = seq;
+	j->commits++;
+	pthread_mutex_unlock(&j->lock);
+out:
+	free(buf);
+	free(units);
+	pthread_mutex_unlock(&j->commit_lock);
+	return ret;
+}
+
+uint64_t mover_journal_durable(struct mover_journal *j)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&j->lock);
+	s = j->durable_seq;
+	pthread_mutex_unlock(&j->lock);
+	return s;
+}
+
+uint64_t mover_journal_done(struct mover_journal *j)
+{
+	uint64_t d;
+
+	pthread_mutex_lock(&j->lock);
+	d = j->done;
+	pthread_mutex_unlock(&j->lock);
+	return d;
+}
+
+int mover_journal_remove(struct mover_journal *j)
+{
+	if (unlink(j->path) < 0 && errno != ENOENT)
+		return -errno;
+	return fsync_dir_of(j->path);
+}
+
+void mover_journal_close(struct mover_journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->commit_lock);
+	free(j->bitmap);
+	free(j->pending);
+	free(j);
+}

@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * mover.h - the disk mover: streams a disk image (file or block device) to a
+ * receiving peer, extent by extent.  Used by ferry-copy and embedded in
+ * ferryd.  Grouped by source file; the public API comes first.
+ *
+ * ===== Public API (ferryd, ferry-copy) =====================================
+ *
+ * Sending.  mover_send() copies a source to a receiver and returns when the
+ * destination is complete, durable and (with .verify) re-read and compared,
+ * or on error.  It runs its own threads (one per connection) and may be
+ * called from any thread; concurrent calls are independent.
+ *
+ *	struct mover_send_opts o = {
+ *		.source = "/var/lib/ferry/i-1/disk", .host = "h2", .port = 4790,
+ *		.dest_path = "/var/lib/ferry/i-1/disk", .transfer_id = "i-1-disk-r3",
+ *		.connections = 0, .compress = MOVER_COMPRESS_AUTO,
+ *		.ranges = dirty, .nr_ranges = n, .progress = cb, .cancel = &stop,
+ *	};
+ *	memcpy(o.token, tok, MOVER_TOKEN_BYTES);
+ *	struct mover_stats st;
+ *	int ret = mover_send(&o, &st);	// 0 or -errno; st.error says why
+ *
+ * - .ranges (optional) restricts the copy to those (offset, length) ranges;
+ *   they are sorted and merged.  Inside a range the destination is made
+ *   equal to the source, zero runs included (punched on files, written or
+ *   BLKZEROOUT on devices): a range copy writes into a destination that
+ *   held other data.  Only a file the receiver creates in this transfer
+ *   skips holes.  Without ranges the whole image is copied.
+ * - The transfer id names the copy on the receiver: a copy interrupted
+ *   (connection lost, either side killed) and started again with the same
+ *   id, source, ranges and destination sends only the work units the
+ *   receiver had not journaled.  Use a new id per pre-copy round.
+ * - Destination size: a created file is sized to the source; an existing
+ *   file or device of at least that size keeps its size (a smaller file is
+ *   extended, a smaller device refused).
+ * - The progress callback runs on a worker thread, serialized, at most
+ *   every 200 ms and once at the end; .cancel is polled between chunks and
+ *   makes mover_send return -ECANCELED.
+ *
+ * Receiving.  mover_server_new() starts an embeddable receiver with its own
+ * threads: it accepts on a listening socket (or takes connected sockets from
+ * mover_server_add_conn()), and for each new transfer calls
+ * ops->authorize(ctx, req, dest) with the presented token, the requested
+ * path, the declared image size and the transfer id.  The callback either
+ * fills *dest (an absolute path, a directory fd + name, or an open fd; may
+ * the file be created; where journals go) and returns 0, or refuses with a
+ * negative errno and a reason.  It must compare tokens with ct_memcmp().
+ * ops->done is called once per transfer (success or failure).
+ * mover_server_free() stops accepting, ends every connection and joins all
+ * threads; interrupted transfers keep their journals for a resume.
+ *
+ * Local copies go through the same sender and receiver over socketpairs:
+ * set .local to a server made with no listener.
+ *
+ * Everything returns 0 or -errno; constructors return NULL and set errno.
+ */
+#ifndef FERRY_MOVER_H
+#define FERRY_MOVER_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "common.h"
+
+#define MOVER_DEFAULT_PORT 4790
+#define MOVER_TOKEN_BYTES 32 /* 256-bit transfer token */
+#define MOVER_ID_MAX 64	     /* transfer id: [A-Za-z0-9._-], not starting with '.' */
+#define MOVER_PATH_MAX 4095  /* requested destination path on the wire */
+#define MOVER_CONNS_MAX 16
+#define MOVER_ERR_MAX 256
+
+enum mover_compress {
+	MOVER_COMPRESS_AUTO = 0, /* per chunk: sample + send rate vs compress rate */
+	MOVER_COMPRESS_NONE,
+	MOVER_COMPRESS_ZSTD, /* every compressible chunk, at .compress_level */
+};
+
+/* What the receiver does with a run of zeros (a hole or zero-filled blocks). */
+enum mover_zero {
+	MOVER_ZERO_AUTO = 0, /* created file: nothing; file: punch; device: write */
+	MOVER_ZERO_WRITE,    /* write zero blocks */
+	MOVER_ZERO_PUNCH,    /* files: FALLOC_FL_PUNCH_HOLE (devices: write) */
+	MOVER_ZERO_ZEROOUT,  /* devices: BLKZEROOUT (files: punch) */
+	MOVER_ZERO_DISCARD,  /* devices: BLKDISCARD, only if it reads back zeros */
+	MOVER_ZERO_SKIP,     /* leave the bytes: the destination is known zero */
+};
+
+struct mover_range {
+	uint64_t offset; /* bytes */
+	uint64_t length; /* bytes, > 0 */
+};
+
+/* The summary of a transfer; counters are bytes unless named otherwise. */
+struct mover_stats {
+	uint64_t image_bytes;	  /* virtual size of the source */
+	uint64_t total_bytes;	  /* bytes covered: the image or the ranges */
+	uint64_t allocated_bytes; /* source allocation (st_blocks; devices: size) */
+	uint64_t read_bytes;	  /* read from the source */
+	uint64_t hole_bytes;	  /* holes: never read, sent as records */
+	uint64_t zero_bytes;	  /* allocated zeros: read, sent as records */
+	uint64_t data_bytes;	  /* non-zero bytes sent (before encoding) */
+	uint64_t raw_bytes;	  /* data sent as is */
+	uint64_t zstd_in_bytes;	  /* data sent compressed, before... */
+	uint64_t zstd_out_bytes;  /* ...and after compression */
+	uint64_t wire_bytes;	  /* written to sockets, frame headers included */
+	uint64_t skipped_bytes;	  /* in units the receiver already had (resume) */
+	uint64_t acked_bytes;	  /* in units the receiver journaled */
+	uint64_t verified_bytes;  /* re-read on both sides and compared */
+	uint64_t units_total;	  /* work units of this transfer */
+	uint64_t units_sent;
+	uint64_t units_skipped; /* resume: already journaled by the receiver */
+	uint64_t units_acked;
+	uint64_t unit_bytes; /* work unit size */
+	uint64_t wall_ms;
+	uint32_t streams; /* connections used */
+	uint32_t retries; /* connections re-established after an error */
+	bool resumed;	  /* the receiver had a journal for this transfer */
+	bool created;	  /* the receiver created the destination */
+	char transfer_id[MOVER_ID_MAX + 1];
+	char error[MOVER_ERR_MAX]; /* why mover_send failed, "" on success */
+};
+
+struct mover_progress {
+	uint64_t done_bytes;  /* covered bytes processed (sent or skipped) */
+	uint64_t total_bytes; /* covered bytes of the transfer */
+	uint64_t acked_bytes; /* journaled by the receiver */
+	uint64_t wire_bytes;  /* written to sockets so far */
+	uint64_t elapsed_ms;
+	bool final; /* last call of the transfer */
+};
+
+typedef void (*mover_progress_fn)(const struct mover_progress *p, void *ctx);
+
+struct mover_server;
+
+struct mover_send_opts {
+	const char *source; /* path of a file or block device */
+	int source_fd;	    /* or an open fd (not closed), when source is NULL */
+	const char *label;  /* names the destination in messages, e.g.
+			     * "ferry://h2/vm1.raw"; NULL: host:port/path */
+	const char *host;   /* receiver, name or address */
+	uint16_t port;	    /* 0: MOVER_DEFAULT_PORT */
+	struct mover_server *local; /* instead of host: an in-process server */
+	const char *dest_path;	    /* destination as the receiver names it */
+	const char *transfer_id;    /* NULL: random (then no resume) */
+	uint8_t token[MOVER_TOKEN_BYTES];
+	int connections;		/* 0: from the number of cores */
+	enum mover_compress compress;
+	int compress_level;		/* zstd level, 0: default (1) */
+	uint64_t bwlimit_bps;		/* bytes/s on the wire, 0: none */
+	bool verify;			/* re-read the destination and compare */
+	enum mover_zero zero_mode;
+	const struct mover_range *ranges; /* NULL: the whole image */
+	size_t nr_ranges;
+	uint64_t unit_bytes;	/* work unit, power of two, 0: 32 MiB */
+	int connect_timeout_ms; /* 0: 10 s */
+	int io_timeout_ms;	/* stalled socket, 0: 120 s */
+	int max_retries;	/* reconnects per transfer; 0: 5, -1: none */
+	mover_progress_fn progress;
+	void *progress_ctx;
+	const atomic_bool *cancel; /* set to stop; mover_send returns -ECANCELED */
+	/* Test only: flip a byte of the Nth data chunk (1-based) after its
+	 * checksum was computed; with fault_every, of every Nth chunk. */
+	uint64_t fault_corrupt_chunk;
+	bool fault_every;
+};
+
+int mover_send(const struct mover_send_opts *o, struct mover_stats *st);
+
+/* What a new transfer asks the receiver (argument of authorize). */
+struct mover_auth_req {
+	const uint8_t *token; /* MOVER_TOKEN_BYTES; compare with ct_memcmp() */
+	const char *path;     /* requested destination path, as sent */
+	const char *transfer_id;
+	uint64_t image_bytes; /* declared size of the source image */
+	bool ranges;	      /* a range copy (into an existing destination) */
+	const char *peer;     /* "addr:port" of the sender, "local" */
+};
+
+/* Where it goes (filled by authorize; the server owns the fds given). */
+struct mover_dest {
+	char path[PATH_MAX];	    /* absolute path, or "" to use fd / dir_fd */
+	int fd;			    /* an open O_RDWR file or device, or -1 */
+	int dir_fd;		    /* directory holding name, or -1 */
+	char name[NAME_MAX + 1];    /* file in dir_fd (opened O_NOFOLLOW) */
+	bool may_create;	    /* create it (via a part file) if absent */
+	mode_t mode;		    /* of a created file, 0: 0600 */
+	char journal_dir[PATH_MAX]; /* "" : the destination's directory */
+	char reason[MOVER_ERR_MAX]; /* why authorize refused */
+};
+
+/* Receiver-side outcome of one transfer (argument of done). */
+struct mover_result {
+	const char *transfer_id;
+	const char *path;   /* destination as resolved */
+	const char *peer;
+	int status;	    /* 0 complete, -errno failed or interrupted */
+	const char *error;  /* "" when status is 0 */
+	bool resumable;	    /* a journal remains: the same id can resume */
+	uint64_t image_bytes;
+	uint64_t written_bytes; /* data written */
+	uint64_t zeroed_bytes;	/* zero runs punched or written */
+	uint64_t units_done;
+	uint64_t units_total;
+};
+
+struct mover_server_ops {
+	int (*authorize)(void *ctx, const struct mover_auth_req *req, struct mover_dest *dest);
+	void (*done)(void *ctx, const struct mover_result *res);
+};
+
+struct mover_server_conf {
+	int listen_fd;		 /* listening socket to use, or -1 */
+	const char *listen_addr; /* "ADDR:PORT" to listen on, or NULL (neither:
+				  * connections only via mover_server_add_conn) */
+	int max_conns;		 /* 0: 64 */
+	int io_timeout_ms;	 /* idle connection, 0: 120 s */
+	uint32_t commit_ms;	 /* journal group commit interval, 0: 1000 */
+};
+
+struct mover_server *mover_server_new(const struct mover_server_conf *conf,
+				      const struct mover_server_ops *ops, void *ctx);
+/* Serve an already connected socket (the server owns it from now on). */
+int mover_server_add_conn(struct mover_server *srv, int fd);
+/* Local address listened on ("addr:port"), e.g. after listening on port 0. */
+const char *mover_server_addr(struct mover_server *srv, char *buf, size_t len);
+/* Transfers completed so far (for --once). */
+uint64_t mover_server_completed(struct mover_server *srv);
+void mover_server_free(struct mover_server *srv);
+
+/* Standalone receiver policy (ferry-copy --serve): one token for every
+ * transfer, paths confined under root with RESOLVE_BENEATH. */
+struct mover_root_auth {
+	int root_fd;
+	uint8_t token[MOVER_TOKEN_BYTES];
+	char journal_dir[PATH_MAX]; /* "": ROOT/.ferry */
+};
+int mover_root_auth_init(struct mover_root_auth *ra, const char *root, const uint8_t *token);
+void mover_root_auth_fini(struct mover_root_auth *ra);
+int mover_root_authorize(void *ctx, const struct mover_auth_req *req, struct mover_dest *dest);
+
+/* stats.c: the summary (plain and -j through common/output.c) */
+void mover_stats_print(const struct mover_stats *st);
+/* "zstd:3", "none", "auto" */
+int mover_compress_parse(const char *s, enum mover_compress *mode, int *level);
+int mover_zero_parse(const char *s, enum mover_zero *mode);
+const char *mover_zero_name(enum mover_zero mode);
+/* Read a token file (64 hex digits); 0 or -errno. */
+int mover_token_read(const char *path, uint8_t token[MOVER_TOKEN_BYTES]);
+/* Create a token file with a random token, mode 0600, if absent. */
+int mover_token_create(const char *path, uint8_t token[MOVER_TOKEN_BYTES]);
+/* XXH3-128 of a file's content, holes hashed as zeros without reading. */
+int mover_checksum_fd(int fd, uint64_t size, char out[33]);
+
+/* ===== Internal (mover/ only) ============================================= */
+
+#define MOVER_IO_BYTES (1u << 20)	/* read / data chunk size */
+#define MOVER_CHUNK_MAX (4u << 20)	/* largest decoded DATA payload */
+#define MOVER_PAYLOAD_MAX ((4u << 20) + (64u << 10)) /* largest frame payload */
+#define MOVER_UNIT_DEFAULT (32ULL << 20)
+#define MOVER_UNIT_MIN (1ULL << 20)
+#define MOVER_UNIT_MAX (1ULL << 30)
+#define MOVER_BITMAP_MAX (1u << 20)	/* bytes: at most 8M units */
+#define MOVER_BLOCK 4096u		/* zero-detection granule */
+#define MOVER_ZERO_BUF (1u << 20)
+
+/* wire.c: the frame format (docs/wire-format.md); the only parser of
+ * network input. */
+#define MOVER_MAGIC 0x59524546u /* "FERY" in little-endian byte order */
+#define MOVER_VERSION 1
+#define MOVER_HDR_BYTES 32
+
+enum mover_ftype {
+	MOVER_F_HELLO = 1,	/* s->r: token, id, path, sizes */
+	MOVER_F_WELCOME = 2,	/* r->s: accepted, resume bitmap */
+	MOVER_F_ERROR = 3,	/* either: errno + message, then close */
+	MOVER_F_DATA = 4,	/* s->r: bytes at offset (raw or zstd) */
+	MOVER_F_ZERO = 5,	/* s->r: [offset, offset+arg) reads as zeros */
+	MOVER_F_UNIT_END = 6,	/* s->r: unit offset has been sent in full */
+	MOVER_F_UNIT_ACK = 7,	/* r->s: unit offset is journaled */
+	MOVER_F_FIN = 8,	/* s->r: no more units on this connection */
+	MOVER_F_FIN_OK = 9,	/* r->s: every unit of it journaled */
+	MOVER_F_VERIFY = 10,	/* s->r: digest of [offset, offset+arg) */
+	MOVER_F_VERIFY_SUM = 11, /* r->s: arg = digest of that range */
+	MOVER_F_COMMIT = 12,	/* s->r: finish the transfer */
+	MOVER_F_COMMIT_OK = 13, /* r->s: destination complete and durable */
+	MOVER_F_TYPE_MAX = 13,
+};
+
+#define MOVER_DATA_ZSTD 0x0001u /* DATA flag: payload is one zstd frame */
+
+/* HELLO flags */
+#define MOVER_HELLO_RANGES 0x0001u /* a range copy */
+#define MOVER_HELLO_VERIFY 0x0002u /* the sender will verify */
+#define MOVER_HELLO_KNOWN 0x0003u
+/* WELCOME flags */
+#define MOVER_WELCOME_CREATED 0x0001u /* a new (part) file */
+#define MOVER_WELCOME_RESUMED 0x0002u /* a journal was found */
+#define MOVER_WELCOME_BLOCKDEV 0x0004u
+
+struct mover_frame {
+	uint8_t type;	  /* enum mover_ftype */
+	uint16_t flags;
+	uint32_t len;	  /* payload bytes following the header */
+	uint32_t raw_len; /* DATA: decoded bytes */
+	uint64_t offset;  /* image offset, or unit index */
+	uint64_t arg;	  /* DATA: checksum; ZERO/VERIFY: length; ... */
+};
+
+struct mover_hello {
+	uint8_t token[MOVER_TOKEN_BYTES];
+	uint64_t image_bytes;
+	uint64_t unit_bytes;
+	uint64_t units_total;	/* units this transfer covers */
+	uint64_t ranges_digest; /* of the normalized ranges, 0: whole image */
+	uint32_t flags;		/* MOVER_HELLO_* */
+	uint32_t zero_mode;	/* enum mover_zero */
+	uint32_t conn_index;
+	uint32_t conns;
+	char transfer_id[MOVER_ID_MAX + 1];
+	char path[MOVER_PATH_MAX + 1];
+};
+
+struct mover_welcome {
+	uint32_t flags; /* MOVER_WELCOME_* */
+	uint64_t dest_bytes;
+	uint64_t units_done;
+	uint32_t bitmap_bytes;
+	const uint8_t *bitmap; /* points into the decoded payload */
+};
+
+/* Per-connection receive state: which unit is open, what it covered. */
+struct mover_rx {
+	uint64_t image_bytes;
+	uint64_t unit_bytes;
+	bool in_unit;
+	uint64_t unit_index;
+	uint64_t unit_next; /* frames of a unit go forward */
+	uint64_t unit_covered;
+};
+
+void mover_frame_encode(const struct mover_frame *f, uint8_t hdr[MOVER_HDR_BYTES]);
+/* Header only: magic, version, type, flags and length bounds per type. */
+int mover_frame_decode(const uint8_t hdr[MOVER_HDR_BYTES], struct mover_frame *f,
+		       const char **why);
+size_t mover_hello_encode(const struct mover_hello *h, uint8_t *buf, size_t cap);
+int mover_hello_decode(const uint8_t *p, size_t len, struct mover_hello *h, const char **why);
+size_t mover_welcome_encode(const struct mover_welcome *w, uint8_t *buf, size_t cap);
+int mover_welcome_decode(const uint8_t *p, size_t len, uint64_t units, struct mover_welcome *w,
+			 const char **why);
+size_t mover_error_encode(int err, const char *msg, uint8_t *buf, size_t cap);
+/* err is a positive errno (EPROTO when out of range). */
+int mover_error_decode(const uint8_t *p, size_t len, int *err, char *msg, size_t msglen);
+void mover_rx_init(struct mover_rx *rx, uint64_t image_bytes, uint64_t unit_bytes);
+/* Check a frame from the sender against the transfer before acting on it. */
+int mover_rx_check(struct mover_rx *rx, const struct mover_frame *f, const char **why);
+/* Decode a DATA payload (decompress into out, which holds raw_len) and check
+ * its checksum; *data points at the decoded bytes.  -EBADMSG on mismatch. */
+int mover_data_decode(const struct mover_frame *f, const uint8_t *payload, void *dctx,
+		      uint8_t *out, const uint8_t **data, const char **why);
+uint64_t mover_data_checksum(const void *p, size_t len, uint64_t offset);
+/* A zstd decompression context (one per receiving connection). */
+void *mover_dctx_new(void);
+void mover_dctx_free(void *dctx);
+bool mover_id_valid(const char *id);
+/* "0x40000000+1M" */
+const char *mover_extent_str(uint64_t off, uint64_t len, char *buf, size_t blen);
+void put_le16(uint8_t *p, uint16_t v);
+void put_le32(uint8_t *p, uint32_t v);
+void put_le64(uint8_t *p, uint64_t v);
+uint16_t get_le16(const uint8_t *p);
+uint32_t get_le32(const uint8_t *p);
+uint64_t get_le64(const uint8_t *p);
+
+/* extent.c: ranges, work units, holes and zero runs */
+struct mover_part {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct mover_unit {
+	uint64_t index;	     /* off / unit_bytes */
+	uint32_t first_part; /* into plan->parts */
+	uint32_t nr_parts;
+	uint64_t bytes; /* covered */
+};
+
+struct mover_plan {
+	uint64_t image_bytes;
+	uint64_t unit_bytes;
+	uint64_t total_bytes;
+	uint64_t digest; /* of the ranges, 0 for the whole image */
+	bool ranges;
+	struct mover_unit *units;
+	size_t nr_units;
+	struct mover_part *parts;
+	size_t nr_parts;
+};
+
+/* Sort, check and merge ranges (in place); *n becomes the merged count. */
+int mover_ranges_normalize(struct mover_range *r, size_t *n, uint64_t image_bytes);
+uint64_t mover_ranges_digest(const struct mover_range *r, size_t n);
+int mover_plan_build(struct mover_plan *p, uint64_t image_bytes, uint64_t unit_bytes,
+		     const struct mover_range *ranges, size_t nr_ranges);
+void mover_plan_free(struct mover_plan *p);
+
+struct mover_seg {
+	uint64_t off;
+	uint64_t len;
+	bool data; /* false: a hole */
+};
+
+struct mover_segs {
+	struct mover_seg *v;
+	size_t n, cap;
+};
+
+/* Holes and data of [off, off+len) by SEEK_DATA/SEEK_HOLE, appended. */
+int mover_extent_map(int fd, bool seekable, uint64_t off, uint64_t len, struct mover_segs *s);
+void mover_segs_free(struct mover_segs *s);
+bool mover_is_zero(const void *p, size_t len);
+/* Length of the run starting at p (zero or not, per *zero) in whole blocks
+ * aligned to absolute offsets, at most len. */
+size_t mover_run_len(const uint8_t *p, size_t len, uint64_t off, bool *zero);
+
+/* codec.c: adaptive zstd */
+struct mover_codec {
+	void *cctx; /* ZSTD_CCtx, one per thread */
+	enum mover_compress mode;
+	int level;
+	uint8_t *out; /* compressed chunk */
+	size_t out_cap;
+	/* auto: measured cost per input byte of each way (EWMA, 0: unknown) */
+	double raw_ns_per_byte;
+	double zstd_ns_per_byte;
+	uint32_t chunks;  /* compressible chunks seen */
+	uint32_t explore; /* chunks left in the current probe of the other way */
+	bool last_zstd;
+};
+
+int mover_codec_init(struct mover_codec *c, enum mover_compress mode, int level);
+void mover_codec_fini(struct mover_codec *c);
+/* Ratio (compressed/raw) of a sample of the chunk, 1.0 when incompressible. */
+double mover_codec_sample(struct mover_codec *c, const uint8_t *p, size_t len);
+/* Should this chunk be compressed?  (samples it in auto mode) */
+bool mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len);
+/* Pure policy: compress when it is cheaper per input byte. */
+bool mover_policy_zstd(double sample_ratio, double raw_ns_per_byte, double zstd_ns_per_byte);
+/* Compress into c->out; returns the size, or 0 when not worth it. */
+size_t mover_codec_compress(struct mover_codec *c, const uint8_t *p, size_t len);
+/* Account the time spent encoding + sending a chunk of len input bytes. */
+void mover_codec_account(struct mover_codec *c, bool zstd, size_t len, uint64_t ns);
+
+/* aio.c: source reads, libaio + O_DIRECT where possible, buffered where the
+ * data is cached or O_DIRECT is refused */
+#define MOVER_READ_DEPTH 4
+
+struct mover_rreq {
+	uint64_t off;
+	uint32_t len;
+};
+
+struct mover_reader {
+	int fd;	       /* buffered */
+	int direct_fd; /* O_DIRECT, or -1 */
+	uint32_t align;
+	void *aio; /* io_context_t */
+	uint8_t *buf[MOVER_READ_DEPTH];
+	size_t buf_cap;
+	/* the current batch */
+	const struct mover_rreq *reqs;
+	size_t nr, next_submit, next_done;
+	bool direct;
+	bool cachestat_ok;
+	uint64_t direct_bytes, buffered_bytes;
+};
+
+int mover_reader_init(struct mover_reader *r, int fd, const char *path);
+void mover_reader_fini(struct mover_reader *r);
+/* Decide buffered vs direct for [off, off+len) (page cache residency). */
+void mover_reader_choose(struct mover_reader *r, uint64_t off, uint64_t len);
+/* Read reqs in order, MOVER_READ_DEPTH in flight; next returns each one. */
+int mover_reader_start(struct mover_reader *r, const struct mover_rreq *reqs, size_t nr);
+int mover_reader_next(struct mover_reader *r, const uint8_t **data);
+void mover_reader_cancel(struct mover_reader *r);
+
+/* journal.c: receiver's resume journal (append-only, fsync'd) */
+struct mover_journal_hdr {
+	uint64_t image_bytes;
+	uint64_t unit_bytes;
+	uint64_t units_total;
+	uint64_t ranges_digest;
+	uint64_t dest_dev; /* identity of the destination written */
+	uint64_t dest_ino;
+	uint32_t flags; /* MOVER_WELCOME_CREATED: the part file is ours */
+	char transfer_id[MOVER_ID_MAX + 1];
+};
+
+struct mover_journal {
+	int fd;
+	char path[PATH_MAX];
+	struct mover_journal_hdr hdr;
+	uint64_t seed;	/* record check seed: the header's checksum */
+	off_t end;	/* where the next record goes */
+	pthread_mutex_t lock;	     /* bitmap, pending, sequence numbers */
+	pthread_mutex_t commit_lock; /* one group commit at a time */
+	uint64_t nbits;	 /* units of the image */
+	uint8_t *bitmap; /* committed + pending */
+	uint64_t done;	 /* bits set */
+	uint64_t *pending;
+	size_t nr_pending, cap_pending;
+	uint64_t taken_seq;   /* group commits started */
+	uint64_t durable_seq; /* group commits on disk */
+	uint64_t commits;
+};
+
+#define MOVER_JOURNAL_HDR_BYTES 136
+#define MOVER_JOURNAL_REC_BYTES 16
+
+size_t mover_journal_hdr_encode(const struct mover_journal_hdr *h, uint8_t *buf);
+int mover_journal_hdr_decode(const uint8_t *buf, struct mover_journal_hdr *h);
+void mover_journal_rec_encode(uint64_t seed, uint64_t unit, uint8_t *buf);
+int mover_journal_rec_decode(uint64_t seed, const uint8_t *buf, uint64_t *unit);
+/* Open (resume) or create the journal for want->transfer_id in dir.  An
+ * existing journal whose header differs from *want is replaced; *resumed
+ * says whether it was kept, *found_flags gives the old header's flags. */
+int mover_journal_open(struct mover_journal **jp, const char *dir, const struct mover_journal_hdr *want,
+		       bool *resumed, uint32_t *found_flags);
+/* Look at an existing journal's header without changing it (-ENOENT). */
+int mover_journal_peek(const char *dir, const char *id, struct mover_journal_hdr *h);
+bool mover_journal_test(struct mover_journal *j, uint64_t unit);
+/* Mark a unit received and written; returns the group commit that will
+ * make it durable (compare with mover_journal_durable()). */
+uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit);
+/* fdatasync(dest_fd), append the pending records, fdatasync the journal. */
+int mover_journal_commit(struct mover_journal *j, int dest_fd);
+uint64_t mover_journal_durable(struct mover_journal *j);
+uint64_t mover_journal_done(struct mover_journal *j);
+int mover_journal_remove(struct mover_journal *j);
+void mover_journal_close(struct mover_journal *j);
+
+/* dest.c: the receiver's destination */
+struct mover_dst {
+	int fd;
+	int dir_fd;		 /* for the part file and the rename, or -1 */
+	char name[NAME_MAX + 1]; /* final name in dir_fd */
+	char part[NAME_MAX + 1]; /* ".NAME.ID.ferry-part" while created */
+	char display[PATH_MAX];	 /* for messages */
+	bool blockdev;
+	bool created; /* a part file made by this transfer */
+	bool fresh;   /* created in this session: holes can be skipped */
+	uint64_t size;
+	uint64_t dev, ino;
+	enum mover_zero zero_mode;
+	uint32_t logical_block; /* devices */
+	bool punch_ok;
+};
+
+/* Open or create per *d (from authorize) for an image of image_bytes.  When
+ * want_part is set, reopen that part file (resume). */
+int mover_dst_open(struct mover_dst *dst, struct mover_dest *d, const char *transfer_id,
+		   uint64_t image_bytes, bool resume_part, char *err, size_t errlen);
+int mover_dst_write(struct mover_dst *dst, const void *buf, size_t len, uint64_t off);
+int mover_dst_zero(struct mover_dst *dst, uint64_t off, uint64_t len);
+/* fsync, rename the part file to its name, fsync the directory. */
+int mover_dst_finish(struct mover_dst *dst);
+void mover_dst_close(struct mover_dst *dst);
+
+/* stats.c */
+/* Token bucket shared by the sender's threads. */
+struct mover_ratelimit {
+	pthread_mutex_t lock;
+	uint64_t bps;
+	uint64_t next_ns; /* when the next byte may leave */
+};
+
+void mover_ratelimit_init(struct mover_ratelimit *rl, uint64_t bps);
+void mover_ratelimit_wait(struct mover_ratelimit *rl, uint64_t bytes, const atomic_bool *stop);
+void mover_ratelimit_fini(struct mover_ratelimit *rl);
+/* Human size "1M", "512K", "1536" for extents in messages. */
+const char *mover_size_str(uint64_t v, char *buf, size_t len);
+
+/* send.c: mover_send() and the connection threads */
+enum mover_unit_state {
+	UNIT_TODO = 0,
+	UNIT_INFLIGHT,
+	UNIT_SENT,    /* UNIT_END sent */
+	UNIT_ACKED,   /* journaled by the receiver */
+	UNIT_SKIPPED, /* the receiver had it (resume) */
+};
+
+struct mover_xfer;
+
+/* One connection of a transfer and its thread. */
+struct mover_sconn {
+	struct mover_xfer *x;
+	int index;
+	int fd; /* -1 between connections; under x->lock */
+	pthread_t thr;
+	bool started;
+	bool ready; /* codec and reader set up */
+	struct mover_codec codec;
+	struct mover_reader rd;
+	struct mover_segs segs;
+	struct mover_rreq *reqs;
+	size_t cap_reqs;
+	uint8_t in[8192]; /* frames from the receiver */
+	size_t inlen;
+	bool fin_ok, commit_ok, have_sum;
+	uint64_t sum_off, sum;
+	uint8_t commit_info[32];
+	uint64_t unit_done; /* bytes of the current unit sent */
+	char errmsg[MOVER_ERR_MAX];
+};
+
+/* One transfer (a call of mover_send). */
+struct mover_xfer {
+	const struct mover_send_opts *o;
+	char id[MOVER_ID_MAX + 1];
+	char label[512];
+	int src_fd;
+	bool own_src;
+	bool seekable; /* SEEK_DATA/SEEK_HOLE apply (regular file) */
+	uint64_t image_bytes;
+	uint64_t unit_bytes;
+	struct mover_plan plan;
+	pthread_mutex_t lock; /* state, queue, conns[].fd, error */
+	uint8_t *state;	      /* enum mover_unit_state per plan unit */
+	size_t *requeue;      /* units to send again */
+	size_t nr_requeue;
+	size_t next; /* next plan unit to hand out */
+	size_t verify_next;
+	int nconns;
+	struct mover_sconn conns[MOVER_CONNS_MAX];
+	int max_retries;
+	uint32_t retries;
+	int io_timeout_ms;
+	atomic_bool stop; /* an error or cancel: every thread ends */
+	int err;	  /* first fatal error */
+	char errmsg[MOVER_ERR_MAX];
+	struct mover_ratelimit rl;
+	bool resumed, created;
+	uint64_t start_ns;
+	uint64_t skipped_bytes, units_skipped; /* under lock */
+	atomic_uint_fast64_t read_bytes, hole_bytes, zero_bytes, data_bytes, raw_bytes;
+	atomic_uint_fast64_t zstd_in_bytes, zstd_out_bytes, wire_bytes, acked_bytes;
+	atomic_uint_fast64_t verified_bytes, units_sent, units_acked, done_bytes, chunks;
+	pthread_mutex_t plock; /* progress callback */
+	atomic_uint_fast64_t last_progress_ns;
+};
+
+/* Connections by default: from the cores, 2..8. */
+int mover_default_conns(void);
+/* sendmsg of all of iov, MSG_NOSIGNAL; 0 or -errno. */
+int mover_sock_sendv(int fd, struct iovec *iov, int n);
+/* Worth reconnecting after this error? */
+bool mover_retryable(int err);
+/* Record the first fatal error and stop every thread. */
+void mover_fail(struct mover_xfer *x, int err, const char *fmt, ...) __printf(3, 4);
+bool mover_stopped(struct mover_xfer *x);
+int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first);
+void mover_sconn_close(struct mover_xfer *x, struct mover_sconn *c);
+
+/* stream.c: what a connection sends */
+int mover_sconn_init(struct mover_sconn *c);
+void mover_sconn_fini(struct mover_sconn *c);
+/* Stream plan unit i: holes, zero runs, data, UNIT_END. */
+int mover_unit_send(struct mover_sconn *c, size_t i);
+/* FIN, then wait until the receiver journaled this connection's units. */
+int mover_sconn_fin(struct mover_sconn *c);
+/* Re-read both sides of every unit and compare (--verify). */
+void mover_verify_all(struct mover_xfer *x);
+void mover_commit(struct mover_xfer *x);
+void mover_progress_report(struct mover_xfer *x, bool final);
+
+/* recv.c, session.c: the receiver (public API above) */
+/* A transfer on the receiver, shared by its connections. */
+struct mover_rsession {
+	struct mover_rsession *next;
+	char id[MOVER_ID_MAX + 1];
+	struct mover_hello params; /* of the first HELLO (token zeroed) */
+	int refs;		   /* connections attached, under srv->lock */
+	pthread_mutex_t lock;	   /* init, verify sync, commit */
+	bool ready, failed, committed, verify_synced;
+	char error[MOVER_ERR_MAX];
+	struct mover_dst dst;
+	struct mover_journal *j;
+	bool resumed;
+	char peer[64];
+	atomic_uint_fast64_t written_bytes, zeroed_bytes;
+	atomic_uint_fast64_t last_commit_ns;
+};
+
+struct mover_rack {
+	uint64_t unit, seq;
+};
+
+/* A connection to the receiver and its thread. */
+struct mover_rconn {
+	struct mover_rconn *next;
+	struct mover_server *srv;
+	int fd;
+	pthread_t thr;
+	atomic_bool finished;
+	char peer[64];
+	struct mover_rsession *s;
+	uint8_t *payload; /* MOVER_PAYLOAD_MAX */
+	uint8_t *out;	  /* MOVER_CHUNK_MAX: decoded data, verify reads */
+	void *dctx;
+	struct mover_rx rx;
+	struct mover_rack *acks;
+	size_t nr_acks, cap_acks;
+	char err[MOVER_ERR_MAX];
+};
+
+struct mover_server {
+	struct mover_server_conf conf;
+	struct mover_server_ops ops;
+	void *ctx;
+	int lfd;
+	int wake[2];
+	pthread_t accept_thr;
+	bool accept_started;
+	pthread_mutex_t lock; /* conns, sessions */
+	struct mover_rconn *conns;
+	int nr_conns;
+	struct mover_rsession *sessions;
+	atomic_bool stopping;
+	atomic_uint_fast64_t completed;
+};
+
+int mover_rconn_send(struct mover_rconn *c, uint8_t type, uint64_t off, uint64_t arg,
+		     const void *payload, uint32_t len);
+/* One frame: header checked by wire.c, then its (bounded) payload. */
+int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const char **why);
+/* The first frame: HELLO, authorize, find or create the session, WELCOME. */
+int mover_session_hello(struct mover_rconn *c);
+/* A connection leaves; the last one closes the session and calls done. */
+void mover_session_release(struct mover_server *srv, struct mover_rsession *s, const char *why);
+int mover_session_unit_end(struct mover_rconn *c, uint64_t unit);
+/* Group commit, every commit_ms or now (force). */
+int mover_session_commit(struct mover_rconn *c, bool force);
+/* UNIT_ACK the units of c that are durable. */
+int mover_session_acks(struct mover_rconn *c);
+int mover_session_verify(struct mover_rconn *c, uint64_t off, uint64_t len);
+/* COMMIT: every unit there, fsync, rename, journal removed. */
+int mover_session_finish(struct mover_rconn *c);
+
+
+#endif /* FERRY_MOVER_H */

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * recv.c - the receiver: an embeddable server with its own threads.
+ *
+ * An accept thread hands each connection to a thread of its own.  The first
+ * frame must be a HELLO; the embedding program's authorize callback decides
+ * where it goes.  Connections with the same transfer id join one session
+ * (destination + journal).  Every frame is checked by wire.c before it is
+ * acted upon; a data frame is decompressed into a bounded buffer and its
+ * checksum verified before it is written.  Units are journaled in group
+ * commits and acknowledged once durable.  A bad frame ends that connection
+ * with an ERROR frame naming the extent; the session lives on for the
+ * sender's other connections and for a retry.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+
+#include "common.h"
+#include "net/net.h"
+#include "mover/mover.h"
+
+/* ---- frames out ---- */
+
+int mover_rconn_send(struct mover_rconn *c, uint8_t type, uint64_t off, uint64_t arg,
+		     const void *payload, uint32_t len)
+{
+	struct mover_frame f = { .type = type, .len = len, .offset = off, .arg = arg };
+	uint8_t hdr[MOVER_HDR_BYTES];
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)payload, len } };
+
+	mover_frame_encode(&f, hdr);
+	return mover_sock_sendv(c->fd, iov, len ? 2 : 1);
+}
+
+static void rconn_send_error(struct mover_rconn *c, int err, const char *msg)
+{
+	uint8_t buf[1100];
+	size_t n = mover_error_encode(err, msg, buf, sizeof(buf));
+
+	mover_rconn_send(c, MOVER_F_ERROR, 0, 0, buf, (uint32_t)n);
+}
+
+/* After an ERROR: let the sender read it instead of a reset. */
+static void conn_linger_close(struct mover_rconn *c)
+{
+	char sink[4096];
+	uint64_t end = now_ms() + 2000, total = 0;
+
+	shutdown(c->fd, SHUT_WR);
+	net_sock_timeouts(c->fd, 500, 500);
+	while (now_ms() < end && total < (64u << 20)) {
+		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+
+		if (n <= 0)
+			break;
+		total += (uint64_t)n;
+	}
+}
+
+/* Read one frame: header checked, payload (bounded by the check) read. */
+int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const char **why)
+{
+	uint8_t hdr[MOVER_HDR_BYTES];
+	int ret;
+
+	*why = NULL;
+	ret = read_full(c->fd, hdr, sizeof(hdr));
+	if (ret)
+		return ret;
+	ret = mover_frame_decode(hdr, f, why);
+	if (ret)
+		return ret;
+	if (f->len)
+		ret = read_full(c->fd, c->payload, f->len);
+	return ret;
+}
+
+static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const char **why)
+{
+	struct mover_rsession *s = c->s;
+	const uint8_t *data;
+	char ext[64];
+	int ret;
+
+	ret = mover_rx_check(&c->rx, f, why);
+	if (ret)
+		return ret;
+	switch (f->type) {
+	case MOVER_F_DATA:
+		ret = mover_data_decode(f, c->payload, c->dctx, c->out, &data, why);
+		if (ret)
+			return ret;
+		ret = mover_dst_write(&s->dst, data, f->raw_len, f->offset);
+		if (ret) {
+			snprintf(c->err, sizeof(c->err), "extent %s: write: %s",
+				 mover_extent_str(f->offset, f->raw_len, ext, sizeof(ext)),
+				 strerror(-ret));
+			s->failed = true;
+			snprintf(s->error, sizeof(s->error), "%s", c->err);
+			return ret;
+		}
+		atomic_fetch_add(&s->written_bytes, f->raw_len);
+		return 0;
+	case MOVER_F_ZERO:
+		ret = mover_dst_zero(&s->dst, f->offset, f->arg);
+		if (ret) {
+			snprintf(c->err, sizeof(c->err), "extent %s: zeroing: %s",
+				 mover_extent_str(f->offset, f->arg, ext, sizeof(ext)),
+				 strerror(-ret));
+			s->failed = true;
+			snprintf(s->error, sizeof(s->error), "%s", c->err);
+			return ret;
+		}
+		atomic_fetch_add(&s->zeroed_bytes, f->arg);
+		return 0;
+	case MOVER_F_UNIT_END:
+		if (f->offset >= s->j->nbits) {
+			*why = "unit index outside the image";
+			return -ERANGE;
+		}
+		return mover_session_unit_end(c, f->offset);
+	case MOVER_F_FIN:
+		ret = mover_session_commit(c, true);
+		if (!ret)
+			ret = mover_session_acks(c);
+		if (!ret)
+			ret = mover_rconn_send(c, MOVER_F_FIN_OK, 0, 0, NULL, 0);
+		return ret;
+	case MOVER_F_VERIFY:
+		return mover_session_verify(c, f->offset, f->arg);
+	case MOVER_F_COMMIT:
+		return mover_session_finish(c);
+	default:
+		*why = "unexpected frame";
+		return -EPROTO;
+	}
+}
+
+static void *conn_main(void *arg)
+{
+	struct mover_rconn *c = arg;
+	struct mover_frame f = { 0 };
+	const char *why = NULL;
+	char ext[64];
+	int ret;
+
+	ret = mover_session_hello(c);
+	while (!ret && !atomic_load(&c->srv->stopping)) {
+		if (c->s->failed) {
+			snprintf(c->err, sizeof(c->err), "%s", c->s->error);
+			ret = -EIO;
+			break;
+		}
+		ret = mover_rconn_read_frame(c, &f, &why);
+		if (!ret)
+			ret = conn_frame(c, &f, &why);
+		if (!ret)
+			ret = mover_session_acks(c);
+	}
+	if (ret == -EPIPE && (!c->s || !c->rx.in_unit)) {
+		/* The sender closed between frames: normal after COMMIT. */
+		log_debug(LOG_SUB_MOVER, "%s: connection closed", c->peer);
+	} else if (ret && ret != -ENOTCONN) {
+		if (why && (f.type == MOVER_F_DATA || f.type == MOVER_F_ZERO))
+			snprintf(c->err, sizeof(c->err), "extent %s: %s",
+				 mover_extent_str(f.offset, f.type == MOVER_F_DATA ? f.raw_len : f.arg,
+						  ext, sizeof(ext)),
+				 why);
+		else if (why)
+			snprintf(c->err, sizeof(c->err), "%s", why);
+		else if (ret == -EPIPE || ret == -ECONNRESET)
+			snprintf(c->err, sizeof(c->err), "connection lost in the middle of a unit");
+		else if (!c->err[0])
+			snprintf(c->err, sizeof(c->err), "%s",
+				 ret == -EAGAIN ? "timed out waiting for the sender" : strerror(-ret));
+		/* The peer gets the message; our log also names the file. */
+		log_err("%s: %s (from %s)", c->s && c->s->ready ? c->s->dst.display : "receiver",
+			c->err, c->peer);
+		if (ret != -EPIPE && ret != -ECONNRESET) {
+			rconn_send_error(c, ret, c->err);
+			conn_linger_close(c);
+		}
+	}
+	if (c->s)
+		mover_session_release(c->srv, c->s, c->err[0] ? c->err : NULL);
+	c->s = NULL;
+	/* The fd is closed by conn_free(), after the join: no reuse races. */
+	atomic_store(&c->finished, true);
+	return NULL;
+}
+
+static void conn_free(struct mover_rconn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->payload);
+	free(c->out);
+	free(c->acks);
+	mover_dctx_free(c->dctx);
+	free(c);
+}
+
+/* Join the threads of connections that ended. */
+static void server_reap(struct mover_server *srv, bool all)
+{
+	struct mover_rconn **pp = &srv->conns, *c;
+
+	pthread_mutex_lock(&srv->lock);
+	while ((c = *pp)) {
+		if (all || atomic_load(&c->finished)) {
+			*pp = c->next;
+			srv->nr_conns--;
+			pthread_mutex_unlock(&srv->lock);
+			pthread_join(c->thr, NULL);
+			conn_free(c);
+			pthread_mutex_lock(&srv->lock);
+			pp = &srv->conns;
+			continue;
+		}
+		pp = &c->next;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+int mover_server_add_conn(struct mover_server *srv, int fd)
+{
+	struct mover_rconn *c;
+	int ret;
+
+	server_reap(srv, false);
+	if (atomic_load(&srv->stopping) || srv->nr_conns >= srv->conf.max_conns) {
+		close(fd);
+		return -EBUSY;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	fd = -1;
+	c->payload = malloc(MOVER_PAYLOAD_MAX);
+	c->out = malloc(MOVER_CHUNK_MAX);
+	c->dctx = mover_dctx_new();
+	if (!c->payload || !c->out || !c->dctx) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	net_peer_str(c->fd, c->peer, sizeof(c->peer));
+	if (!strcmp(c->peer, "?"))
+		snprintf(c->peer, sizeof(c->peer), "local");
+	net_sock_timeouts(c->fd, srv->conf.io_timeout_ms, srv->conf.io_timeout_ms);
+	pthread_mutex_lock(&srv->lock);
+	ret = -pthread_create(&c->thr, NULL, conn_main, c);
+	if (!ret) {
+		c->next = srv->conns;
+		srv->conns = c;
+		srv->nr_conns++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (ret)
+		goto err;
+	return 0;
+err:
+	conn_free(c);
+	return ret;
+}
+
+static void *server_accept_main(void *arg)
+{
+	struct mover_server *srv = arg;
+	struct pollfd pfd[2] = { { srv->lfd, POLLIN, 0 }, { srv->wake[0], POLLIN, 0 } };
+
+	while (!atomic_load(&srv->stopping)) {
+		int fd, n = poll(pfd, 2, 1000);
+
+		server_reap(srv, false);
+		if (n <= 0 || !(pfd[0].revents & POLLIN))
+			continue;
+		fd = net_accept(srv->lfd, NULL, NULL);
+		if (fd < 0) {
+			if (fd != -EAGAIN)
+				log_warn("accept: %s", strerror(-fd));
+			continue;
+		}
+		mover_server_add_conn(srv, fd);
+	}
+	return NULL;
+}
+
+struct mover_server *mover_server_new(const struct mover_server_conf *conf,
+				      const struct mover_server_ops *ops, void *ctx)
+{
+	struct mover_server *srv;
+	struct net_addr a;
+	int ret;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return NULL;
+	srv->conf = *conf;
+	srv->ops = *ops;
+	srv->ctx = ctx;
+	srv->lfd = conf->listen_fd;
+	srv->wake[0] = srv->wake[1] = -1;
+	if (!srv->conf.max_conns)
+		srv->conf.max_conns = 64;
+	if (!srv->conf.io_timeout_ms)
+		srv->conf.io_timeout_ms = 120000;
+	if (!srv->conf.commit_ms)
+		srv->conf.commit_ms = 1000;
+	pthread_mutex_init(&srv->lock, NULL);
+	if (srv->lfd < 0 && conf->listen_addr) {
+		ret = net_addr_parse(conf->listen_addr, MOVER_DEFAULT_PORT, &a);
+		if (!ret)
+			ret = net_tcp_listen(&a, 64);
+		if (ret < 0)
+			goto err;
+		srv->lfd = ret;
+	}
+	if (srv->lfd >= 0) {
+		if (pipe2(srv->wake, O_CLOEXEC) < 0) {
+			ret = -errno;
+			goto err;
+		}
+		ret = -pthread_create(&srv->accept_thr, NULL, server_accept_main, srv);
+		if (ret)
+			goto err;
+		srv->accept_started = true;
+	}
+	return srv;
+err:
+	mover_server_free(srv);
+	errno = -ret;
+	return NULL;
+}
+
+const char *mover_server_addr(struct mover_server *srv, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[64], port[8];
+
+	if (srv->lfd < 0 || getsockname(srv->lfd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV))
+		snprintf(buf, len, "-");
+	else if (ss.ss_family == AF_INET6)
+		snprintf(buf, len, "[%s]:%s", host, port);
+	else
+		snprintf(buf, len, "%s:%s", host, port);
+	return buf;
+}
+
+uint64_t mover_server_completed(struct mover_server *srv)
+{
+	return atomic_load(&srv->completed);
+}
+
+void mover_server_free(struct mover_server *srv)
+{
+	struct mover_rconn *c;
+
+	if (!srv)
+		return;
+	atomic_store(&srv->stopping, true);
+	if (srv->wake[1] >= 0 && write(srv->wake[1], "x", 1) < 0)
+		log_debug(LOG_SUB_MOVER, "wake: %s", strerror(errno));
+	if (srv->accept_started)
+		pthread_join(srv->accept_thr, NULL);
+	/* Unblock every connection thread, then join them. */
+	pthread_mutex_lock(&srv->lock);
+	for (c = srv->conns; c; c = c->next)
+		if (!atomic_load(&c->finished) && c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&srv->lock);
+	server_reap(srv, true);
+	if (srv->lfd >= 0)
+		close(srv->lfd);
+	if (srv->wake[0] >= 0)
+		close(srv->wake[0]);
+	if (srv->wake[1] >= 0)
+		close(srv->wake[1]);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * session.c - the receiver's transfers.  Connections that present the same
+ * transfer id share one session: the destination (dest.c) and the journal
+ * (journal.c), opened by the first connection after the embedding
+ * program's authorize callback said where the data goes.  Here too: units
+ * marked done, group commits and the acknowledgements they release, the
+ * verify reads and the final commit that makes a created file appear.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "common.h"
+#include "mover/mover.h"
+
+void mover_session_release(struct mover_server *srv, struct mover_rsession *s, const char *why)
+{
+	struct mover_result res = { 0 };
+	struct mover_rsession **pp;
+	bool last;
+	int ret = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	last = --s->refs == 0;
+	if (last)
+		for (pp = &srv->sessions; *pp; pp = &(*pp)->next)
+			if (*pp == s) {
+				*pp = s->next;
+				break;
+			}
+	pthread_mutex_unlock(&srv->lock);
+	if (!last)
+		return;
+
+	if (s->ready && !s->committed && s->j)
+		ret = mover_journal_commit(s->j, s->dst.fd);
+	if (s->ready) {
+		res.transfer_id = s->id;
+		res.path = s->dst.display;
+		res.peer = s->peer;
+		res.image_bytes = s->params.image_bytes;
+		res.written_bytes = s->written_bytes;
+		res.zeroed_bytes = s->zeroed_bytes;
+		res.units_total = s->params.units_total;
+		res.units_done = s->j ? mover_journal_done(s->j) : s->params.units_total;
+		if (s->committed) {
+			res.error = "";
+		} else {
+			res.status = s->failed ? -EIO : ret ? ret : -ECONNABORTED;
+			res.error = s->failed ? s->error : why ? why : "interrupted";
+			res.resumable = s->j != NULL;
+			log_info("%s: transfer %s interrupted at %" PRIu64 " of %" PRIu64
+				 " units (%s); the journal keeps it resumable",
+				 s->dst.display, s->id, res.units_done, res.units_total, res.error);
+		}
+		if (srv->ops.done)
+			srv->ops.done(srv->ctx, &res);
+	}
+	mover_journal_close(s->j);
+	mover_dst_close(&s->dst);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static int journal_dir_of(const struct mover_dest *d, const struct mover_dst *dst, char *out,
+			  size_t len)
+{
+	char tmp[PATH_MAX], proc[64];
+	ssize_t n;
+
+	if (d->journal_dir[0]) {
+		snprintf(out, len, "%s", d->journal_dir);
+		return 0;
+	}
+	if (d->path[0]) {
+		snprintf(tmp, sizeof(tmp), "%s", d->path);
+		snprintf(out, len, "%s", dirname(tmp));
+		return 0;
+	}
+	if (dst->dir_fd < 0)
+		return -EINVAL;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dst->dir_fd);
+	n = readlink(proc, out, len - 1);
+	if (n < 0)
+		return -errno;
+	out[n] = '\0';
+	return 0;
+}
+
+/* Open the destination and the journal of a new session. */
+static int session_init(struct mover_rsession *s, const struct mover_hello *h, struct mover_dest *d,
+			char *err, size_t errlen)
+{
+	struct mover_journal_hdr want = { 0 }, old;
+	char jdir[PATH_MAX];
+	bool resume_part = false;
+	uint32_t found;
+	int ret;
+
+	want.image_bytes = h->image_bytes;
+	want.unit_bytes = h->unit_bytes;
+	want.units_total = h->units_total;
+	want.ranges_digest = h->ranges_digest;
+	snprintf(want.transfer_id, sizeof(want.transfer_id), "%s", h->transfer_id);
+
+	if (d->journal_dir[0] && mover_journal_peek(d->journal_dir, h->transfer_id, &old) == 0 &&
+	    old.image_bytes == want.image_bytes && old.unit_bytes == want.unit_bytes &&
+	    old.units_total == want.units_total && old.ranges_digest == want.ranges_digest)
+		resume_part = old.flags & MOVER_WELCOME_CREATED;
+	if (!d->journal_dir[0] && d->path[0]) {
+		/* Journal beside the file: peek there too. */
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof(tmp), "%s", d->path);
+		if (mover_journal_peek(dirname(tmp), h->transfer_id, &old) == 0 &&
+		    old.ranges_digest == want.ranges_digest && old.image_bytes == want.image_bytes)
+			resume_part = old.flags & MOVER_WELCOME_CREATED;
+	}
+	ret = mover_dst_open(&s->dst, d, h->transfer_id, h->image_bytes, resume_part, err, errlen);
+	if (ret)
+		return ret;
+	s->dst.zero_mode = (enum mover_zero)h->zero_mode;
+	ret = journal_dir_of(d, &s->dst, jdir, sizeof(jdir));
+	if (ret) {
+		snprintf(err, errlen, "%s: no journal directory", s->dst.display);
+		return ret;
+	}
+	want.dest_dev = s->dst.dev;
+	want.dest_ino = s->dst.ino;
+	want.flags = s->dst.created ? MOVER_WELCOME_CREATED : 0;
+	ret = mover_journal_open(&s->j, jdir, &want, &s->resumed, &found);
+	if (ret) {
+		snprintf(err, errlen, "%s: journal in %s: %s", s->dst.display, jdir, strerror(-ret));
+		return ret;
+	}
+	/* A part file whose journal is gone holds stale data: not fresh. */
+	if (!s->resumed && s->dst.created && !s->dst.fresh)
+		s->dst.fresh = false;
+	atomic_store(&s->last_commit_ns, now_ns());
+	log_info("%s: transfer %s from %s: %s%s, %" PRIu64 " of %" PRIu64 " units done",
+		 s->dst.display, s->id, s->peer, s->dst.created ? "new file" : "in place",
+		 s->resumed ? ", resumed" : "", mover_journal_done(s->j), h->units_total);
+	return 0;
+}
+
+static bool hello_same(const struct mover_hello *a, const struct mover_hello *b)
+{
+	return a->image_bytes == b->image_bytes && a->unit_bytes == b->unit_bytes &&
+	       a->units_total == b->units_total && a->ranges_digest == b->ranges_digest &&
+	       a->flags == b->flags && !strcmp(a->path, b->path);
+}
+
+/* Find or create the session for this HELLO; reply WELCOME. */
+int mover_session_hello(struct mover_rconn *c)
+{
+	struct mover_server *srv = c->srv;
+	struct mover_hello h;
+	struct mover_dest d;
+	struct mover_auth_req req;
+	struct mover_welcome w = { 0 };
+	struct mover_frame f;
+	struct mover_rsession *s;
+	const char *why;
+	uint8_t *wbuf = NULL;
+	size_t wlen;
+	bool creator = false;
+	int ret;
+
+	ret = mover_rconn_read_frame(c, &f, &why);
+	if (ret == -EPIPE)
+		return -ENOTCONN; /* closed before saying anything: a port probe */
+	if (!ret && f.type != MOVER_F_HELLO) {
+		why = "expected a hello";
+		ret = -EPROTO;
+	}
+	if (!ret)
+		ret = mover_hello_decode(c->payload, f.len, &h, &why);
+	if (ret) {
+		snprintf(c->err, sizeof(c->err), "%s", why ? why : strerror(-ret));
+		return ret;
+	}
+	memset(&d, 0, sizeof(d));
+	d.fd = d.dir_fd = -1;
+	req = (struct mover_auth_req){ .token = h.token, .path = h.path,
+				       .transfer_id = h.transfer_id,
+				       .image_bytes = h.image_bytes,
+				       .ranges = h.flags & MOVER_HELLO_RANGES, .peer = c->peer };
+	ret = srv->ops.authorize ? srv->ops.authorize(srv->ctx, &req, &d) : -EACCES;
+	memset(h.token, 0, sizeof(h.token));
+	if (ret) {
+		ret = ret < 0 ? ret : -EACCES;
+		snprintf(c->err, sizeof(c->err), "transfer %s to %s refused: %s", h.transfer_id,
+			 h.path, d.reason[0] ? d.reason : strerror(-ret));
+		goto out;
+	}
+
+	pthread_mutex_lock(&srv->lock);
+	for (s = srv->sessions; s; s = s->next)
+		if (!strcmp(s->id, h.transfer_id))
+			break;
+	if (s && (!hello_same(&s->params, &h) || s->committed)) {
+		pthread_mutex_unlock(&srv->lock);
+		ret = -EBUSY;
+		snprintf(c->err, sizeof(c->err), "transfer %s is in progress with other parameters",
+			 h.transfer_id);
+		goto out;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			pthread_mutex_unlock(&srv->lock);
+			ret = -ENOMEM;
+			goto out;
+		}
+		pthread_mutex_init(&s->lock, NULL);
+		snprintf(s->id, sizeof(s->id), "%s", h.transfer_id);
+		snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
+		s->params = h;
+		s->dst.fd = s->dst.dir_fd = -1;
+		s->next = srv->sessions;
+		srv->sessions = s;
+		creator = true;
+	}
+	s->refs++;
+	c->s = s;
+	/* Joiners wait here until the creator has opened everything. */
+	pthread_mutex_lock(&s->lock);
+	pthread_mutex_unlock(&srv->lock);
+	if (creator) {
+		ret = session_init(s, &h, &d, s->error, sizeof(s->error));
+		s->failed = ret != 0;
+		s->ready = ret == 0;
+	}
+	if (s->failed) {
+		pthread_mutex_unlock(&s->lock);
+		ret = ret ? ret : -EIO;
+		snprintf(c->err, sizeof(c->err), "%s", s->error);
+		goto out;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	mover_rx_init(&c->rx, h.image_bytes, h.unit_bytes);
+	w.flags = (s->dst.created ? MOVER_WELCOME_CREATED : 0) |
+		  (s->resumed ? MOVER_WELCOME_RESUMED : 0) |
+		  (s->dst.blockdev ? MOVER_WELCOME_BLOCKDEV : 0);
+	w.dest_bytes = s->dst.size;
+	w.bitmap_bytes = (uint32_t)DIV_ROUND_UP(s->j->nbits, 8);
+	wbuf = malloc(64 + w.bitmap_bytes);
+	if (!wbuf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&s->j->lock);
+	w.units_done = s->j->done;
+	w.bitmap = s->j->bitmap;
+	wlen = mover_welcome_encode(&w, wbuf, 64 + w.bitmap_bytes);
+	pthread_mutex_unlock(&s->j->lock);
+	ret = mover_rconn_send(c, MOVER_F_WELCOME, 0, 0, wbuf, (uint32_t)wlen);
+out:
+	free(wbuf);
+	if (d.fd >= 0)
+		close(d.fd);
+	if (d.dir_fd >= 0)
+		close(d.dir_fd);
+	return ret;
+}
+
+int mover_session_acks(struct mover_rconn *c)
+{
+	uint64_t durable;
+	size_t i, kept = 0;
+	int ret = 0;
+
+	if (!c->nr_acks)
+		return 0;
+	durable = mover_journal_durable(c->s->j);
+	for (i = 0; i < c->nr_acks; i++) {
+		if (c->acks[i].seq <= durable && !ret)
+			ret = mover_rconn_send(c, MOVER_F_UNIT_ACK, c->acks[i].unit, 0, NULL, 0);
+		else if (c->acks[i].seq > durable)
+			c->acks[kept++] = c->acks[i];
+	}
+	c->nr_acks = kept;
+	return ret;
+}
+
+int mover_session_commit(struct mover_rconn *c, bool force)
+{
+	struct mover_rsession *s = c->s;
+	uint64_t now = now_ns(), last = atomic_load(&s->last_commit_ns);
+	uint64_t every = (uint64_t)c->srv->conf.commit_ms * 1000000ULL;
+
+	if (!force && (now - last < every ||
+		       !atomic_compare_exchange_strong(&s->last_commit_ns, &last, now)))
+		return 0;
+	return mover_journal_commit(s->j, s->dst.fd);
+}
+
+int mover_session_unit_end(struct mover_rconn *c, uint64_t unit)
+{
+	uint64_t seq = mover_journal_mark(c->s->j, unit);
+
+	if (!seq)
+		return -ENOMEM;
+	if (c->nr_acks == c->cap_acks) {
+		size_t nc = c->cap_acks ? c->cap_acks * 2 : 16;
+		struct mover_rack *na = realloc(c->acks, nc * sizeof(*na));
+
+		if (!na)
+			return -ENOMEM;
+		c->acks = na;
+		c->cap_acks = nc;
+	}
+	c->acks[c->nr_acks++] = (struct mover_rack){ unit, seq };
+	return mover_session_commit(c, false);
+}
+
+int mover_session_verify(struct mover_rconn *c, uint64_t off, uint64_t len)
+{
+	struct mover_rsession *s = c->s;
+	uint64_t off0 = off, len0 = len;
+	XXH3_state_t st;
+	uint8_t sum[8];
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->verify_synced) {
+		/* Re-read from the disk, not from what we just wrote. */
+		if (fdatasync(s->dst.fd) < 0)
+			ret = -errno;
+		posix_fadvise(s->dst.fd, 0, 0, POSIX_FADV_DONTNEED);
+		s->verify_synced = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	XXH3_64bits_reset(&st);
+	while (len && !ret) {
+		size_t n = (size_t)MIN(len, (uint64_t)MOVER_CHUNK_MAX);
+
+		ret = pread_full(s->dst.fd, c->out, n, (off_t)off);
+		XXH3_64bits_update(&st, c->out, n);
+		off += n;
+		len -= n;
+	}
+	if (ret)
+		return ret;
+	put_le64(sum, len0);
+	return mover_rconn_send(c, MOVER_F_VERIFY_SUM, off0, XXH3_64bits_digest(&st), sum, 8);
+}
+
+int mover_session_finish(struct mover_rconn *c)
+{
+	struct mover_rsession *s = c->s;
+	uint64_t done;
+	uint8_t p[32] = { 0 };
+	int ret;
+
+	ret = mover_session_commit(c, true);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	done = mover_journal_done(s->j);
+	if (done != s->params.units_total) {
+		pthread_mutex_unlock(&s->lock);
+		snprintf(c->err, sizeof(c->err),
+			 "commit with %" PRIu64 " of %" PRIu64 " units received", done,
+			 s->params.units_total);
+		return -EPROTO;
+	}
+	ret = mover_dst_finish(&s->dst);
+	if (ret) {
+		pthread_mutex_unlock(&s->lock);
+		snprintf(c->err, sizeof(c->err), "cannot complete: %s",
+			 ret == -EEXIST ? "the file appeared during the copy" : strerror(-ret));
+		return ret;
+	}
+	mover_journal_remove(s->j);
+	s->committed = true;
+	pthread_mutex_unlock(&s->lock);
+	atomic_fetch_add(&c->srv->completed, 1);
+	log_info("%s: transfer %s complete: %" PRIu64 " bytes written, %" PRIu64 " zeroed",
+		 s->dst.display, s->id, (uint64_t)s->written_bytes, (uint64_t)s->zeroed_bytes);
+	put_le64(p, s->written_bytes);
+	put_le64(p + 8, s->zeroed_bytes);
+	put_le64(p + 16, done);
+	return mover_rconn_send(c, MOVER_F_COMMIT_OK, 0, 0, p, sizeof(p));
+}
+
