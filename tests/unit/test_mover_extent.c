@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests for mover/extent.c and mover/codec.c: ranges, work units,
+ * hole mapping, zero runs, and the compression policy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "mover/mover.h"
+
+static void test_ranges(void **state)
+{
+	struct mover_range r[] = { { 100, 10 }, { 0, 50 }, { 40, 20 }, { 110, 5 }, { 200, 1 } };
+	size_t n = ARRAY_SIZE(r);
+	struct mover_range bad = { 10, 0 }, out = { 990, 11 };
+	size_t one = 1;
+
+	assert_int_equal(mover_ranges_normalize(r, &n, 1000), 0);
+	assert_int_equal(n, 3);
+	assert_true(r[0].offset == 0 && r[0].length == 60);
+	assert_true(r[1].offset == 100 && r[1].length == 15); /* adjacent: merged */
+	assert_true(r[2].offset == 200 && r[2].length == 1);
+	assert_int_equal(mover_ranges_normalize(&bad, &one, 1000), -EINVAL);
+	assert_int_equal(mover_ranges_normalize(&out, &one, 1000), -ERANGE);
+	out = (struct mover_range){ 1, UINT64_MAX };
+	assert_int_equal(mover_ranges_normalize(&out, &one, 1000), -ERANGE);
+	assert_true(mover_ranges_digest(r, n) != 0);
+	assert_true(mover_ranges_digest(r, n) != mover_ranges_digest(r, n - 1));
+}
+
+static void test_plan(void **state)
+{
+	struct mover_range r[] = { { 1, 10 }, { (2 << 20) - 5, 10 }, { 5 << 20, 3 << 20 } };
+	struct mover_plan p;
+	uint64_t U = 1 << 20;
+
+	/* Whole image: one part per unit, the last one short. */
+	assert_int_equal(mover_plan_build(&p, 3 * U + 7, U, NULL, 0), 0);
+	assert_int_equal(p.nr_units, 4);
+	assert_true(p.units[3].bytes == 7 && p.total_bytes == 3 * U + 7 && p.digest == 0);
+	mover_plan_free(&p);
+	/* Empty image: nothing to send. */
+	assert_int_equal(mover_plan_build(&p, 0, U, NULL, 0), 0);
+	assert_int_equal(p.nr_units, 0);
+	mover_plan_free(&p);
+	/* Ranges are cut at unit boundaries and grouped per unit. */
+	assert_int_equal(mover_plan_build(&p, 10 * U, U, r, ARRAY_SIZE(r)), 0);
+	assert_true(p.ranges && p.digest);
+	assert_int_equal(p.nr_units, 1 + 2 + 3);
+	assert_true(p.units[0].index == 0 && p.units[0].bytes == 10);
+	assert_true(p.units[1].index == 1 && p.units[1].bytes == 5);
+	assert_true(p.units[2].index == 2 && p.units[2].bytes == 5);
+	assert_true(p.units[3].index == 5 && p.units[5].index == 7);
+	assert_true(p.total_bytes == 10 + 10 + 3 * U);
+	mover_plan_free(&p);
+}
+
+static void test_zero_runs(void **state)
+{
+	size_t len = 5 * MOVER_BLOCK + 100, n;
+	uint8_t *b = calloc(1, len);
+	bool zero;
+
+	assert_true(mover_is_zero(b, len));
+	b[len - 1] = 1;
+	assert_false(mover_is_zero(b, len));
+	b[2 * MOVER_BLOCK + 7] = 9;
+	/* 2 zero blocks, 1 data block, 2 zero blocks, data tail */
+	n = mover_run_len(b, len, 0, &zero);
+	assert_true(zero && n == 2 * MOVER_BLOCK);
+	n = mover_run_len(b + 2 * MOVER_BLOCK, len - 2 * MOVER_BLOCK, 2 * MOVER_BLOCK, &zero);
+	assert_true(!zero && n == MOVER_BLOCK);
+	n = mover_run_len(b + 3 * MOVER_BLOCK, len - 3 * MOVER_BLOCK, 3 * MOVER_BLOCK, &zero);
+	assert_true(zero && n == 2 * MOVER_BLOCK);
+	n = mover_run_len(b + 5 * MOVER_BLOCK, 100, 5 * MOVER_BLOCK, &zero);
+	assert_true(!zero && n == 100);
+	/* Blocks follow absolute offsets: a buffer starting mid-block. */
+	memset(b, 0, len);
+	b[10] = 1;
+	n = mover_run_len(b, len, 100, &zero);
+	assert_true(!zero && n == MOVER_BLOCK - 100);
+	n = mover_run_len(b + 2 * MOVER_BLOCK - 100, len - 2 * MOVER_BLOCK + 100, 2 * MOVER_BLOCK,
+			  &zero);
+	assert_true(zero);
+	free(b);
+}
+
+static void test_extent_map(void **state)
+{
+	char path[] = "/var/tmp/ferry-unit-XXXXXX";
+	struct mover_segs s = { 0 };
+	uint8_t buf[65536];
+	uint64_t data = 0, hole = 0;
+	int fd = mkstemp(path);
+	size_t i;
+
+	assert_true(fd >= 0);
+	unlink(path);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(ftruncate(fd, 8 << 20), 0);
+	assert_int_equal(pwrite_full(fd, buf, sizeof(buf), 1 << 20), 0);
+	assert_int_equal(pwrite_full(fd, buf, sizeof(buf), 5 << 20), 0);
+	assert_int_equal(mover_extent_map(fd, true, 0, 8 << 20, &s), 0);
+	for (i = 0; i < s.n; i++) {
+		if (s.v[i].data)
+			data += s.v[i].len;
+		else
+			hole += s.v[i].len;
+		if (i)
+			assert_true(s.v[i].off == s.v[i - 1].off + s.v[i - 1].len);
+	}
+	assert_true(data + hole == 8 << 20);
+	assert_true(data >= 2 * sizeof(buf) && data < (1 << 20)); /* file system granules */
+	/* Not seekable (a device): all data. */
+	s.n = 0;
+	assert_int_equal(mover_extent_map(fd, false, 4096, 100, &s), 0);
+	assert_true(s.n == 1 && s.v[0].data && s.v[0].len == 100);
+	mover_segs_free(&s);
+	close(fd);
+}
+
+static void test_policy(void **state)
+{
+	struct mover_codec c;
+	uint8_t *rnd = malloc(1 << 20), *txt = malloc(1 << 20);
+
+	/* Incompressible: raw whatever the link. */
+	assert_false(mover_policy_zstd(0.99, 50.0, 1.0));
+	/* Raw not measured yet: measure it first; then zstd is tried. */
+	assert_false(mover_policy_zstd(0.3, 0, 0));
+	assert_true(mover_policy_zstd(0.3, 10.0, 0));
+	/* Slow link (raw costs 30 ns/B), compressing costs 8: compress. */
+	assert_true(mover_policy_zstd(0.3, 30.0, 8.0));
+	/* Fast link: a memory copy beats the compressor. */
+	assert_false(mover_policy_zstd(0.3, 0.5, 3.5));
+	/* Close: stay raw (keep the CPU). */
+	assert_false(mover_policy_zstd(0.3, 10.0, 9.8));
+
+	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_AUTO, 0), 0);
+	assert_int_equal(random_bytes(rnd, 1 << 20), 0);
+	for (size_t i = 0; i < (1 << 20); i++)
+		txt[i] = "the quick brown fox jumps over the lazy dog\n"[i % 44];
+	assert_true(mover_codec_sample(&c, rnd, 1 << 20) > 0.95);
+	assert_true(mover_codec_sample(&c, txt, 1 << 20) < 0.2);
+	assert_int_equal(mover_codec_compress(&c, rnd, 1 << 20), 0); /* not worth it */
+	assert_true(mover_codec_compress(&c, txt, 1 << 20) > 0);
+	assert_false(mover_codec_choose(&c, rnd, 1 << 20));
+	mover_codec_fini(&c);
+	free(rnd);
+	free(txt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ranges),	   cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_zero_runs),  cmocka_unit_test(test_extent_map),
+		cmocka_unit_test(test_policy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests for mover/journal.c: header and record encoding, resume after
+ * a reopen, a torn tail, and a journal of another transfer replaced. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "mover/mover.h"
+
+static char dir[] = "/var/tmp/ferry-jnl-XXXXXX";
+
+static struct mover_journal_hdr hdr(void)
+{
+	struct mover_journal_hdr h = { .image_bytes = 100ULL << 20, .unit_bytes = 1 << 20,
+				       .units_total = 100, .dest_dev = 7, .dest_ino = 9 };
+
+	strcpy(h.transfer_id, "t1");
+	return h;
+}
+
+static void test_encoding(void **state)
+{
+	struct mover_journal_hdr h = hdr(), g;
+	uint8_t buf[MOVER_JOURNAL_HDR_BYTES], rec[MOVER_JOURNAL_REC_BYTES];
+	uint64_t u;
+
+	assert_int_equal(mover_journal_hdr_encode(&h, buf), MOVER_JOURNAL_HDR_BYTES);
+	assert_int_equal(mover_journal_hdr_decode(buf, &g), 0);
+	assert_string_equal(g.transfer_id, "t1");
+	assert_true(g.image_bytes == h.image_bytes && g.dest_ino == 9);
+	buf[20] ^= 1;
+	assert_int_equal(mover_journal_hdr_decode(buf, &g), -EBADMSG);
+	mover_journal_rec_encode(1234, 77, rec);
+	assert_int_equal(mover_journal_rec_decode(1234, rec, &u), 0);
+	assert_true(u == 77);
+	assert_int_equal(mover_journal_rec_decode(1235, rec, &u), -EBADMSG);
+}
+
+static void test_resume(void **state)
+{
+	struct mover_journal_hdr h = hdr();
+	struct mover_journal *j;
+	char path[PATH_MAX];
+	bool resumed;
+	uint32_t flags;
+	uint64_t seq;
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(mover_journal_open(&j, dir, &h, &resumed, &flags), 0);
+	assert_false(resumed);
+	seq = mover_journal_mark(j, 3);
+	mover_journal_mark(j, 5);
+	assert_true(mover_journal_durable(j) < seq);
+	assert_true(mover_journal_test(j, 3));
+	assert_int_equal(mover_journal_commit(j, -1), 0);
+	assert_true(mover_journal_durable(j) >= seq);
+	mover_journal_mark(j, 7); /* never committed: lost */
+	mover_journal_close(j);
+
+	assert_int_equal(mover_journal_open(&j, dir, &h, &resumed, &flags), 0);
+	assert_true(resumed);
+	assert_true(mover_journal_test(j, 3) && mover_journal_test(j, 5));
+	assert_false(mover_journal_test(j, 7));
+	assert_int_equal(mover_journal_done(j), 2);
+	mover_journal_close(j);
+
+	/* A torn record at the end is dropped, the rest kept. */
+	snprintf(path, sizeof(path), "%s/t1.journal", dir);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "garbage!", 8), 8);
+	close(fd);
+	assert_int_equal(mover_journal_open(&j, dir, &h, &resumed, &flags), 0);
+	assert_true(resumed);
+	assert_int_equal(mover_journal_done(j), 2);
+	mover_journal_mark(j, 9);
+	assert_int_equal(mover_journal_commit(j, -1), 0);
+	mover_journal_close(j);
+	assert_int_equal(mover_journal_open(&j, dir, &h, &resumed, &flags), 0);
+	assert_int_equal(mover_journal_done(j), 3);
+	mover_journal_close(j);
+
+	/* Another destination (inode) with the same id: start afresh. */
+	h.dest_ino = 10;
+	assert_int_equal(mover_journal_open(&j, dir, &h, &resumed, &flags), 0);
+	assert_false(resumed);
+	assert_int_equal(mover_journal_done(j), 0);
+	assert_int_equal(mover_journal_remove(j), 0);
+	mover_journal_close(j);
+	assert_int_equal(access(path, F_OK), -1);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_encoding),
+		cmocka_unit_test(test_resume),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
