@@ -74,20 +74,23 @@ lab_lvm_up() { # lab_lvm_up HOST SIZE
 	LAB_VG[$host]=$vg
 }
 
-# lab_lvm_down HOST VG LOOPDEV: deactivate VG's volumes, detach LOOPDEV
-# (either may be empty).  Never fails.
+# lab_lvm_down HOST VG [LOOPDEV...]: deactivate VG's volumes, detach the
+# loop devices.  Never fails.
 lab_lvm_down() {
-	local host=$1 vg=$2 dev=$3 d
-	if [ -n "$vg" ] && [ -f "$(lab_host_dir "$host")/etc-lvm/lvm.conf" ]; then
+	local host=$1 vg=$2 dev d
+	shift 2
+	if [ -f "$(lab_host_dir "$host")/etc-lvm/lvm.conf" ]; then
 		lab_lvm_env "$host" vgchange -q -an "$vg" >/dev/null 2>&1 || true
 	fi
-	if [ -n "$vg" ] && lab_have_dm && command -v dmsetup >/dev/null; then
+	if lab_have_dm && command -v dmsetup >/dev/null; then
 		for d in $(dmsetup ls 2>/dev/null | awk -v p="$vg-" 'index($1, p) == 1 {print $1}'); do
 			dmsetup remove -f "$d" 2>/dev/null || lab_warn "$host: cannot remove $d"
 		done
 	fi
-	[ -z "$vg" ] || rm -rf "/dev/${vg:?}"
-	[ -z "$dev" ] || [ ! -b "$dev" ] || losetup -d "$dev" 2>/dev/null || true
+	rm -rf "/dev/${vg:?}"
+	for dev in "$@"; do
+		[ ! -b "$dev" ] || losetup -d "$dev" 2>/dev/null || lab_warn "$host: cannot detach $dev"
+	done
 }
 
 # lab_lvm_loops: loop devices backed by files of this lab (also unrecorded).
