@@ -83,3 +83,13 @@ lab_up() {
 lab_tcp_ok() {
 	"$LAB" --lab "$1" exec "$2" timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$3" "$4" 2>/dev/null
 }
+
+# kv_get LINE KEY: the value of KEY=VALUE in a line of words ("" if absent),
+# e.g. kv_get "VERIFY PASS blocks=3 seq=9" seq -> 9.
+kv_get() {
+	local w
+	for w in $1; do
+		case $w in "$2="*) echo "${w#*=}"; return 0 ;; esac
+	done
+	echo ""
+}

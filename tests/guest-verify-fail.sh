@@ -1,0 +1,68 @@
+#!/bin/bash
+# timeout: 240
+# The checker can fail.  A guest is stopped cleanly; on the host one data
+# block of its disk is (a) damaged, or (b) rolled back to an older record --
+# a lost write; after each boot the agent's verdict is VERIFY FAIL naming
+# exactly that block.
+. "$(dirname "$0")/lib.sh"
+need_root
+need_cmd ip nsenter unshare libvirtd virsh qemu-system-x86_64 qemu-img busybox cpio od
+
+lab=$(test_lab_name)
+L() { "$LAB" --lab "$lab" "$@"; }
+cleanup_push "$LAB" --lab "$lab" down
+L up --hosts 1
+disk=/var/lib/libvirt/images/vm1/disk
+
+# A small working set that the sequential writer sweeps 4 times a second.
+L guest h1 vm1 --span 1M --write-rate 4M
+sleep 2
+st=$(L agent h1 vm1 STATUS)
+ds=$(kv_get "$st" data_start)
+span=$(kv_get "$st" span)
+assert_eq "$span" 256 "span in blocks"
+L guest-stop h1 vm1
+
+# block_get BLOCK FILE / block_put BLOCK FILE: one 4 KiB block of the disk
+block_get() { L exec h1 dd if=$disk of="$2" bs=4096 skip="$1" count=1 status=none; }
+block_put() { L exec h1 dd if="$1" of=$disk bs=4096 seek="$2" count=1 conv=notrunc status=none; }
+tmp=$(mktemp -d)
+cleanup_push rm -rf "$tmp"
+rec_seq() { od -An -t u8 -j 8 -N 8 "$1" | tr -d ' '; } # a record's sequence number
+
+log "(a) damage one block"
+bad=$((ds + 37))
+block_get $bad "$tmp/blk"
+[ "$(head -c 8 "$tmp/blk")" = FERRYREC ] || fail "block $bad holds no record"
+printf 'ferry was here, damaging this block' | dd of="$tmp/blk" bs=1 seek=2000 conv=notrunc status=none
+block_put "$tmp/blk" $bad
+L guest-start h1 vm1
+rc=0
+v=$(L verify h1 vm1) || rc=$?
+log "$v"
+assert_eq "$rc" 1 "verify exit code"
+assert_contains "$v" "VERIFY FAIL block=$bad " "verdict"
+assert_eq "$(kv_get "$v" got)" badcsum "what the block held"
+assert_eq "$(kv_get "$v" bad)" 1 "bad blocks"
+j=$(L verify h1 vm1 -j) && fail "verify -j exits 0 on a failure"
+printf '%s' "$j" | jq -e ".verdict == \"FAIL\" and .block == $bad" >/dev/null || fail "verify -j: $j"
+L guest-stop h1 vm1
+
+log "(b) a lost write: one block rolled back to an older record"
+old=$((ds + 200))
+block_get $old "$tmp/old"
+oldseq=$(rec_seq "$tmp/old")
+L guest-start h1 vm1
+sleep 1 # the writer sweeps the span several times
+L guest-stop h1 vm1
+block_get $old "$tmp/new"
+newseq=$(rec_seq "$tmp/new")
+[ "$newseq" -gt "$oldseq" ] || fail "block $old was not rewritten ($oldseq -> $newseq)"
+block_put "$tmp/old" $old
+L guest-start h1 vm1
+rc=0
+v=$(L verify h1 vm1) || rc=$?
+log "$v"
+assert_eq "$rc" 1 "verify exit code"
+assert_contains "$v" "VERIFY FAIL block=$old expected=seq:$newseq got=seq:$oldseq " "verdict"
+log "PASS"
