@@ -9,12 +9,10 @@
  * Options come from the kernel command line (ferry.rate=4M ...); see
  * docs/guest.md for the protocol and the verdicts.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <linux/input.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,39 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
 
-#define AGENT_PORT_NAME "org.ferry.agent.0"
-#define AGENT_MAX_INPUTS 8
-#define AGENT_LINE_MAX 512
 #define AGENT_SEQ_RUN_BLOCKS 16 /* sequential writes go out 64 KiB at a time */
 #define AGENT_STATUS_PERIOD_NS (30ull * 1000000000ull)
 
-struct agent_chan {
-	int rfd, wfd; /* -1 when absent */
-	bool is_port; /* virtio-serial: POLLHUP means no host connected */
-	uint64_t retry_ns; /* port without a host: poll again after this */
-	size_t len;
-	char buf[AGENT_LINE_MAX];
-};
-
-struct agent_loop {
-	struct agent *a;
-	struct agent_chan port, console;
-	const char *port_path; /* fixed by --port, else found in sysfs */
-	int input_fd[AGENT_MAX_INPUTS]; /* evdev devices with KEY_POWER */
-	int ninputs;
-	uint64_t input_scan_ns; /* next look for a power button */
-	uint64_t status_ns; /* next periodic status line on the console */
-	uint64_t start_ns;
-};
-
-static volatile sig_atomic_t agent_stop_flag;
+volatile sig_atomic_t agent_stop_flag;
 
 void agent_log(const char *fmt, ...)
 {
@@ -358,7 +333,7 @@ static void agent_shutdown(struct agent_loop *l, const char *why)
 		pause();
 }
 
-static void agent_command(struct agent_loop *l, char *line, char *out, size_t len)
+void agent_command(struct agent_loop *l, char *line, char *out, size_t len)
 {
 	struct agent *a = l->a;
 	char *save = NULL, *cmd, *arg;
@@ -399,7 +374,7 @@ static void agent_command(struct agent_loop *l, char *line, char *out, size_t le
 		snprintf(out, len, "PONG");
 	} else if (!strcasecmp(cmd, "SHUTDOWN")) {
 		snprintf(out, len, "OK shutting down");
-		agent_stop_flag = -1;
+		agent_stop_flag = AGENT_STOP_COMMAND;
 	} else if (!strcasecmp(cmd, "HELP")) {
 		snprintf(out, len,
 			 "OK commands: VERIFY STATUS PAUSE RESUME RATE <bps> "
@@ -407,193 +382,6 @@ static void agent_command(struct agent_loop *l, char *line, char *out, size_t le
 	} else {
 		snprintf(out, len, "ERROR unknown command '%.40s' (try HELP)", cmd);
 	}
-}
-
-/* ---- channels: the virtio-serial port and the console ------------------ */
-
-static void agent_chan_close(struct agent_chan *c)
-{
-	if (c->rfd >= 0)
-		close(c->rfd);
-	if (c->wfd >= 0 && c->wfd != c->rfd)
-		close(c->wfd);
-	c->rfd = c->wfd = -1;
-	c->len = 0;
-}
-
-/* Find /dev/vportNpM whose name is org.ferry.agent.0. */
-static void agent_port_open(struct agent_loop *l)
-{
-	char path[300], name[64];
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (l->port_path) {
-		snprintf(path, sizeof(path), "%s", l->port_path);
-		goto open_it;
-	}
-	d = opendir("/sys/class/virtio-ports");
-	if (!d)
-		return;
-	path[0] = '\0';
-	while ((de = readdir(d))) {
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		name[0] = '\0';
-		if (fgets(name, sizeof(name), f))
-			name[strcspn(name, "\n")] = '\0';
-		fclose(f);
-		if (!strcmp(name, AGENT_PORT_NAME)) {
-			snprintf(path, sizeof(path), "/dev/%s", de->d_name);
-			break;
-		}
-		path[0] = '\0';
-	}
-	closedir(d);
-	if (!path[0])
-		return;
-open_it:
-	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	l->port.rfd = l->port.wfd = fd;
-	agent_log("channel %s on %s", AGENT_PORT_NAME, path);
-}
-
-/* Write a whole reply line; drop it if nobody takes it within 2 s. */
-static void agent_chan_reply(struct agent_chan *c, const char *tag, const char *msg)
-{
-	char line[AGENT_LINE_MAX + 64];
-	struct pollfd p = { .fd = c->wfd, .events = POLLOUT };
-	size_t len, done = 0;
-	uint64_t end = agent_now_ns() + 2000000000ull;
-	ssize_t n;
-
-	len = snprintf(line, sizeof(line), "%s%s\n", tag, msg);
-	if (len >= sizeof(line))
-		len = sizeof(line) - 1;
-	while (done < len && agent_now_ns() < end) {
-		n = write(c->wfd, line + done, len - done);
-		if (n > 0) {
-			done += n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			break;
-		poll(&p, 1, 100);
-	}
-}
-
-/* Handle every complete line buffered on a channel. */
-static void agent_chan_lines(struct agent_loop *l, struct agent_chan *c)
-{
-	char out[AGENT_LINE_MAX], tag[40], *line, *nl, *cmd;
-	size_t used;
-
-	while ((nl = memchr(c->buf, '\n', c->len))) {
-		*nl = '\0';
-		line = c->buf;
-		used = nl - c->buf + 1;
-		line[strcspn(line, "\r")] = '\0';
-		tag[0] = '\0';
-		cmd = line;
-		/* "#id CMD": the reply carries the same "#id " so a client can match it */
-		if (line[0] == '#') {
-			size_t t = strcspn(line, " \t");
-
-			if (t < sizeof(tag) - 1) {
-				memcpy(tag, line, t);
-				tag[t] = ' ';
-				tag[t + 1] = '\0';
-			}
-			cmd = line + t;
-			cmd += strspn(cmd, " \t");
-		}
-		if (*cmd) {
-			agent_command(l, cmd, out, sizeof(out));
-			agent_chan_reply(c, tag, out);
-		}
-		memmove(c->buf, c->buf + used, c->len - used);
-		c->len -= used;
-	}
-	if (c->len == sizeof(c->buf)) {
-		agent_chan_reply(c, "", "ERROR line too long");
-		c->len = 0;
-	}
-}
-
-static void agent_chan_read(struct agent_loop *l, struct agent_chan *c, short revents)
-{
-	ssize_t n = 0;
-
-	if (revents & POLLIN)
-		n = read(c->rfd, c->buf + c->len, sizeof(c->buf) - c->len);
-	if (n > 0) {
-		c->len += n;
-		agent_chan_lines(l, c);
-		return;
-	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (c->is_port) {
-		/* No host on the other end: forget partial input, look again soon. */
-		c->len = 0;
-		c->retry_ns = agent_now_ns() + 200000000ull;
-		return;
-	}
-	agent_chan_close(c); /* console EOF */
-}
-
-/* ---- power button ----------------------------------------------------- */
-
-static void agent_inputs_scan(struct agent_loop *l)
-{
-	unsigned long keys[KEY_MAX / (8 * sizeof(long)) + 1];
-	char path[300];
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	d = opendir("/dev/input");
-	if (!d)
-		return;
-	while ((de = readdir(d)) && l->ninputs < AGENT_MAX_INPUTS) {
-		if (strncmp(de->d_name, "event", 5))
-			continue;
-		snprintf(path, sizeof(path), "/dev/input/%s", de->d_name);
-		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		memset(keys, 0, sizeof(keys));
-		if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof(keys)), keys) < 0 ||
-		    !(keys[KEY_POWER / (8 * sizeof(long))] &
-		      (1ul << (KEY_POWER % (8 * sizeof(long)))))) {
-			close(fd);
-			continue;
-		}
-		l->input_fd[l->ninputs++] = fd;
-		agent_log("power button on %s", path);
-	}
-	closedir(d);
-}
-
-static void agent_input_read(struct agent_loop *l, int fd)
-{
-	struct input_event ev[16];
-	ssize_t n;
-	size_t i;
-
-	n = read(fd, ev, sizeof(ev));
-	for (i = 0; n > 0 && i < (size_t)n / sizeof(ev[0]); i++)
-		if (ev[i].type == EV_KEY && ev[i].code == KEY_POWER && ev[i].value == 1)
-			agent_stop_flag = -2;
 }
 
 /* ---- main loop -------------------------------------------------------- */
@@ -607,9 +395,9 @@ static void agent_loop_run(struct agent_loop *l)
 	uint64_t now;
 
 	for (;;) {
-		if (agent_stop_flag == -1)
+		if (agent_stop_flag == AGENT_STOP_COMMAND)
 			agent_shutdown(l, "SHUTDOWN command");
-		else if (agent_stop_flag == -2)
+		else if (agent_stop_flag == AGENT_STOP_BUTTON)
 			agent_shutdown(l, "power button");
 		else if (agent_stop_flag)
 			agent_shutdown(l, "signal");

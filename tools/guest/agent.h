@@ -11,6 +11,7 @@
 #ifndef FERRY_GUEST_AGENT_H
 #define FERRY_GUEST_AGENT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -154,6 +155,39 @@ struct agent {
 	bool host_mode; /* run on a host for development: exit instead of poweroff */
 };
 
+#define AGENT_PORT_NAME "org.ferry.agent.0" /* the virtio-serial port */
+#define AGENT_MAX_INPUTS 8
+#define AGENT_LINE_MAX 512
+
+/* A command channel: the virtio-serial port, or stdin/stdout on a host. */
+struct agent_chan {
+	int rfd, wfd; /* -1 when absent */
+	bool is_port; /* virtio-serial: POLLHUP means no host connected */
+	uint64_t retry_ns; /* port without a host: poll again after this */
+	size_t len;
+	char buf[AGENT_LINE_MAX];
+};
+
+/* The event loop: channels, power buttons, timers. */
+struct agent_loop {
+	struct agent *a;
+	struct agent_chan port, console;
+	const char *port_path; /* fixed by --port, else found in sysfs */
+	int input_fd[AGENT_MAX_INPUTS]; /* evdev devices with KEY_POWER */
+	int ninputs;
+	uint64_t input_scan_ns; /* next look for a power button */
+	uint64_t status_ns; /* next periodic status line on the console */
+	uint64_t start_ns;
+};
+
+/* Why the agent is to save its state and power off (set by handlers). */
+enum agent_stop {
+	AGENT_STOP_NONE = 0,
+	AGENT_STOP_COMMAND = -1, /* SHUTDOWN */
+	AGENT_STOP_BUTTON = -2, /* ACPI power button */
+	/* > 0: the signal number */
+};
+
 /* disk.c */
 int agent_disk_open(struct agent *a);
 int agent_disk_boot(struct agent *a);
@@ -163,8 +197,16 @@ int agent_disk_save(struct agent *a);
 const char *agent_boot_kind_name(enum agent_boot_kind k);
 void agent_got_format(const struct agent_got_val *g, char *buf, size_t len);
 
+/* chan.c */
+void agent_port_open(struct agent_loop *l);
+void agent_chan_read(struct agent_loop *l, struct agent_chan *c, short revents);
+void agent_inputs_scan(struct agent_loop *l);
+void agent_input_read(struct agent_loop *l, int fd);
+
 /* agent.c */
+extern volatile sig_atomic_t agent_stop_flag; /* enum agent_stop or a signal */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t agent_now_ns(void);
+void agent_command(struct agent_loop *l, char *line, char *out, size_t len);
 
 #endif

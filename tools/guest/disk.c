@@ -570,7 +570,7 @@ int agent_disk_scan(struct agent *a, enum agent_scan_mode mode, struct agent_sca
  */
 int agent_disk_write(struct agent *a, uint64_t idx, uint32_t nblocks)
 {
-	uint64_t block = a->hdr.data_start + idx, now = agent_now_ns(), seq = a->seq;
+	uint64_t block = a->hdr.data_start + idx, now, seq = a->seq;
 	struct timespec ts;
 	uint32_t k;
 	int err;
