@@ -109,6 +109,25 @@ $(METRICS_LIB): $(OBJ)/bpf/metrics.o
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# dirty: the dirty-block tracker (libtracker.a) and its test drivers
+# (build/tests/dirty-*).  -mcpu=v3 for the fetching atomics of the bitmap.
+BPF_PROGS += dirty
+$(O)/bpf/dirty.bpf.o: BPF_CFLAGS += -mcpu=v3
+TRACKER_SRCS := bpf/dirty.c bpf/dirty_bitmap.c
+TRACKER_LIB := $(O)/lib/libtracker.a
+TRACKER_LDLIBS = $(LIBS_BPF)
+$(OBJ)/bpf/dirty.o: $(O)/bpf/dirty.skel.h
+$(TRACKER_LIB): $(call obj,$(TRACKER_SRCS))
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+DIRTY_HELPERS := $(O)/tests/dirty-drain $(O)/tests/dirty-oracle $(O)/tests/dirty-stress
+$(DIRTY_HELPERS): $(O)/tests/%: $(OBJ)/tests/helpers/%.o $(TRACKER_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TRACKER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_AIO)
+all: $(TRACKER_LIB) $(DIRTY_HELPERS)
+
 .PHONY: vmlinux
 vmlinux:
 	$(call msg,GEN,bpf/vmlinux.h)
@@ -202,8 +221,8 @@ all: guest-bins
 # component library.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
-UNIT_LIBS = $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
-UNIT_LDLIBS = $(MOVER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_CMOCKA)
+UNIT_LIBS = $(TRACKER_LIB) $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
+UNIT_LDLIBS = $(TRACKER_LDLIBS) $(MOVER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_CMOCKA)
 
 $(O)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_LIBS)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bpf.h - ferry's BPF component: loaders for the programs in bpf/ (x.bpf.c)
+ * and the helpers around them.  Grouped by source file.
+ */
+#ifndef FERRY_BPF_H
+#define FERRY_BPF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* dirty.c: the dirty-block tracker (docs/dirty-tracking.md) */
+
+/* 64 KiB: QEMU's default dirty-bitmap granularity and the mover's chunk. */
+#define TRACKER_GRANULARITY_DEFAULT (64u * 1024)
+#define TRACKER_GRANULARITY_MIN (4u * 1024)
+#define TRACKER_GRANULARITY_MAX (1024u * 1024)
+#define TRACKER_PIN_DIR_DEFAULT "/sys/fs/bpf/ferry"
+
+struct tracker; /* one per process: the loaded, attached programs */
+struct tracker_disk; /* one tracked file or block device */
+
+struct tracker_opts {
+	const char *pin_dir; /* NULL: TRACKER_PIN_DIR_DEFAULT; "": pin nothing */
+	uint64_t headroom_bytes; /* growth a file disk may have; 0: 64 GiB */
+	uint64_t stale_after_ms; /* bio still in flight at a drain: rescan; 0: 30 s */
+};
+
+/*
+ * The set of blocks written since the previous drain.  Bit i (LSB first in
+ * words[i / 64]) stands for bytes [i * granularity, (i + 1) * granularity).
+ * When rescan_needed is set the set is incomplete: copy the whole disk
+ * again; tracking goes on from this drain.
+ */
+struct tracker_bitmap {
+	uint64_t granularity_bytes;
+	uint64_t nbits; /* blocks covered: the disk size, rounded up */
+	uint64_t *words; /* owned; reused by the next drain into this bitmap */
+	size_t cap_words; /* allocated */
+	uint64_t size_bytes; /* disk size, read after the bits were taken */
+	uint64_t dirty_blocks; /* bits set */
+	uint64_t seq; /* drain number, from 1 */
+	bool rescan_needed;
+	uint32_t rescan_reasons; /* enum dirty_rescan bits (bpf/dirty.h) */
+};
+
+struct tracker_range {
+	uint64_t offset_bytes;
+	uint64_t length_bytes;
+};
+
+struct tracker_disk_stats {
+	uint64_t writes; /* write operations seen since start */
+	uint64_t written_bytes; /* bytes they wrote */
+	uint64_t pending_blocks; /* blocks set, not yet drained */
+	uint64_t dirty_blocks; /* distinct blocks drained since start */
+	uint64_t granularity_bytes;
+	uint64_t size_bytes; /* at the last drain (at start before any) */
+	uint64_t drains;
+	uint64_t rescans; /* drains that said rescan_needed */
+	uint64_t inflight; /* block I/O submitted, not completed */
+	uint32_t rescan_reasons; /* every reason since start */
+};
+
+/*
+ * Load and attach the programs (once per process).  Needs root, BTF, and
+ * tracefs (mounted here if missing).  NULL + errno on failure, logged.
+ */
+struct tracker *tracker_new(const struct tracker_opts *o);
+/* Stop every disk, detach, and unpin the disk table if no tracker uses it. */
+void tracker_free(struct tracker *t);
+/*
+ * Track a regular file (by inode) or a block device; granularity_bytes 0
+ * means TRACKER_GRANULARITY_DEFAULT, else a power of two in [MIN, MAX].
+ * Start before the first copy pass.  0 or -errno (-EEXIST: already tracked
+ * here, -ENOSPC: no free slot, -EOPNOTSUPP: a needed tracepoint is absent).
+ */
+int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity_bytes,
+		  struct tracker_disk **out);
+/* Atomically take the blocks written since the previous drain; 0 or -errno. */
+int tracker_drain(struct tracker_disk *d, struct tracker_bitmap *bm);
+int tracker_disk_stats(struct tracker_disk *d, struct tracker_disk_stats *st);
+/* Stop tracking and free @d. */
+int tracker_stop(struct tracker_disk *d);
+const char *tracker_disk_path(const struct tracker_disk *d);
+/* The pinned disk table, for `bpftool map dump pinned ...`; NULL if unpinned. */
+const char *tracker_pin_path(const struct tracker *t);
+
+/* dirty_bitmap.c: pure helpers on drained bitmaps */
+void tracker_bitmap_init(struct tracker_bitmap *bm);
+void tracker_bitmap_fini(struct tracker_bitmap *bm);
+/* Make room for nbits bits (zeroed); 0 or -ENOMEM. */
+int tracker_bitmap_resize(struct tracker_bitmap *bm, uint64_t nbits);
+bool tracker_bitmap_test(const struct tracker_bitmap *bm, uint64_t bit);
+uint64_t tracker_bitmap_count(const struct tracker_bitmap *bm);
+/*
+ * Turn the set bits into byte ranges, adjacent blocks merged, each at most
+ * max_len_bytes long (0: unlimited, else rounded down to whole blocks, at
+ * least one), the last one clipped at size_bytes when that is set.  *out is
+ * malloc'ed (NULL when *n is 0).  0 or -ENOMEM.
+ */
+int tracker_bitmap_ranges(const struct tracker_bitmap *bm, uint64_t max_len_bytes,
+			  struct tracker_range **out, size_t *n);
+/* "mmap,shrink" for enum dirty_rescan bits, into buf; "none" for 0. */
+const char *tracker_rescan_str(uint32_t reasons, char *buf, size_t len);
+/* Call fn for each reason name in reasons (for JSON arrays). */
+void tracker_rescan_foreach(uint32_t reasons, void (*fn)(const char *name, void *arg), void *arg);
+
+#endif /* FERRY_BPF_H */
