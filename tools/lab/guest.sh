@@ -74,7 +74,7 @@ lab_guest_disks() {
 		[ -n "$vg" ] || lab_die "$host: no volume group (bring the lab up with 'up --lvm SIZE')"
 		lab_have_dm ||
 			lab_die "$host: this kernel has no device-mapper: LVM volumes cannot be activated for a guest"
-		G_DISK_TYPE=block
+		G_DISK_TYPE='block'
 		G_DISK_SRC=/dev/$vg/${name}_disk
 		G_SWAP_SRC=/dev/$vg/${name}_disk.swap
 		out=$(lab_host_run "$host" lvcreate -q -y -Wy -Zy -L "${G_DISK_BYTES}b" -n "${name}_disk" "$vg" 2>&1) ||
@@ -90,7 +90,7 @@ lab_guest_disks() {
 		return 0
 	fi
 
-	G_DISK_TYPE=file
+	G_DISK_TYPE='file'
 	G_DISK_SRC=$dir/disk
 	G_SWAP_SRC=$dir/disk.swap
 	lab_host_run "$host" test ! -e "$G_DISK_SRC" ||
