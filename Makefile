@@ -121,12 +121,16 @@ $(TRACKER_LIB): $(call obj,$(TRACKER_SRCS))
 	@mkdir -p $(dir $@)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(BIN)/ferry-dirty: $(call obj,tools/ferry-dirty.c) $(TRACKER_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TRACKER_LDLIBS) $(COMMON_LDLIBS)
 DIRTY_HELPERS := $(O)/tests/dirty-drain $(O)/tests/dirty-oracle $(O)/tests/dirty-stress
 $(DIRTY_HELPERS): $(O)/tests/%: $(OBJ)/tests/helpers/%.o $(TRACKER_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TRACKER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_AIO)
-all: $(TRACKER_LIB) $(DIRTY_HELPERS)
+all: $(TRACKER_LIB) $(BIN)/ferry-dirty $(DIRTY_HELPERS)
 
 .PHONY: vmlinux
 vmlinux:
