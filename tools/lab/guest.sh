@@ -240,12 +240,23 @@ lab_usage_guest() {
 	echo "        [--no-start] [--disk-only] [--timeout S]"
 	echo "                         define and start a self-checking guest (docs/guest.md);"
 	echo "                         --disk-only: only create its disks (a migration target)"
+}
+lab_usage_guest_start() {
 	echo "  guest-start HOST NAME [--timeout S]   start a defined guest, wait for its agent"
+}
+lab_usage_guest_stop() {
 	echo "  guest-stop HOST NAME [--destroy] [--timeout S]"
 	echo "                         clean shutdown (ACPI power button: the agent saves its"
 	echo "                         expectations) and wait until off; --destroy pulls the plug"
+}
+lab_usage_verify() {
 	echo "  verify HOST NAME [--timeout S]  the guest's verdict; exit 0 only on VERIFY PASS"
-	echo "  agent HOST NAME CMD... send a command to the guest's agent, print the reply"
+}
+lab_usage_agent() {
+	echo "  agent HOST NAME [--timeout S] CMD...  send a command to the guest's agent"
+	echo "                         (VERIFY STATUS PAUSE RESUME RATE PATTERN PING SHUTDOWN HELP)"
+}
+lab_usage_console() {
 	echo "  console HOST NAME [--tail N]    print the guest's serial console log"
 }
 
