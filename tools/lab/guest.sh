@@ -33,22 +33,21 @@ lab_guest_name_check() {
 		lab_usage_die "$LAB_CMD: guest name '$1': use 1-40 of a-z 0-9 _ -"
 }
 
-lab_guest_size_bytes() { # lab_guest_size_bytes SIZE WHAT: 256M, 1G, 4096 -> bytes
-	local b
-	[[ $1 =~ ^[0-9]+[KMGT]?(i?B)?$ ]] || lab_usage_die "$LAB_CMD: $2 '$1': want a size like 256M or 1G"
-	b=$(numfmt --from=iec "${1%B}" 2>/dev/null) || b=$(numfmt --from=iec-i "${1%B}" 2>/dev/null) ||
-		lab_usage_die "$LAB_CMD: $2 '$1': want a size like 256M or 1G"
-	echo "$b"
+# lab_guest_size SIZE WHAT: 256M, 1G, 4096 -> bytes in LAB_GUEST_BYTES.
+# (Helpers that can die set variables: a die inside $() would be silent.)
+lab_guest_size() {
+	local v=${1%B}
+	v=${v%i}
+	[[ $v =~ ^[0-9]+[KMGT]?$ ]] || lab_usage_die "$LAB_CMD: $2 '$1': want a size like 256M or 1G"
+	LAB_GUEST_BYTES=$(numfmt --from=iec "$v")
 }
 
-# The guest-side tools: build them when missing.
-lab_guest_client() {
-	local c=$FERRY_TOP/build/guest/ferry-agent-client
-	if [ ! -x "$c" ]; then
-		make -C "$FERRY_TOP" --no-print-directory -s guest-bins >&2 ||
-			lab_die "building ferry-agent-client failed (make guest-bins)"
-	fi
-	echo "$c"
+# The host side of the agent's channel, built when missing.
+LAB_GUEST_CLIENT=$FERRY_TOP/build/guest/ferry-agent-client
+lab_guest_client_check() {
+	[ -x "$LAB_GUEST_CLIENT" ] && return 0
+	make -C "$FERRY_TOP" --no-print-directory -s guest-bins >&2 ||
+		lab_die "building ferry-agent-client failed (make guest-bins)"
 }
 
 lab_guest_image() { # sets LAB_GUEST_KERNEL, LAB_GUEST_INITRD
@@ -268,7 +267,7 @@ lab_cmd_guest() {
 	shift "$LAB_SHIFT_TOTAL"
 	while [ $# -gt 0 ]; do
 		case $1 in
-		--disk-size) G_DISK_BYTES=$(lab_guest_size_bytes "${2:-}" --disk-size); shift ;;
+		--disk-size) lab_guest_size "${2:-}" --disk-size; G_DISK_BYTES=$LAB_GUEST_BYTES; shift ;;
 		--memory) G_MEMORY=${2:-}; shift
 			[[ $G_MEMORY =~ ^[0-9]+$ ]] && [ "$G_MEMORY" -ge 64 ] ||
 				lab_usage_die "guest: --memory '$G_MEMORY': want MiB >= 64" ;;
@@ -278,12 +277,12 @@ lab_cmd_guest() {
 			[[ $G_FORMAT =~ ^(raw|qcow2)$ ]] || lab_usage_die "guest: --format '$G_FORMAT': raw or qcow2" ;;
 		--backing) G_BACKING=1 ;;
 		--lvm) G_LVM=1 ;;
-		--swap) G_SWAP_BYTES=$(lab_guest_size_bytes "${2:-}" --swap); shift ;;
-		--write-rate) lab_guest_size_bytes "${2:-}" --write-rate >/dev/null; G_RATE=$2; shift ;;
+		--swap) lab_guest_size "${2:-}" --swap; G_SWAP_BYTES=$LAB_GUEST_BYTES; shift ;;
+		--write-rate) lab_guest_size "${2:-}" --write-rate; G_RATE=$2; shift ;;
 		--pattern) G_PATTERN=${2:-}; shift
 			[[ $G_PATTERN =~ ^(sequential|random|hotspot)$ ]] ||
 				lab_usage_die "guest: --pattern '$G_PATTERN': sequential, random or hotspot" ;;
-		--span) lab_guest_size_bytes "${2:-}" --span >/dev/null; G_SPAN=$2; shift ;;
+		--span) lab_guest_size "${2:-}" --span; G_SPAN=$2; shift ;;
 		--no-start) start=0 ;;
 		--disk-only) disk_only=1 ;;
 		--timeout) timeout=${2:-}; shift
@@ -372,18 +371,20 @@ lab_guest_socket_of() { # HOST NAME
 	echo "${s:-$(lab_guest_socket "$2")}"
 }
 
-# lab_guest_ask HOST NAME TIMEOUT CMD...: print the agent's reply line.
+# lab_guest_ask HOST NAME TIMEOUT CMD...: the agent's reply line into
+# LAB_GUEST_REPLY (not printed: called outside $(), errors reach the user).
 lab_guest_ask() {
 	local host=$1 name=$2 t=$3 client sock st out
 	shift 3
-	client=$(lab_guest_client)
+	lab_guest_client_check
+	client=$LAB_GUEST_CLIENT
 	st=$(lab_host_virsh "$host" domstate "$name" 2>/dev/null | sed -n 1p) ||
 		lab_die "$host: no guest '$name'"
 	[ "$st" = running ] || lab_die "$host: guest '$name' is $st, not running"
 	sock=$(lab_guest_socket_of "$host" "$name")
 	out=$(lab_host_run "$host" "$client" -t "$t" "$sock" "$@" 2>&1) ||
 		lab_die "$host: guest '$name': ${out:-no reply from its agent}"
-	echo "$out"
+	LAB_GUEST_REPLY=$out
 }
 
 # "VERIFY PASS blocks=3 seq=9 boot=clean" -> a JSON object
@@ -415,7 +416,8 @@ lab_cmd_verify() {
 		esac
 		shift
 	done
-	line=$(lab_guest_ask "$LAB_HOST" "$G_NAME" "$timeout" VERIFY)
+	lab_guest_ask "$LAB_HOST" "$G_NAME" "$timeout" VERIFY
+	line=$LAB_GUEST_REPLY
 	case $line in
 	"VERIFY "*) ;;
 	*) lab_die "$LAB_HOST: guest '$G_NAME': unexpected reply to VERIFY: $line" ;;
@@ -430,15 +432,22 @@ lab_cmd_verify() {
 
 lab_cmd_agent() {
 	local line timeout=60
+	local -a cmd=()
 	lab_guest_args "$@"
 	shift "$LAB_SHIFT_TOTAL"
-	if [ "${1:-}" = --timeout ]; then
-		timeout=${2:-}
-		[[ $timeout =~ ^[0-9]+$ ]] || lab_usage_die "agent: --timeout '$timeout': want seconds"
-		shift 2
-	fi
-	[ $# -gt 0 ] || lab_usage_die "agent: missing CMD (try HELP)"
-	line=$(lab_guest_ask "$LAB_HOST" "$G_NAME" "$timeout" "$@")
+	# agent commands and their arguments never start with '-'
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--timeout) timeout=${2:-}; shift
+			[[ $timeout =~ ^[0-9]+$ ]] || lab_usage_die "agent: --timeout '$timeout': want seconds" ;;
+		-*) lab_common_opt "$@" || lab_usage_die "agent: unknown option '$1'"; shift "$LAB_SHIFT"; continue ;;
+		*) cmd+=("$1") ;;
+		esac
+		shift
+	done
+	[ ${#cmd[@]} -gt 0 ] || lab_usage_die "agent: missing CMD (try HELP)"
+	lab_guest_ask "$LAB_HOST" "$G_NAME" "$timeout" "${cmd[@]}"
+	line=$LAB_GUEST_REPLY
 	if [ "$LAB_JSON" = 1 ]; then
 		lab_out_json "{\"host\": $(lab_json_str "$LAB_HOST"), \"name\": $(lab_json_str "$G_NAME"), \"reply\": $(lab_json_str "$line")}"
 	else
