@@ -213,8 +213,8 @@ static uint32_t proc_start_ticks(pid_t pid)
 	p = strrchr(buf, ')'); /* comm may hold spaces */
 	if (!p)
 		return 0;
-	/* After ") " comes field 3; starttime is field 22. */
-	for (i = 3; i < 22 && p; i++)
+	/* Each space after ')' starts the next field from 3 on; starttime is 22. */
+	for (i = 3; i <= 22 && p; i++)
 		p = strchr(p + 1, ' ');
 	if (!p || sscanf(p + 1, "%llu", &start) != 1)
 		return 0;
