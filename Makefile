@@ -192,6 +192,7 @@ $(BIN)/ferryd: $(call obj,daemon/ferryd.c daemon/xfer.c daemon/track.c daemon/me
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(FERRYD_LIBS) $(FERRYD_LDLIBS)
+all: $(BIN)/ferryd
 
 
 # --- tools/ --------------------------------------------------------------

@@ -283,12 +283,42 @@ static int dest_backings(struct migration *m, const char *src_instances, struct 
 	return 0;
 }
 
+/* The instance dir and empty disks (sparse, sized); idempotent. */
+static int dest_create(struct migration *m, char *err, size_t errlen)
+{
+	int i, ret = 0;
+
+	if (m->dst_inst_dir[0])
+		ret = mkdir_p(m->dst_inst_dir, 0755);
+	for (i = 0; !ret && i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+		uint64_t size = d->kind == MIG_DISK_SWAP ? d->virtual_bytes : d->size_bytes;
+
+		ret = disk_ops_find(d->backend)->create(&ferryd->conf, d->dst_path, size);
+		if (ret)
+			snprintf(err, errlen, "%s: create %s: %s", ferryd->conf.host, d->dst_path,
+				 strerror(-ret));
+	}
+	for (i = 0; !ret && i < m->ndisks; i++) {
+		char here[PATH_MAX], dir[PATH_MAX];
+
+		if (!m->disks[i].backing[0])
+			continue;
+		dest_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
+		snprintf(dir, sizeof(dir), "%s", here);
+		ret = mkdir_p(dirname(dir), 0755);
+		if (ret)
+			snprintf(err, errlen, "%s: %s: %s", ferryd->conf.host, dir, strerror(-ret));
+	}
+	return ret;
+}
+
 static struct json_object *__dest_prep(struct json_object *req)
 {
 	struct json_object *mo, *need = NULL;
 	char err[1024] = "", src_instances[PATH_MAX] = "";
 	struct migration *m, *old;
-	int i, ret;
+	int ret;
 
 	if (!json_object_object_get_ex(req, "migration", &mo))
 		return rpc_error(EINVAL, "prep: no migration record");
@@ -304,9 +334,19 @@ static struct json_object *__dest_prep(struct json_object *req)
 	if (!old)
 		old = migstore_active_for_vm(m->vm);
 	pthread_mutex_unlock(&ferryd->lock);
-	if (old && !strcmp(old->id, m->id) && old->role == MIG_ROLE_DEST) {
+	if (old && !strcmp(old->id, m->id) && old->role == MIG_ROLE_DEST &&
+	    old->step == MIG_STEP_PREP) {
+		/* Asked again (our reply was lost, or we restarted midway). */
 		mig_free(m);
-		return dest_prep_reply(old, NULL); /* asked again after a restart */
+		need = json_object_new_array();
+		ret = dest_backings(old, old->src_instances_dir, need, err, sizeof(err));
+		if (!ret)
+			ret = dest_create(old, err, sizeof(err));
+		if (ret) {
+			json_object_put(need);
+			return rpc_error(-ret, "%s", err);
+		}
+		return dest_prep_reply(old, need);
 	}
 	if (old) {
 		ret = -EBUSY;
@@ -340,26 +380,7 @@ static struct json_object *__dest_prep(struct json_object *req)
 	}
 	migstore_add(m);
 	mig_crash_point(m, "prep");
-	if (m->dst_inst_dir[0])
-		ret = mkdir_p(m->dst_inst_dir, 0755);
-	for (i = 0; !ret && i < m->ndisks; i++) {
-		struct mig_disk *d = &m->disks[i];
-		uint64_t size = d->kind == MIG_DISK_SWAP ? d->virtual_bytes : d->size_bytes;
-
-		ret = disk_ops_find(d->backend)->create(&ferryd->conf, d->dst_path, size);
-		if (ret)
-			snprintf(err, sizeof(err), "%s: create %s: %s", ferryd->conf.host,
-				 d->dst_path, strerror(-ret));
-	}
-	for (i = 0; !ret && i < m->ndisks; i++) {
-		char here[PATH_MAX], dir[PATH_MAX];
-
-		if (!m->disks[i].backing[0])
-			continue;
-		dest_backing_path(src_instances, m->disks[i].backing, here, sizeof(here));
-		snprintf(dir, sizeof(dir), "%s", here);
-		ret = mkdir_p(dirname(dir), 0755);
-	}
+	ret = dest_create(m, err, sizeof(err));
 	if (ret) {
 		dest_cleanup(m);
 		mig_set_step(m, MIG_STEP_FAILED);

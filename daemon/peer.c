@@ -344,7 +344,8 @@ struct json_object *peer_call(const char *host, struct json_object *req, int tim
 
 		if (json_object_object_get_ex(rep, "errno", &e))
 			en = json_object_get_int(e);
-		snprintf(err, errlen, "%s: %s", host, jstr(rep, "error") ? jstr(rep, "error") : "?");
+		/* The peer's messages name their host already. */
+		snprintf(err, errlen, "%s", jstr(rep, "error") ? jstr(rep, "error") : "?");
 		json_object_put(rep);
 		errno = en > 0 ? en : EIO;
 		return NULL;

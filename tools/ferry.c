@@ -305,7 +305,7 @@ static int cmd_cold(int argc, char **argv, bool resize)
 	int c, v;
 	char id[64];
 
-	optind = 1;
+	optind = 0; /* a full reset: the global options stopped at the command */
 	while ((c = getopt_long(argc, argv, "t:w", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -372,7 +372,7 @@ static int cmd_confirm_revert(int argc, char **argv, bool confirm)
 	char id[64];
 	int c;
 
-	optind = 1;
+	optind = 0; /* a full reset: the global options stopped at the command */
 	while ((c = getopt_long(argc, argv, "w", opts, NULL)) != -1) {
 		if (c != 'w')
 			return 2;

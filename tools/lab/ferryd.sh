@@ -121,7 +121,8 @@ lab_cmd_ferryd() {
 		if [ "$LAB_JSON" = 1 ]; then
 			lab_out_json "{\"host\": $(lab_json_str "$host"), \"running\": $([ -n "$pid" ] && echo true || echo false), \"pid\": ${pid:-null}}"
 		else
-			echo "$host: ferryd ${pid:+running, pid $pid}${pid:-not running}"
+			if [ -n "$pid" ]; then echo "$host: ferryd running, pid $pid"
+			else echo "$host: ferryd not running"; fi
 		fi
 		[ -n "$pid" ] ;;
 	log) cat "$(lab_host_dir "$host")/log-ferry/ferryd.log" ;;
