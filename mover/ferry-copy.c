@@ -442,6 +442,7 @@ static int do_checksum(char **files, int n)
 {
 	int i, ret = 0;
 
+	out_object_open(NULL);
 	out_array_open("files");
 	for (i = 0; i < n; i++) {
 		struct stat st;
@@ -472,6 +473,7 @@ static int do_checksum(char **files, int n)
 		out_object_close();
 	}
 	out_array_close();
+	out_object_close();
 	out_flush();
 	return ret;
 }
@@ -480,13 +482,15 @@ int main(int argc, char **argv)
 {
 	struct copy_cli cli = { 0 };
 	enum out_mode mode = OUT_PLAIN;
-	int c, verbose = 0, ret;
+	bool version = false;
+	int c, verbose = 0, ret, idx = 0;
 	uint64_t v;
 
 	log_init(argv[0]);
 	signal(SIGPIPE, SIG_IGN);
+	opterr = 0;
 	cli.o.source_fd = -1;
-	while ((c = getopt_long(argc, argv, "C:jpvhV", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "C:jpvhV", long_opts, &idx)) != -1) {
 		switch (c) {
 		case 'C':
 			if (parse_int(optarg, 1, MOVER_CONNS_MAX, &cli.o.connections))
@@ -580,19 +584,24 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			out_init(mode);
-			out_object_open(NULL);
-			out_str("version", "ferry-copy %s\n", FERRY_VERSION);
-			out_u64("wire_version", NULL, MOVER_VERSION);
-			out_object_close();
-			out_flush();
-			return 0;
+			version = true;
+			break;
 		default:
-			usage(stderr);
+			out_init(mode);
+			out_error("unknown option or missing value: '%s' (see --help)",
+				  argv[optind - 1]);
 			return 2;
 		}
 	}
 	out_init(mode);
+	if (version) {
+		out_object_open(NULL);
+		out_str("version", "ferry-copy %s\n", FERRY_VERSION);
+		out_u64("wire_version", NULL, MOVER_VERSION);
+		out_object_close();
+		out_flush();
+		return 0;
+	}
 	if (verbose)
 		log_level_set(verbose > 1 ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (cli.ranges_file && ranges_file_read(&cli, cli.ranges_file))
@@ -625,6 +634,7 @@ int main(int argc, char **argv)
 	return ret;
 bad_arg:
 	out_init(mode);
-	out_error("invalid value '%s' for %s", optarg, argv[optind - 1]);
+	out_error("invalid value '%s' for --%s", optarg ? optarg : "",
+		  c == 'C' ? "connections" : long_opts[idx].name);
 	return 2;
 }

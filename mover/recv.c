@@ -83,6 +83,10 @@ int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const c
 		return ret;
 	if (f->len)
 		ret = read_full(c->fd, c->payload, f->len);
+	if (ret == -EPIPE) {
+		*why = "truncated frame (the connection ended inside it)";
+		ret = -EPROTO;
+	}
 	return ret;
 }
 

@@ -164,19 +164,20 @@ int mover_token_create(const char *path, uint8_t token[MOVER_TOKEN_BYTES])
 }
 
 /*
- * Content digest: XXH3-128 over (offset, length, XXH3-64) of every 64 KiB
- * block that is not all zeros, then the size.  Holes and zero blocks count
- * the same, so a sparse copy and a dense one of the same bytes agree, and
- * holes cost nothing to hash.
+ * Content digest: XXH3-128 over (offset, XXH3-64) of every 64 KiB block
+ * (aligned, the last one short) that is not all zeros, then the size.
+ * Holes and zero blocks count the same, so a sparse copy and a dense one of
+ * the same bytes agree, and holes cost nothing: only blocks that touch data
+ * extents are read.
  */
 int mover_checksum_fd(int fd, uint64_t size, char out[33])
 {
 	struct mover_segs segs = { 0 };
 	XXH3_state_t *st = XXH3_createState();
-	uint8_t *buf = malloc(MOVER_IO_BYTES), rec[24];
+	uint8_t *buf = malloc(DIGEST_BLOCK), rec[16];
+	uint64_t pos = 0, next_blk = 0;
 	XXH128_canonical_t can;
 	struct stat sb;
-	uint64_t pos = 0;
 	int ret = -ENOMEM;
 
 	if (!st || !buf)
@@ -190,25 +191,20 @@ int mover_checksum_fd(int fd, uint64_t size, char out[33])
 		segs.n = 0;
 		ret = mover_extent_map(fd, S_ISREG(sb.st_mode), pos, step, &segs);
 		for (i = 0; i < segs.n && !ret; i++) {
-			uint64_t off = segs.v[i].off, end = off + segs.v[i].len;
+			uint64_t b = MAX(ROUND_DOWN(segs.v[i].off, DIGEST_BLOCK), next_blk);
+			uint64_t end = segs.v[i].off + segs.v[i].len;
 
-			while (segs.v[i].data && off < end && !ret) {
-				size_t n = (size_t)MIN(end - off, MOVER_IO_BYTES -
-								  off % MOVER_IO_BYTES);
+			for (; segs.v[i].data && b < end && !ret; b += DIGEST_BLOCK) {
+				size_t n = (size_t)MIN((uint64_t)DIGEST_BLOCK, size - b);
 
-				ret = pread_full(fd, buf, n, (off_t)off);
-				for (size_t b = 0; !ret && b < n;) {
-					size_t bl = MIN(n - b, DIGEST_BLOCK - (off + b) % DIGEST_BLOCK);
-
-					if (!mover_is_zero(buf + b, bl)) {
-						put_le64(rec, off + b);
-						put_le64(rec + 8, bl);
-						put_le64(rec + 16, XXH3_64bits(buf + b, bl));
-						XXH3_128bits_update(st, rec, sizeof(rec));
-					}
-					b += bl;
+				/* The whole block: its holes read as zeros. */
+				ret = pread_full(fd, buf, n, (off_t)b);
+				if (!ret && !mover_is_zero(buf, n)) {
+					put_le64(rec, b);
+					put_le64(rec + 8, XXH3_64bits(buf, n));
+					XXH3_128bits_update(st, rec, sizeof(rec));
 				}
-				off += n;
+				next_blk = b + DIGEST_BLOCK;
 			}
 		}
 		pos += step;
