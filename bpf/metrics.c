@@ -5,8 +5,11 @@
  * it with `bpftool map dump pinned PIN_DIR/migrations`.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <linux/types.h>
 #include <bpf/bpf.h>
@@ -44,6 +47,20 @@ struct ferry_metrics *ferry_metrics_open(const char *pin_dir)
 		goto err;
 	}
 	ret = metrics_bpf__load(fm->skel);
+	if (ret == -EINVAL) {
+		char pin[PATH_MAX];
+
+		/* A map pinned by another version of ferryd: replace it. */
+		snprintf(pin, sizeof(pin), "%s/migrations", pin_dir);
+		metrics_bpf__destroy(fm->skel);
+		if (unlink(pin) == 0) {
+			log_warn("metrics: %s had another layout; replaced", pin);
+			fm->skel = metrics_bpf__open_opts(&opts);
+			ret = fm->skel ? metrics_bpf__load(fm->skel) : -errno;
+		} else {
+			fm->skel = NULL;
+		}
+	}
 	if (ret) {
 		log_err("metrics: load (pin %s/migrations): %s", pin_dir, strerror(-ret));
 		goto err;

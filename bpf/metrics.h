@@ -33,11 +33,12 @@ struct ferry_mig_metrics {
 	__u64 raw_bytes;          /* non-zero data before compression */
 	__u64 dirty_rate_bps;
 	__u64 last_delta_bytes;   /* copied while the VM was off */
-	__u64 downtime_ms;
+	__u64 shutdown_ms;        /* shutdown request -> VM off */
+	__u64 downtime_ms;        /* VM off -> running on the destination */
 	__u32 precopy_rounds;
 	__u32 rescans;
 	__u32 compression_x1000;  /* raw_bytes / wire_bytes * 1000 */
-	__u32 pad;
+	__u32 reserved;
 };
 
 #ifndef __bpf__

@@ -658,9 +658,12 @@ static int cold_finish(struct migration *m, char *err, size_t errlen)
 	if (!m->auto_confirm)
 		cold_checksum_kept(m);
 	pthread_mutex_lock(&ferryd->lock);
-	/* VM off -> running on the destination (wall clock: survives restarts). */
-	if (m->was_running && m->m.t_poweroff_ms)
-		m->m.downtime_ms = wall_ms() - m->m.t_poweroff_ms;
+	/*
+	 * VM off -> running on the destination (wall clock: survives restarts).
+	 * A crash during the power-off left no t_off_ms: count from the request.
+	 */
+	if (m->was_running && (m->m.t_off_ms || m->m.t_poweroff_ms))
+		m->m.downtime_ms = wall_ms() - (m->m.t_off_ms ? m->m.t_off_ms : m->m.t_poweroff_ms);
 	m->m.t_finished_ms = wall_ms();
 	if (ferryd->conf.resize_confirm_window_s)
 		m->confirm_deadline_ms =
@@ -707,6 +710,10 @@ static void cold_run(struct migration *m)
 		if (forced)
 			log_warn("migration %s: vm %s did not shut down cleanly; destroyed", m->id,
 				 m->vm);
+		pthread_mutex_lock(&ferryd->lock);
+		m->m.t_off_ms = wall_ms();
+		m->m.shutdown_ms = m->m.t_off_ms - m->m.t_poweroff_ms;
+		pthread_mutex_unlock(&ferryd->lock);
 	}
 
 	ret = mig_set_step(m, MIG_STEP_FINAL_COPY);

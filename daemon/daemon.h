@@ -135,7 +135,8 @@ struct mig_disk {
 struct mig_metrics {
 	uint64_t t_created_ms;          /* wall clock, for display */
 	uint64_t t_precopy_ms;
-	uint64_t t_poweroff_ms;
+	uint64_t t_poweroff_ms;         /* shutdown requested */
+	uint64_t t_off_ms;              /* the VM was seen off */
 	uint64_t t_final_copy_ms;
 	uint64_t t_finished_ms;
 	uint64_t t_ended_ms;            /* confirmed, reverted or failed */
@@ -147,6 +148,7 @@ struct mig_metrics {
 	uint32_t precopy_rounds;
 	uint64_t dirty_rate_bps;        /* last measured */
 	uint64_t last_delta_bytes;      /* copied during downtime */
+	uint64_t shutdown_ms;           /* shutdown request -> VM off */
 	uint64_t downtime_ms;           /* VM off -> running on destination */
 	uint32_t rescans;               /* disks copied whole after a tracker loss */
 };

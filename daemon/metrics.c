@@ -52,6 +52,7 @@ void metrics_publish(const struct migration *m)
 	v.raw_bytes = m->m.raw_bytes;
 	v.dirty_rate_bps = m->m.dirty_rate_bps;
 	v.last_delta_bytes = m->m.last_delta_bytes;
+	v.shutdown_ms = m->m.shutdown_ms;
 	v.downtime_ms = m->m.downtime_ms;
 	v.precopy_rounds = m->m.precopy_rounds;
 	v.rescans = m->m.rescans;

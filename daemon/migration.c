@@ -157,6 +157,7 @@ static struct json_object *metrics_to_json(const struct mig_metrics *mm)
 	J_U64(o, "t_created_ms", mm->t_created_ms);
 	J_U64(o, "t_precopy_ms", mm->t_precopy_ms);
 	J_U64(o, "t_poweroff_ms", mm->t_poweroff_ms);
+	J_U64(o, "t_off_ms", mm->t_off_ms);
 	J_U64(o, "t_final_copy_ms", mm->t_final_copy_ms);
 	J_U64(o, "t_finished_ms", mm->t_finished_ms);
 	J_U64(o, "t_ended_ms", mm->t_ended_ms);
@@ -168,6 +169,7 @@ static struct json_object *metrics_to_json(const struct mig_metrics *mm)
 	J_U64(o, "precopy_rounds", mm->precopy_rounds);
 	J_U64(o, "dirty_rate_bps", mm->dirty_rate_bps);
 	J_U64(o, "last_delta_bytes", mm->last_delta_bytes);
+	J_U64(o, "shutdown_ms", mm->shutdown_ms);
 	J_U64(o, "downtime_ms", mm->downtime_ms);
 	J_U64(o, "rescans", mm->rescans);
 	return o;
@@ -326,6 +328,7 @@ static void metrics_from_json(struct jr *r, struct mig_metrics *mm)
 	mm->t_created_ms = jr_u64(&s, "t_created_ms");
 	mm->t_precopy_ms = jr_u64(&s, "t_precopy_ms");
 	mm->t_poweroff_ms = jr_u64(&s, "t_poweroff_ms");
+	mm->t_off_ms = jr_u64(&s, "t_off_ms");
 	mm->t_final_copy_ms = jr_u64(&s, "t_final_copy_ms");
 	mm->t_finished_ms = jr_u64(&s, "t_finished_ms");
 	mm->t_ended_ms = jr_u64(&s, "t_ended_ms");
@@ -337,6 +340,7 @@ static void metrics_from_json(struct jr *r, struct mig_metrics *mm)
 	mm->precopy_rounds = (uint32_t)jr_u64(&s, "precopy_rounds");
 	mm->dirty_rate_bps = jr_u64(&s, "dirty_rate_bps");
 	mm->last_delta_bytes = jr_u64(&s, "last_delta_bytes");
+	mm->shutdown_ms = jr_u64(&s, "shutdown_ms");
 	mm->downtime_ms = jr_u64(&s, "downtime_ms");
 	mm->rescans = (uint32_t)jr_u64(&s, "rescans");
 	if (s.bad && !r->bad)

@@ -198,7 +198,9 @@ static void print_migration(struct json_object *m)
 	printf("  %-22s %" PRIu64 "\n", "pre-copy rounds", ju(mm, "precopy_rounds"));
 	print_bytes("dirty_rate_bps", "dirty rate (/s)", ju(mm, "dirty_rate_bps"));
 	print_bytes("last_delta_bytes", "copied while off", ju(mm, "last_delta_bytes"));
-	printf("  %-22s %" PRIu64 " ms\n", "downtime", ju(mm, "downtime_ms"));
+	printf("  %-22s %" PRIu64 " ms\n", "guest shutdown", ju(mm, "shutdown_ms"));
+	printf("  %-22s %" PRIu64 " ms (VM off -> running on %s)\n", "downtime",
+	       ju(mm, "downtime_ms"), js(m, "dest"));
 	if (json_object_object_get_ex(m, "disks", &disks)) {
 		for (i = 0; i < json_object_array_length(disks); i++) {
 			struct json_object *d = json_object_array_get_idx(disks, i);
