@@ -277,31 +277,50 @@ out:
 
 /* ---- files ---------------------------------------------------------- */
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* A struct file * from a plain number (a map, a probe read), for direct loads. */
+static __always_inline struct file *as_file(__u64 p)
+{
+	if (!p)
+		return NULL;
+	return bpf_rdonly_cast((void *)p, bpf_core_type_id_kernel(struct file));
+}
+
+/*
+ * task->files->fdt->fd[fd].  Loads through BTF pointers (the current task,
+ * then read-only casts) cost a plain load each, where a probe read costs a
+ * helper call: this runs on every write syscall of the host.
+ */
 static __always_inline struct file *fd_file(long fd)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct file **fds;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files;
 	struct fdtable *fdt;
 	struct file *f = NULL;
+	__u64 fds;
 
 	if (fd < 0)
 		return NULL;
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || (__u64)fd >= BPF_CORE_READ(fdt, max_fds))
+	files = task->files;
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	fdt = files->fdt;
+	if (!fdt || (__u64)fd >= fdt->max_fds)
+		return NULL;
+	fds = (__u64)fdt->fd;
+	bpf_probe_read_kernel(&f, sizeof(f), (void *)(fds + fd * sizeof(f)));
+	return as_file((__u64)f);
 }
 
 static __always_inline void inode_key(struct inode *inode, struct dirty_key *k)
 {
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT_) == S_IFBLK_) {
+	if ((inode->i_mode & S_IFMT_) == S_IFBLK_) {
 		k->dev = DIRTY_KEY_BDEV;
-		k->ino = BPF_CORE_READ(inode, i_rdev);
+		k->ino = inode->i_rdev;
 	} else {
-		k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-		k->ino = BPF_CORE_READ(inode, i_ino);
+		k->dev = inode->i_sb->s_dev;
+		k->ino = inode->i_ino;
 	}
 }
 
@@ -314,7 +333,7 @@ static __always_inline struct dirty_disk *file_disk(struct file *f, __u32 *slot)
 
 	if (!f)
 		return NULL;
-	inode = BPF_CORE_READ(f, f_inode);
+	inode = f->f_inode;
 	if (!inode)
 		return NULL;
 	inode_key(inode, &k);
@@ -328,18 +347,18 @@ static __always_inline struct dirty_disk *file_disk(struct file *f, __u32 *slot)
 static __always_inline __u32 file_iocb_flags(struct file *f)
 {
 	if (bpf_core_field_exists(f->f_iocb_flags))
-		return BPF_CORE_READ(f, f_iocb_flags);
-	return (BPF_CORE_READ(f, f_flags) & O_APPEND_) ? IOCB_APPEND : 0;
+		return f->f_iocb_flags;
+	return (f->f_flags & O_APPEND_) ? IOCB_APPEND : 0;
 }
 
 static __always_inline __s64 file_size(struct file *f)
 {
-	return BPF_CORE_READ(f, f_inode, i_size);
+	return f->f_inode->i_size;
 }
 
 static __always_inline __s64 file_pos(struct file *f)
 {
-	return BPF_CORE_READ(f, f_pos);
+	return f->f_pos;
 }
 
 static __always_inline __u32 cur_tid(void)
@@ -428,7 +447,9 @@ static __always_inline void pos_exit(long nr, long ret, long fd)
 				rescan(d, DIRTY_RESCAN_IO_ERROR);
 			return;
 		}
-		f = (struct file *)p.file;
+		f = as_file(p.file);
+		if (!f)
+			return;
 		hi = p.append ? file_size(f) : file_pos(f);
 		if (hi >= p.lo + ret) {
 			mark(p.slot, p.lo, hi - p.lo, 0);
@@ -511,7 +532,7 @@ static __always_inline void probe(long fd)
 	struct inode *inode;
 
 	if (f) {
-		inode = BPF_CORE_READ(f, f_inode);
+		inode = f->f_inode;
 		if (inode)
 			inode_key(inode, &probe_key);
 	}
@@ -526,13 +547,13 @@ int dirty_pwrite64_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (probe_tid && cur_tid() == probe_tid) {
 		regs = cur_regs();
-		probe(PT_REGS_PARM1_CORE_SYSCALL(regs));
+		probe(PT_REGS_PARM1_SYSCALL(regs));
 		return 0;
 	}
 	if (!any_disks())
 		return 0;
 	regs = cur_regs();
-	posw_exit(ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM4_CORE_SYSCALL(regs));
+	posw_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
 	return 0;
 }
 
@@ -544,7 +565,7 @@ int dirty_pwritev_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!any_disks())
 		return 0;
 	regs = cur_regs();
-	posw_exit(ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM4_CORE_SYSCALL(regs));
+	posw_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
 	return 0;
 }
 
@@ -566,12 +587,12 @@ int dirty_pwritev2_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!any_disks())
 		return 0;
 	regs = cur_regs();
-	pos = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	pos = PT_REGS_PARM4_SYSCALL(regs);
 	tid = cur_tid();
 	if (pos == -1 || bpf_map_lookup_elem(&dirty_pending, &tid))
-		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(regs));
+		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(regs));
 	else
-		posw_exit(ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(regs), pos);
+		posw_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), pos);
 	return 0;
 }
 
@@ -586,7 +607,7 @@ SEC("tracepoint/syscalls/sys_exit_write")
 int dirty_write_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (any_disks())
-		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(cur_regs()));
+		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(cur_regs()));
 	return 0;
 }
 
@@ -601,7 +622,7 @@ SEC("tracepoint/syscalls/sys_exit_writev")
 int dirty_writev_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (any_disks())
-		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(cur_regs()));
+		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(cur_regs()));
 	return 0;
 }
 
@@ -616,7 +637,7 @@ SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int dirty_sendfile_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (any_disks())
-		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(cur_regs()));
+		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(cur_regs()));
 	return 0;
 }
 
@@ -643,8 +664,8 @@ static __always_inline void offout_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!any_disks())
 		return;
 	regs = cur_regs();
-	fd = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	offp = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	fd = PT_REGS_PARM3_SYSCALL(regs);
+	offp = PT_REGS_PARM4_SYSCALL(regs);
 	if (!offp) {
 		pos_exit(ctx->id, ctx->ret, fd);
 		return;
@@ -701,12 +722,12 @@ int dirty_fallocate_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!any_disks() || ctx->ret < 0)
 		return 0;
 	regs = cur_regs();
-	d = file_disk(fd_file(PT_REGS_PARM1_CORE_SYSCALL(regs)), &slot);
+	d = file_disk(fd_file(PT_REGS_PARM1_SYSCALL(regs)), &slot);
 	if (!d)
 		return 0;
-	mode = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	off = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	len = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	mode = PT_REGS_PARM2_SYSCALL(regs);
+	off = PT_REGS_PARM3_SYSCALL(regs);
+	len = PT_REGS_PARM4_SYSCALL(regs);
 	if (mode & (FALLOC_FL_COLLAPSE_RANGE_ | FALLOC_FL_INSERT_RANGE_))
 		rescan(d, DIRTY_RESCAN_SHIFT); /* every block after off moved */
 	else if (mode & (FALLOC_FL_PUNCH_HOLE_ | FALLOC_FL_ZERO_RANGE_ | FALLOC_FL_WRITE_ZEROES_))
@@ -790,7 +811,7 @@ SEC("tracepoint/syscalls/sys_exit_open")
 int dirty_open_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (nr_file_disks && ctx->ret >= 0)
-		open_exit(ctx->ret, PT_REGS_PARM2_CORE_SYSCALL(cur_regs()));
+		open_exit(ctx->ret, PT_REGS_PARM2_SYSCALL(cur_regs()));
 	return 0;
 }
 
@@ -798,7 +819,7 @@ SEC("tracepoint/syscalls/sys_exit_openat")
 int dirty_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (nr_file_disks && ctx->ret >= 0)
-		open_exit(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(cur_regs()));
+		open_exit(ctx->ret, PT_REGS_PARM3_SYSCALL(cur_regs()));
 	return 0;
 }
 
@@ -809,7 +830,7 @@ int dirty_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (!nr_file_disks || ctx->ret < 0)
 		return 0;
-	if (bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_CORE_SYSCALL(cur_regs())))
+	if (bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(cur_regs())))
 		how.flags = O_TRUNC_; /* cannot tell: check the file */
 	open_exit(ctx->ret, how.flags);
 	return 0;
@@ -835,14 +856,14 @@ int dirty_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!nr_file_disks || ctx->ret < 0)
 		return 0;
 	regs = cur_regs();
-	cmd = (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	cmd = (__u32)PT_REGS_PARM2_SYSCALL(regs);
 	if (cmd != FICLONE_ && cmd != FICLONERANGE_)
 		return 0;
-	d = file_disk(fd_file(PT_REGS_PARM1_CORE_SYSCALL(regs)), &slot);
+	d = file_disk(fd_file(PT_REGS_PARM1_SYSCALL(regs)), &slot);
 	if (!d)
 		return 0;
 	if (cmd == FICLONERANGE_ &&
-	    !bpf_probe_read_user(&fcr, sizeof(fcr), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs)) &&
+	    !bpf_probe_read_user(&fcr, sizeof(fcr), (void *)PT_REGS_PARM3_SYSCALL(regs)) &&
 	    fcr.src_length)
 		mark(slot, fcr.dest_offset, fcr.src_length, counted(d));
 	else
@@ -865,7 +886,7 @@ int dirty_mmap_enter(struct trace_event_raw_sys_enter *ctx)
 	if (!d || d->kind != DIRTY_KIND_FILE)
 		return 0; /* block devices: their page cache reaches us as bios */
 	/* Writable now, or could be made so with mprotect(). */
-	if ((ctx->args[2] & PROT_WRITE_) || (BPF_CORE_READ(f, f_mode) & FMODE_WRITE_))
+	if ((ctx->args[2] & PROT_WRITE_) || (f->f_mode & FMODE_WRITE_))
 		rescan(d, DIRTY_RESCAN_MMAP);
 	return 0;
 }
@@ -939,7 +960,7 @@ int dirty_io_submit_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (!any_disks() || n <= 0)
 		return 0;
-	a.iocbpp = PT_REGS_PARM3_CORE_SYSCALL(cur_regs());
+	a.iocbpp = PT_REGS_PARM3_SYSCALL(cur_regs());
 	if (n > max_aio_iocbs)
 		a.bad = 1;
 	bpf_loop(n > max_aio_iocbs ? max_aio_iocbs : n, aio_iocb_cb, &a, 0);
@@ -1033,7 +1054,7 @@ static __always_inline struct file *uring_req_file(struct io_kiocb *req, __u64 f
 	bpf_probe_read_kernel(&node, sizeof(node), &nodes[idx]);
 	if (!node)
 		return NULL;
-	return (struct file *)(BPF_CORE_READ(node, file_ptr) & FFS_MASK_);
+	return as_file(BPF_CORE_READ(node, file_ptr) & FFS_MASK_);
 }
 
 /*
@@ -1090,7 +1111,7 @@ int BPF_PROG(dirty_uring_complete, struct io_ring_ctx *ring, void *req_, struct 
 	cls = uring_class(BPF_CORE_READ(req, opcode));
 	if (cls == URING_OTHER)
 		return 0;
-	d = file_disk(BPF_CORE_READ(req, file), &slot);
+	d = file_disk(as_file((__u64)BPF_CORE_READ(req, file)), &slot);
 	if (!d)
 		return 0;
 	if (cls == URING_ALTER) {
