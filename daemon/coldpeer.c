@@ -403,7 +403,7 @@ static struct json_object *__dest_xfer_open(struct json_object *req)
 	uint8_t token[32];
 	struct migration *m;
 	struct mig_disk *d;
-	uint64_t size, have = 0;
+	uint64_t size, limit, have = 0;
 	bool backing;
 	int disk, ret;
 
@@ -458,7 +458,14 @@ static struct json_object *__dest_xfer_open(struct json_object *req)
 						 strerror(errno));
 		}
 	}
-	ret = xfer_register(m->id, id, path, size, !strcmp(d->backend, "lvm") && !backing, token);
+	/*
+	 * The bound on what the sender may declare: a qcow2 container keeps
+	 * growing while the VM runs, up to its virtual size plus metadata.
+	 */
+	limit = size;
+	if (!backing && !strcmp(d->format, "qcow2"))
+		limit = MAX(size, d->virtual_bytes + d->virtual_bytes / 8 + 64 * MIB);
+	ret = xfer_register(m->id, id, path, limit, !strcmp(d->backend, "lvm") && !backing, token);
 	if (ret)
 		return rpc_error(-ret, "%s: cannot register transfer: %s", ferryd->conf.host,
 				 strerror(-ret));

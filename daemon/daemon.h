@@ -418,7 +418,7 @@ struct xfer_progress {
 
 int xfer_server_start(void);
 void xfer_server_stop(void);
-/* Destination: allow a transfer into @path of @size; returns the token. */
+/* Destination: allow a transfer into @path of at most @size bytes; returns the token. */
 int xfer_register(const char *mig_id, const char *xfer_id, const char *path, uint64_t size,
 		  bool is_block, uint8_t token[32]);
 void xfer_unregister_mig(const char *mig_id);

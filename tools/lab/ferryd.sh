@@ -7,7 +7,8 @@
 # other host as a peer, the lab's cluster key, its volume group if any) and
 # starts ferryd there once libvirtd answers; `down` stops it.  Tests drive it
 # with `ferry-lab ferryd HOST start|stop|restart|kill|status|log`, e.g. to
-# kill -9 it mid-operation and start it again.
+# kill -9 it mid-operation and start it again.  FERRY_LAB_FERRYD_CONF holds
+# extra ferryd.conf lines for the hosts started by that call.
 
 LAB_FERRYD_PORT=4710
 
@@ -45,6 +46,7 @@ lvm_vg = $vg
 # Small lab guests: keep the test flows quick.
 shutdown_timeout_s = ${FERRY_LAB_SHUTDOWN_TIMEOUT:-30}
 peer_retry_s = ${FERRY_LAB_PEER_RETRY:-30}
+${FERRY_LAB_FERRYD_CONF:-}
 EOF
 }
 
