@@ -168,9 +168,10 @@ $(NET_LIB): $(call obj,$(NET_SRCS))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # --- daemon/ -------------------------------------------------------------
-DAEMON_SRCS := daemon/auth.c daemon/cold.c daemon/coldpeer.c daemon/config.c daemon/disk.c \
-	daemon/disk_file.c daemon/disk_lvm.c daemon/domxml.c daemon/journal.c daemon/migration.c \
-	daemon/migstore.c daemon/peer.c daemon/reconcile.c daemon/rpc.c daemon/virt.c
+DAEMON_SRCS := daemon/auth.c daemon/cold.c daemon/coldcopy.c daemon/coldpeer.c \
+	daemon/coldprep.c daemon/config.c daemon/deststore.c daemon/disk.c daemon/disk_file.c \
+	daemon/disk_lvm.c daemon/domxml.c daemon/journal.c daemon/migration.c daemon/migstore.c \
+	daemon/peer.c daemon/reconcile.c daemon/rpc.c daemon/virt.c
 DAEMON_LIB := $(O)/lib/libdaemon.a
 $(DAEMON_LIB): $(call obj,$(DAEMON_SRCS))
 	@mkdir -p $(dir $@)

@@ -394,6 +394,53 @@ int cold_revert(const char *id, char *err, size_t errlen);
 /* Resume an unfinished source-side operation (reconcile). */
 void cold_resume(struct migration *m);
 
+/* cold.c: shared by coldprep.c and coldcopy.c */
+bool cold_transient(int err);
+void cold_set_error(struct migration *m, const char *msg);
+struct json_object *cold_req(const char *op, const struct migration *m);
+/* A request to the destination, retried while it restarts; puts @req. */
+struct json_object *cold_call(struct migration *m, struct json_object *req, bool forever,
+			      char *err, size_t errlen);
+const char *cold_jstr(struct json_object *o, const char *k);
+
+/* coldprep.c */
+int cold_gather(struct migration *m, const struct cold_request *r, char *err, size_t errlen);
+int cold_pick_dest(const struct cold_request *r, struct migration *m, char *err,
+		   size_t errlen);
+/* Destination prechecks and preparation, then the backing files it lacks. */
+int cold_prep(struct migration *m, char *err, size_t errlen);
+
+/* coldcopy.c */
+struct cold_disk_state {
+	struct track_disk *track;
+	uint8_t token[32];
+	uint16_t port;
+	char dest_path[PATH_MAX];       /* as the destination registered it */
+	unsigned int round;             /* copy rounds, for transfer ids */
+};
+
+/* Tracking on, round 0 (whole disks), dirty rounds until the delta is small. */
+int cold_precopy(struct migration *m, struct cold_disk_state *st, char *err, size_t errlen);
+/* One round: whole disks, or the ranges drained since the last round. */
+int cold_round(struct migration *m, struct cold_disk_state *st, bool whole, uint64_t *copied,
+	       char *err, size_t errlen);
+void cold_tracking_stop(struct cold_disk_state *st, int n);
+
+/* deststore.c: the destination's storage (used by coldpeer.c) */
+/* Where a backing file lives here: same place relative to instances_dir. */
+void dest_backing_path(const char *src_instances, const char *backing, char *out, size_t len);
+/* Choose destination paths for every disk; -EEXIST if any is taken. */
+int dest_paths(struct migration *m, const char *src_instances, char *err, size_t errlen);
+/* Capacity and sanity, before anything is created. */
+int dest_precheck(struct migration *m, char *err, size_t errlen);
+/* Backing files: add the indexes of those missing here to @need. */
+int dest_backings(struct migration *m, const char *src_instances, struct json_object *need,
+		  char *err, size_t errlen);
+/* The instance dir and empty disks (sparse, sized); idempotent. */
+int dest_create(struct migration *m, char *err, size_t errlen);
+/* Remove everything this record created here; idempotent. */
+int dest_cleanup(struct migration *m);
+
 /* coldpeer.c: the destination's handlers (idempotent). */
 struct json_object *dest_prep(struct json_object *req);
 struct json_object *dest_xfer_open(struct json_object *req);

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * coldcopy.c - cold migration and resize, the copy: a transfer per disk
+ * and round (the destination hands out a token for it), whole disks first
+ * while the VM runs, then the ranges the dirty tracker drained, round after
+ * round until the delta is small; the last round runs with the VM off.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+
+/* Ask the destination for a transfer into disk @i (at its current size). */
+static int cold_xfer_open(struct migration *m, int i, struct cold_disk_state *st, char *err,
+			  size_t errlen)
+{
+	const struct disk_ops *ops = disk_ops_find(m->disks[i].backend);
+	struct json_object *req, *rep, *v;
+	const char *tok;
+	uint64_t size;
+	int ret;
+
+	ret = ops->size(m->disks[i].src_path, &size);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", m->disks[i].src_path, strerror(-ret));
+		return ret;
+	}
+	m->disks[i].size_bytes = size; /* a qcow2 file grows while the VM runs */
+	/* One transfer id per round: a retry of the same round resumes it. */
+	snprintf(m->disks[i].xfer_id, sizeof(m->disks[i].xfer_id), "%s-%s-r%u", m->id,
+		 m->disks[i].target, st->round);
+	req = cold_req("xfer_open", m);
+	json_object_object_add(req, "disk", json_object_new_int(i));
+	json_object_object_add(req, "size", json_object_new_uint64(size));
+	json_object_object_add(req, "xfer_id", json_object_new_string(m->disks[i].xfer_id));
+	rep = cold_call(m, req, false, err, errlen);
+	if (!rep)
+		return -errno;
+	tok = cold_jstr(rep, "token");
+	if (!tok || hex_decode(tok, st->token, sizeof(st->token)) || !cold_jstr(rep, "path") ||
+	    !json_object_object_get_ex(rep, "port", &v)) {
+		snprintf(err, errlen, "%s: bad xfer_open reply", m->dst_host);
+		json_object_put(rep);
+		return -EPROTO;
+	}
+	st->port = (uint16_t)json_object_get_int(v);
+	snprintf(st->dest_path, sizeof(st->dest_path), "%s", cold_jstr(rep, "path"));
+	json_object_put(rep);
+	return 0;
+}
+
+/* Copy disk @i (whole if nranges < 0), reopening the transfer after a peer restart. */
+static int cold_copy(struct migration *m, int i, struct cold_disk_state *st,
+		     const struct xfer_range *ranges, long nranges, char *err, size_t errlen)
+{
+	uint64_t deadline = now_ms() + (uint64_t)ferryd->conf.peer_retry_s * 1000;
+	int ret;
+
+	for (;;) {
+		ret = cold_xfer_open(m, i, st, err, errlen);
+		if (!ret)
+			ret = xfer_send(m, m->disks[i].src_path, st->dest_path,
+					m->disks[i].xfer_id, m->dst_host, st->port, st->token,
+					ranges, nranges, err, errlen);
+		if (!ret || !cold_transient(-ret) || now_ms() >= deadline || ferryd->stopping)
+			return ret;
+		log_warn("migration %s: disk %s: %s; resuming", m->id, m->disks[i].target, err);
+		sleep(1);
+	}
+}
+
+static uint64_t ranges_bytes(const struct xfer_range *r, long n)
+{
+	uint64_t b = 0;
+	long i;
+
+	for (i = 0; i < n; i++)
+		b += r[i].len;
+	return b;
+}
+
+/*
+ * One round over every data disk: whole disks (first round, or after a
+ * tracker loss) or the dirty ranges since the last drain.  Returns the
+ * bytes copied in *copied.
+ */
+int cold_round(struct migration *m, struct cold_disk_state *st, bool whole,
+		      uint64_t *copied, char *err, size_t errlen)
+{
+	int i, ret = 0;
+
+	*copied = 0;
+	for (i = 0; i < m->ndisks && !ret; i++) {
+		struct xfer_range *ranges = NULL;
+		long n = -1;
+		uint64_t bytes = m->disks[i].size_bytes;
+		bool rescan = whole || !st[i].track;
+
+		if (m->disks[i].kind != MIG_DISK_DATA)
+			continue;
+		if (!rescan) {
+			ret = track_drain(st[i].track, &ranges, &n, &bytes, &rescan);
+			if (ret) {
+				snprintf(err, errlen, "disk %s: dirty tracking: %s",
+					 m->disks[i].target, strerror(-ret));
+				break;
+			}
+			if (rescan) {
+				log_warn("migration %s: disk %s: tracker lost writes; copying "
+					 "the whole disk",
+					 m->id, m->disks[i].target);
+				pthread_mutex_lock(&ferryd->lock);
+				m->m.rescans++;
+				pthread_mutex_unlock(&ferryd->lock);
+			}
+		}
+		if (rescan) {
+			free(ranges);
+			ranges = NULL;
+			n = -1;
+			bytes = m->disks[i].size_bytes;
+		} else {
+			bytes = ranges_bytes(ranges, n);
+		}
+		pthread_mutex_lock(&ferryd->lock);
+		m->m.disk_total_bytes += bytes;
+		m->m.disk_remaining_bytes = bytes;
+		pthread_mutex_unlock(&ferryd->lock);
+		st[i].round++;
+		if (n != 0)
+			ret = cold_copy(m, i, &st[i], ranges, n, err, errlen);
+		*copied += bytes;
+		free(ranges);
+	}
+	return ret;
+}
+
+/* Warm pre-copy while the VM runs; returns with tracking still on. */
+int cold_precopy(struct migration *m, struct cold_disk_state *st, char *err,
+			size_t errlen)
+{
+	uint64_t start = now_ms(), copied, t0;
+	int i, ret, round;
+
+	for (i = 0; i < m->ndisks; i++) {
+		if (m->disks[i].kind != MIG_DISK_DATA || !m->was_running)
+			continue;
+		ret = track_start(m->disks[i].src_path, &st[i].track);
+		if (ret) {
+			log_warn("migration %s: disk %s: no dirty tracking (%s): it will be "
+				 "copied with the VM off",
+				 m->id, m->disks[i].target, strerror(-ret));
+			st[i].track = NULL;
+		}
+	}
+	/* Round 0: everything, while the VM keeps running. */
+	ret = cold_round(m, st, true, &copied, err, errlen);
+	if (ret || !m->was_running)
+		return ret;
+	for (round = 1; round <= ferryd->conf.precopy_max_rounds; round++) {
+		bool tracked = false;
+
+		for (i = 0; i < m->ndisks; i++)
+			tracked |= st[i].track != NULL;
+		if (!tracked)
+			break;
+		t0 = now_ms();
+		ret = cold_round(m, st, false, &copied, err, errlen);
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&ferryd->lock);
+		m->m.precopy_rounds = (uint32_t)round;
+		m->m.dirty_rate_bps = copied * 1000 / MAX(now_ms() - t0, 1);
+		pthread_mutex_unlock(&ferryd->lock);
+		mig_save(m);
+		mig_crash_point(m, "precopy-round");
+		log_info("migration %s: pre-copy round %d: %" PRIu64 " bytes", m->id, round,
+			 copied);
+		if (copied <= ferryd->conf.precopy_target_bytes)
+			break;
+		if (now_ms() - start > (uint64_t)ferryd->conf.precopy_max_s * 1000)
+			break;
+	}
+	return 0;
+}
+
+void cold_tracking_stop(struct cold_disk_state *st, int n)
+{
+	int i;
+
+	for (i = 0; st && i < n; i++) {
+		if (st[i].track)
+			track_stop(st[i].track);
+		st[i].track = NULL;
+	}
+}
+

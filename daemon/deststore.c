@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * deststore.c - the destination's storage for a cold migration or resize:
+ * where each disk goes, whether it fits (memory, disk space, volume group),
+ * which backing files it lacks, creating the instance dir and empty disks,
+ * and removing exactly what its record says it created.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+
+/* Where a backing file lives here: same place relative to instances_dir. */
+void dest_backing_path(const char *src_instances, const char *backing, char *out,
+			      size_t len)
+{
+	size_t n = strlen(src_instances);
+
+	if (!strncmp(backing, src_instances, n) && backing[n] == '/')
+		snprintf(out, len, "%s%s", ferryd->conf.instances_dir, backing + n);
+	else
+		snprintf(out, len, "%s", backing);
+}
+
+/* Choose destination paths for every disk; -EEXIST if any is taken. */
+int dest_paths(struct migration *m, const char *src_instances, char *err, size_t errlen)
+{
+	int i;
+
+	m->dst_inst_dir[0] = '\0';
+	if (m->inst_dir[0]) {
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof(tmp), "%s", m->inst_dir);
+		snprintf(m->dst_inst_dir, sizeof(m->dst_inst_dir), "%s/%s",
+			 ferryd->conf.instances_dir, basename(tmp));
+		if (access(m->dst_inst_dir, F_OK) == 0) {
+			snprintf(err, errlen, "%s: instance directory %s already exists",
+				 ferryd->conf.host, m->dst_inst_dir);
+			return -EEXIST;
+		}
+	}
+	for (i = 0; i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof(tmp), "%s", d->src_path);
+		if (!strcmp(d->backend, "lvm")) {
+			if (!ferryd->conf.lvm_vg[0]) {
+				snprintf(err, errlen, "%s: disk %s is an LVM volume but this host "
+						      "has no volume group (lvm_vg in ferryd.conf)",
+					 ferryd->conf.host, d->target);
+				return -EOPNOTSUPP;
+			}
+			snprintf(d->dst_path, sizeof(d->dst_path), "/dev/%s/%s",
+				 ferryd->conf.lvm_vg, basename(tmp));
+		} else if (m->dst_inst_dir[0]) {
+			snprintf(d->dst_path, sizeof(d->dst_path), "%s/%s", m->dst_inst_dir,
+				 basename(tmp));
+		} else {
+			dest_backing_path(src_instances, d->src_path, d->dst_path,
+					  sizeof(d->dst_path));
+		}
+		if (access(d->dst_path, F_OK) == 0) {
+			snprintf(err, errlen, "%s: disk %s: %s already exists", ferryd->conf.host,
+				 d->target, d->dst_path);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+static int dest_vg_free(uint64_t *bytes)
+{
+	char *argv[] = { "vgs", "--noheadings", "--nosuffix", "--units", "b", "-o", "vg_free",
+			 ferryd->conf.lvm_vg, NULL };
+	char out[128], err[256];
+	int ret;
+
+	ret = run_cmd_out(argv, out, sizeof(out), err, sizeof(err));
+	if (ret) {
+		log_warn("volume group %s: %s", ferryd->conf.lvm_vg, err);
+		return ret;
+	}
+	*bytes = strtoull(out, NULL, 10);
+	return 0;
+}
+
+/* Capacity and sanity, before anything is created. */
+int dest_precheck(struct migration *m, char *err, size_t errlen)
+{
+	uint64_t free_mib = 0, need_file = 0, need_lvm = 0, vg_free = 0;
+	enum virt_power p;
+	struct statvfs sv;
+	int i, ret;
+
+	ret = virt_domain_state(ferryd->virt, m->vm, &p);
+	if (ret == 0) {
+		snprintf(err, errlen, "%s: a VM named %s already exists here", ferryd->conf.host,
+			 m->vm);
+		return -EEXIST;
+	}
+	ret = virt_node_free_memory_mib(ferryd->virt, &free_mib);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot read free memory", ferryd->conf.host);
+		return ret;
+	}
+	if (m->new_flavor.memory_mib + ferryd->conf.reserved_host_memory_mib > free_mib) {
+		snprintf(err, errlen, "%s: insufficient memory: vm %s needs %" PRIu64
+				      " MiB, %" PRIu64 " MiB available (%" PRIu64 " MiB reserved)",
+			 ferryd->conf.host, m->vm, m->new_flavor.memory_mib,
+			 free_mib > ferryd->conf.reserved_host_memory_mib ?
+				 free_mib - ferryd->conf.reserved_host_memory_mib :
+				 0,
+			 ferryd->conf.reserved_host_memory_mib);
+		return -ENOSPC;
+	}
+	for (i = 0; i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+
+		if (strcmp(d->format, "raw") && strcmp(d->format, "qcow2")) {
+			snprintf(err, errlen, "%s: disk %s: unsupported format %s",
+				 ferryd->conf.host, d->target, d->format);
+			return -EOPNOTSUPP;
+		}
+		if (!disk_ops_find(d->backend)) {
+			snprintf(err, errlen, "%s: disk %s: unknown backend %s", ferryd->conf.host,
+				 d->target, d->backend);
+			return -EOPNOTSUPP;
+		}
+		if (d->new_virtual_bytes < d->virtual_bytes) {
+			snprintf(err, errlen, "vm %s: unable to resize disk down (%s)", m->vm,
+				 d->target);
+			return -EINVAL;
+		}
+		if (!strcmp(d->backend, "lvm"))
+			need_lvm += MAX(d->size_bytes, d->new_virtual_bytes);
+		else if (d->kind == MIG_DISK_DATA)
+			need_file += d->alloc_bytes + (d->new_virtual_bytes - d->virtual_bytes) / 16;
+	}
+	if (statvfs(ferryd->conf.instances_dir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < need_file) {
+		snprintf(err, errlen, "%s: insufficient disk space in %s: need %" PRIu64
+				      " bytes, %" PRIu64 " free",
+			 ferryd->conf.host, ferryd->conf.instances_dir, need_file,
+			 (uint64_t)sv.f_bavail * sv.f_frsize);
+		return -ENOSPC;
+	}
+	if (need_lvm && ferryd->conf.lvm_vg[0] && !dest_vg_free(&vg_free) && vg_free < need_lvm) {
+		snprintf(err, errlen, "%s: insufficient space in volume group %s: need %" PRIu64
+				      " bytes, %" PRIu64 " free",
+			 ferryd->conf.host, ferryd->conf.lvm_vg, need_lvm, vg_free);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* Remove everything this record created here; idempotent. */
+int dest_cleanup(struct migration *m)
+{
+	enum virt_power p;
+	int i, ret, first = 0;
+
+	xfer_unregister_mig(m->id);
+	if (m->step >= MIG_STEP_FINISHING && !virt_domain_state(ferryd->virt, m->vm, &p)) {
+		/* Ours only if the destination defined it for this migration. */
+		ret = virt_domain_destroy(ferryd->virt, m->vm);
+		if (!ret)
+			ret = virt_domain_undefine(ferryd->virt, m->vm);
+		if (ret && ret != -ENOENT)
+			return ret;
+	}
+	for (i = 0; i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+
+		if (!d->dst_path[0])
+			continue;
+		ret = disk_ops_find(d->backend)->remove(d->dst_path, false);
+		if (ret && !first)
+			first = ret;
+	}
+	for (i = 0; i < m->ndisks; i++) {
+		char here[PATH_MAX], part[PATH_MAX];
+
+		if (!m->disks[i].backing[0])
+			continue;
+		dest_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
+		snprintf(part, sizeof(part), "%s.part", here);
+		unlink(part);
+	}
+	if (m->dst_inst_dir[0]) {
+		ret = inst_dir_remove(m->dst_inst_dir);
+		if (ret && !first)
+			first = ret;
+	}
+	return first;
+}
+
+/* Backing files: present and identical, absent (need a copy), or in conflict. */
+int dest_backings(struct migration *m, const char *src_instances, struct json_object *need,
+			 char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+		char here[PATH_MAX], sum[65];
+
+		if (!d->backing[0])
+			continue;
+		dest_backing_path(src_instances, d->backing, here, sizeof(here));
+		if (access(here, F_OK) != 0) {
+			json_object_array_add(need, json_object_new_int(i));
+			continue;
+		}
+		if (disk_sha256(here, sum) || strcmp(sum, d->backing_sha256)) {
+			snprintf(err, errlen, "%s: backing file %s exists but differs from the "
+					      "source's",
+				 ferryd->conf.host, here);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/* The instance dir and empty disks (sparse, sized); idempotent. */
+int dest_create(struct migration *m, char *err, size_t errlen)
+{
+	int i, ret = 0;
+
+	if (m->dst_inst_dir[0])
+		ret = mkdir_p(m->dst_inst_dir, 0755);
+	for (i = 0; !ret && i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+		uint64_t size = d->kind == MIG_DISK_SWAP ? d->virtual_bytes : d->size_bytes;
+
+		ret = disk_ops_find(d->backend)->create(&ferryd->conf, d->dst_path, size);
+		if (ret)
+			snprintf(err, errlen, "%s: create %s: %s", ferryd->conf.host, d->dst_path,
+				 strerror(-ret));
+	}
+	for (i = 0; !ret && i < m->ndisks; i++) {
+		char here[PATH_MAX], dir[PATH_MAX];
+
+		if (!m->disks[i].backing[0])
+			continue;
+		dest_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
+		snprintf(dir, sizeof(dir), "%s", here);
+		ret = mkdir_p(dirname(dir), 0755);
+		if (ret)
+			snprintf(err, errlen, "%s: %s: %s", ferryd->conf.host, dir, strerror(-ret));
+	}
+	return ret;
+}
+
