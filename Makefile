@@ -154,6 +154,11 @@ $(BIN)/ferry-copy: $(call obj,mover/ferry-copy.c) $(MOVER_LIB) $(O)/lib/libnet.a
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MOVER_LDLIBS) $(COMMON_LDLIBS)
 all: $(MOVER_LIB) $(BIN)/ferry-copy
 # The frame decoder is the mover's parser of network input.
+$(O)/fuzz/fuzz_migrecord: tests/fuzz/fuzz_migrecord.c daemon/migration.c common/util.c common/log.c
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
+
 $(O)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c mover/wire.c
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ-CC,$@)
@@ -227,8 +232,8 @@ all: guest-bins
 # component library.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
-UNIT_LIBS = $(TRACKER_LIB) $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
-UNIT_LDLIBS = $(TRACKER_LDLIBS) $(MOVER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_CMOCKA)
+UNIT_LIBS = $(DAEMON_LIB) $(TRACKER_LIB) $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
+UNIT_LDLIBS = $(DAEMON_LDLIBS) $(TRACKER_LDLIBS) $(MOVER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_CMOCKA)
 
 $(O)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_LIBS)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests for ferryd's pure helpers: Nova's names for each step, the
+ * migration record's JSON (journal and peer form) and its validation,
+ * domain XML parsing and adaptation, configuration parsing, and the HMAC.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/daemon.h"
+
+/* The daemon's process-wide state; these helpers do not use it. */
+struct ferryd *ferryd;
+
+static void test_steps(void **state)
+{
+	static const struct {
+		enum mig_step step;
+		const char *status;
+	} want[] = {
+		{ MIG_STEP_NEW, "pre-migrating" },	 { MIG_STEP_PREP, "pre-migrating" },
+		{ MIG_STEP_PRECOPY, "migrating" },	 { MIG_STEP_POWEROFF, "migrating" },
+		{ MIG_STEP_FINAL_COPY, "migrating" },	 { MIG_STEP_KEEP_SOURCE, "post-migrating" },
+		{ MIG_STEP_FINISHING, "post-migrating" }, { MIG_STEP_FINISHED, "finished" },
+		{ MIG_STEP_CONFIRMING, "confirming" },	 { MIG_STEP_CONFIRMED, "confirmed" },
+		{ MIG_STEP_REVERTING, "reverting" },	 { MIG_STEP_REVERT_SOURCE, "reverting" },
+		{ MIG_STEP_REVERTED, "reverted" },	 { MIG_STEP_ROLLBACK, "error" },
+		{ MIG_STEP_FAILED, "error" },
+	};
+	struct migration m = { .was_running = true };
+	enum mig_step s;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		assert_string_equal(mig_status_name(want[i].step), want[i].status);
+		assert_int_equal(mig_step_parse(mig_step_name(want[i].step), &s), 0);
+		assert_int_equal(s, want[i].step);
+	}
+	assert_int_equal(mig_step_parse("bogus", &s), -EINVAL);
+	assert_true(mig_step_terminal(MIG_STEP_CONFIRMED));
+	assert_true(mig_step_terminal(MIG_STEP_REVERTED));
+	assert_true(mig_step_terminal(MIG_STEP_FAILED));
+	assert_false(mig_step_terminal(MIG_STEP_FINISHED));
+	m.step = MIG_STEP_PRECOPY;
+	assert_string_equal(mig_task_state(&m), "resize_migrating");
+	assert_string_equal(mig_vm_state(&m), "active");
+	m.step = MIG_STEP_FINISHED;
+	assert_null(mig_task_state(&m));
+	assert_string_equal(mig_vm_state(&m), "resized");
+	m.step = MIG_STEP_CONFIRMED;
+	m.was_running = false;
+	assert_string_equal(mig_vm_state(&m), "stopped");
+}
+
+static struct migration *sample_migration(void)
+{
+	struct migration *m = mig_new();
+
+	assert_non_null(m);
+	assert_int_equal(mig_id_generate(m->id, sizeof(m->id)), 0);
+	assert_int_equal(strlen(m->id), 14);
+	m->type = MIG_TYPE_RESIZE;
+	m->role = MIG_ROLE_DEST;
+	m->step = MIG_STEP_FINAL_COPY;
+	m->rollback_from = MIG_STEP_POWEROFF;
+	strcpy(m->vm, "g1");
+	strcpy(m->uuid, "4b9f6f0e-0c6a-4f5e-9d55-3d9a1a1f2b3c");
+	strcpy(m->src_host, "h1");
+	strcpy(m->dst_host, "h2");
+	m->was_running = true;
+	strcpy(m->inst_dir, "/var/lib/libvirt/images/g1");
+	m->old_flavor = (struct flavor){ 1, 128, 256 * MIB };
+	m->new_flavor = (struct flavor){ 2, 192, GIB };
+	m->ndisks = 2;
+	strcpy(m->disks[0].target, "vda");
+	strcpy(m->disks[0].backend, "file");
+	strcpy(m->disks[0].format, "qcow2");
+	strcpy(m->disks[0].src_path, "/var/lib/libvirt/images/g1/disk");
+	strcpy(m->disks[0].backing, "/var/lib/libvirt/images/_base/abc");
+	m->disks[0].size_bytes = 12345678;
+	m->disks[0].virtual_bytes = 256 * MIB;
+	m->disks[0].new_virtual_bytes = GIB;
+	strcpy(m->disks[1].target, "vdb");
+	m->disks[1].kind = MIG_DISK_SWAP;
+	strcpy(m->disks[1].backend, "lvm");
+	strcpy(m->disks[1].format, "raw");
+	strcpy(m->disks[1].src_path, "/dev/vg/g1_swap");
+	m->m.downtime_ms = 750;
+	m->m.wire_bytes = 1ULL << 40;
+	m->m.precopy_rounds = 3;
+	m->src_xml = strdup("<domain type='qemu'><name>g1</name></domain>");
+	return m;
+}
+
+static void test_record_roundtrip(void **state)
+{
+	struct migration *m = sample_migration(), *back = mig_new();
+	struct json_object *o, *parsed;
+	char err[256];
+
+	o = mig_to_json(m, true);
+	parsed = json_tokener_parse(json_object_to_json_string(o));
+	assert_non_null(parsed);
+	assert_int_equal(mig_from_json(back, parsed, err, sizeof(err)), 0);
+	assert_string_equal(back->id, m->id);
+	assert_int_equal(back->type, MIG_TYPE_RESIZE);
+	assert_int_equal(back->role, MIG_ROLE_DEST);
+	assert_int_equal(back->step, MIG_STEP_FINAL_COPY);
+	assert_int_equal(back->rollback_from, MIG_STEP_POWEROFF);
+	assert_true(back->was_running);
+	assert_int_equal(back->new_flavor.vcpus, 2);
+	assert_int_equal(back->new_flavor.root_disk_bytes, GIB);
+	assert_int_equal(back->ndisks, 2);
+	assert_string_equal(back->disks[0].backing, m->disks[0].backing);
+	assert_int_equal(back->disks[0].size_bytes, 12345678);
+	assert_int_equal(back->disks[1].kind, MIG_DISK_SWAP);
+	assert_string_equal(back->disks[1].backend, "lvm");
+	assert_int_equal(back->m.downtime_ms, 750);
+	assert_int_equal(back->m.wire_bytes, 1ULL << 40);
+	assert_int_equal(back->m.precopy_rounds, 3);
+	assert_string_equal(back->src_xml, m->src_xml);
+	assert_null(back->dst_xml);
+	/* What `ferry -j migrations` lists comes flat. */
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "status")),
+			    "migrating");
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "downtime_ms")), 750);
+	json_object_put(o);
+	json_object_put(parsed);
+	mig_free(back);
+	mig_free(m);
+}
+
+/* A record from a peer or a damaged journal is refused, naming the field. */
+static void test_record_refused(void **state)
+{
+	static const char *const bad[] = {
+		"[]",
+		"{\"vm\":\"g1\",\"type\":\"migration\",\"step\":\"new\",\"source\":\"a\",\"dest\":\"b\"}",
+		"{\"id\":\"m-1\",\"vm\":\"g1\",\"type\":\"migration\",\"step\":\"jump\","
+		"\"source\":\"a\",\"dest\":\"b\"}",
+		"{\"id\":\"m-1\",\"vm\":7,\"type\":\"migration\",\"step\":\"new\",\"source\":\"a\","
+		"\"dest\":\"b\"}",
+		"{\"id\":\"m-1\",\"vm\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+		"\"type\":\"migration\",\"step\":\"new\",\"source\":\"a\",\"dest\":\"b\"}",
+		"{\"id\":\"m-1\",\"vm\":\"g1\",\"type\":\"migration\",\"step\":\"new\",\"source\":\"a\","
+		"\"dest\":\"b\",\"disks\":[{\"target\":\"vda\"}]}",
+		"{\"id\":\"m-1\",\"vm\":\"g1\",\"type\":\"migration\",\"step\":\"new\",\"source\":\"a\","
+		"\"dest\":\"b\",\"disks\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
+	};
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct json_object *o = json_tokener_parse(bad[i]);
+		struct migration *m = mig_new();
+
+		assert_non_null(o);
+		err[0] = '\0';
+		assert_int_equal(mig_from_json(m, o, err, sizeof(err)), -EINVAL);
+		assert_true(err[0] != '\0');
+		json_object_put(o);
+		mig_free(m);
+	}
+}
+
+static const char *sample_xml =
+	"<domain type='qemu'>\n"
+	"  <name>g1</name>\n"
+	"  <uuid>4b9f6f0e-0c6a-4f5e-9d55-3d9a1a1f2b3c</uuid>\n"
+	"  <metadata>\n"
+	"    <ferry:instance xmlns:ferry='https://ferry.dev/xmlns/instance/1'>\n"
+	"      <ferry:disk target='vda' role='root'/>\n"
+	"      <ferry:disk target='vdb' role='swap'/>\n"
+	"    </ferry:instance>\n"
+	"  </metadata>\n"
+	"  <memory unit='MiB'>128</memory>\n"
+	"  <currentMemory unit='KiB'>131072</currentMemory>\n"
+	"  <vcpu placement='static' current='1'>2</vcpu>\n"
+	"  <devices>\n"
+	"    <disk type='file' device='disk'>\n"
+	"      <driver name='qemu' type='qcow2' cache='none'/>\n"
+	"      <source file='/var/lib/libvirt/images/g1/disk'/>\n"
+	"      <target dev='vda' bus='virtio'/>\n"
+	"    </disk>\n"
+	"    <disk type='file' device='disk'>\n"
+	"      <driver name='qemu' type='raw'/>\n"
+	"      <source file='/var/lib/libvirt/images/g1/disk.swap'/>\n"
+	"      <target dev='vdb' bus='virtio'/>\n"
+	"    </disk>\n"
+	"    <disk type='block' device='disk'>\n"
+	"      <driver name='qemu' type='raw'/>\n"
+	"      <source dev='/dev/vg0/g1_data'/>\n"
+	"      <target dev='vdc' bus='virtio'/>\n"
+	"    </disk>\n"
+	"    <disk type='file' device='cdrom'>\n"
+	"      <target dev='hdc' bus='ide'/>\n"
+	"      <readonly/>\n"
+	"    </disk>\n"
+	"    <disk type='network' device='disk'>\n"
+	"      <source protocol='nbd' name='x'/>\n"
+	"      <target dev='vdd' bus='virtio'/>\n"
+	"    </disk>\n"
+	"  </devices>\n"
+	"</domain>\n";
+
+static void test_domxml(void **state)
+{
+	struct domxml_info info, again;
+	struct mig_disk disks[3] = {};
+	struct flavor fl = { .vcpus = 4, .memory_mib = 512 };
+	char *xml;
+
+	assert_int_equal(domxml_parse(sample_xml, &info), 0);
+	assert_string_equal(info.name, "g1");
+	assert_string_equal(info.uuid, "4b9f6f0e-0c6a-4f5e-9d55-3d9a1a1f2b3c");
+	assert_int_equal(info.vcpus, 2);
+	assert_int_equal(info.memory_mib, 128);
+	/* The cdrom and the network disk are not ferry's to move. */
+	assert_int_equal(info.ndisks, 3);
+	assert_string_equal(info.disks[0].format, "qcow2");
+	assert_false(info.disks[0].swap);
+	assert_true(info.disks[1].swap);
+	assert_string_equal(info.disks[2].type, "block");
+	assert_string_equal(info.disks[2].path, "/dev/vg0/g1_data");
+
+	strcpy(disks[0].target, "vda");
+	strcpy(disks[0].backend, "file");
+	strcpy(disks[0].dst_path, "/images/g1/disk");
+	strcpy(disks[1].target, "vdc");
+	strcpy(disks[1].backend, "lvm");
+	strcpy(disks[1].dst_path, "/dev/vg9/g1_data");
+	xml = domxml_adapt(sample_xml, &fl, disks, 2);
+	assert_non_null(xml);
+	assert_int_equal(domxml_parse(xml, &again), 0);
+	assert_int_equal(again.vcpus, 4);
+	assert_int_equal(again.memory_mib, 512);
+	assert_int_equal(again.ndisks, 3);
+	assert_string_equal(again.disks[0].path, "/images/g1/disk");
+	assert_string_equal(again.disks[1].path, "/var/lib/libvirt/images/g1/disk.swap");
+	assert_string_equal(again.disks[2].path, "/dev/vg9/g1_data");
+	assert_non_null(strstr(xml, "<currentMemory unit=\"KiB\">524288</currentMemory>"));
+	assert_null(strstr(xml, "current=")); /* all new vCPUs online */
+	free(xml);
+
+	assert_int_equal(domxml_parse("<domain><name>x</name></domain>", &info), -EINVAL);
+	assert_int_equal(domxml_parse("not xml", &info), -EINVAL);
+}
+
+static void test_config(void **state)
+{
+	char path[] = "/tmp/ferry-test-conf-XXXXXX";
+	struct ferryd_conf c;
+	FILE *f;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fprintf(f, "# comment\nhost = hA   # trailing\nlisten = 198.18.9.1\n"
+		   "peers = hB=198.18.9.2:5000, hC=198.18.9.3\nallow_same_host = yes\n"
+		   "precopy_target_bytes = 8M\nmover_bwlimit = 1gbit\n");
+	fclose(f);
+	conf_defaults(&c);
+	assert_int_equal(conf_load(&c, path), 0);
+	assert_string_equal(c.host, "hA");
+	assert_int_equal(c.listen.port, FERRYD_DEFAULT_PORT);
+	assert_string_equal(c.mover_listen.host, "198.18.9.1");
+	assert_int_equal(c.npeers, 2);
+	assert_int_equal(c.peers[0].addr.port, 5000);
+	assert_non_null(conf_peer(&c, "hC"));
+	assert_null(conf_peer(&c, "hD"));
+	assert_true(c.allow_same_host);
+	assert_int_equal(c.precopy_target_bytes, 8 * MIB);
+	assert_int_equal(c.mover_bwlimit_bps, 125000000);
+
+	f = fopen(path, "w");
+	fprintf(f, "track_granularity = 3000\n");
+	fclose(f);
+	conf_defaults(&c);
+	assert_int_equal(conf_load(&c, path), -EINVAL);
+	f = fopen(path, "w");
+	fprintf(f, "no equals sign\n");
+	fclose(f);
+	assert_int_equal(conf_load(&c, path), -EINVAL);
+	unlink(path);
+}
+
+static void test_auth_mac(void **state)
+{
+	uint8_t key[AUTH_KEY_LEN], mac[AUTH_MAC_LEN], sk1[AUTH_KEY_LEN], sk2[AUTH_KEY_LEN];
+	uint8_t n1[AUTH_NONCE_LEN] = { 1 }, n2[AUTH_NONCE_LEN] = { 2 };
+	char hex[2 * AUTH_MAC_LEN + 1];
+	int i;
+
+	for (i = 0; i < AUTH_KEY_LEN; i++)
+		key[i] = (uint8_t)i;
+	/* HMAC-SHA256(key 00..1f, "ferry-peer"), from Python's hmac module. */
+	auth_mac(key, "ferry", 5, "-peer", 5, mac);
+	hex_encode(mac, sizeof(mac), hex);
+	assert_string_equal(hex, "cb73bd0d44ebf64f366914d73fd228598fffe5d53c9cbe797e06245e4659def0");
+	auth_session_key(key, n1, n2, sk1);
+	auth_session_key(key, n2, n1, sk2);
+	assert_memory_not_equal(sk1, sk2, AUTH_KEY_LEN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_steps),	      cmocka_unit_test(test_record_roundtrip),
+		cmocka_unit_test(test_record_refused), cmocka_unit_test(test_domxml),
+		cmocka_unit_test(test_config),	      cmocka_unit_test(test_auth_mac),
+	};
+
+	log_init("test_daemon");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
