@@ -164,6 +164,7 @@ int cold_gather(struct migration *m, const struct cold_request *r, char *err,
 int cold_pick_dest(const struct cold_request *r, struct migration *m, char *err,
 			  size_t errlen)
 {
+	struct json_object *q, *rep;
 	uint64_t best_free = 0;
 	int i;
 
@@ -184,13 +185,22 @@ int cold_pick_dest(const struct cold_request *r, struct migration *m, char *err,
 			snprintf(err + strlen(err), errlen - strlen(err), ")");
 			return -ENOENT;
 		}
+		/* A host that is down is refused now, not after the retry budget. */
+		q = json_object_new_object();
+		json_object_object_add(q, "op", json_object_new_string("host_info"));
+		rep = peer_call(r->to, q, COLD_CALL_MS, err, errlen);
+		json_object_put(q);
+		if (!rep)
+			return errno ? -errno : -EHOSTUNREACH;
+		json_object_put(rep);
 		snprintf(m->dst_host, sizeof(m->dst_host), "%s", r->to);
 		return 0;
 	}
 	for (i = 0; i < ferryd->conf.npeers; i++) {
-		struct json_object *q = json_object_new_object(), *rep, *v;
+		struct json_object *v;
 		char e[512];
 
+		q = json_object_new_object();
 		json_object_object_add(q, "op", json_object_new_string("host_info"));
 		rep = peer_call(ferryd->conf.peers[i].name, q, COLD_CALL_MS, e, sizeof(e));
 		json_object_put(q);

@@ -2,23 +2,26 @@
 # cold-migrate: a running self-checking guest moves h1 -> h2 with ferry's
 # warm cold migration (pre-copy while it writes, off only for the last
 # delta); its agent re-reads every block on h2 and finds no lost write;
-# `ferry -j` and the pinned metrics map report the migration; confirm
-# leaves nothing of the VM on h1.
+# `ferry -j` and the pinned metrics map report the migration; on a terminal
+# --wait draws a progress line; confirm, asked on h3 (neither source nor
+# destination), leaves nothing of the VM on h1.
 # timeout: 400
 . "$(dirname "$0")/lib.sh"
 need_root
-need_cmd jq bpftool
+need_cmd jq bpftool script
 lab=$(test_lab_name)
 L() { "$LAB" --lab "$lab" "$@"; }
-lab_up "$lab" --hosts 2
+lab_up "$lab" --hosts 3
 
 log "guest g1 on h1, writing 2 MiB/s"
 L guest h1 g1 --disk-size 256M --write-rate 2M
 seq0=$(L agent h1 g1 STATUS | sed -n 's/.*seq=\([0-9]*\).*/\1/p')
 sleep 3
 
-log "ferry migrate g1 --to h2 --wait"
-L exec h1 ferry migrate g1 --to h2 --wait
+log "ferry migrate g1 --to h2 --wait (on a pseudo-terminal: the progress line)"
+L exec h1 script -qec "ferry migrate g1 --to h2 --wait" /dev/null | tr '\r' '\n' >"$BUILD/cold-migrate.tty"
+grep -q 'migrating .*% .*/s ETA' "$BUILD/cold-migrate.tty" || fail "no progress line: $(head -c 600 "$BUILD/cold-migrate.tty")"
+grep -q '^migration m-.*: vm g1  h1 -> h2' "$BUILD/cold-migrate.tty" || fail "no summary after --wait"
 assert_eq "$(L virsh h2 domstate g1 | head -1)" running "g1 on h2"
 assert_eq "$(L virsh h1 domstate g1 | head -1)" "shut off" "source copy of g1 kept off on h1"
 L exec h1 test -d /var/lib/libvirt/images/g1_resize || fail "h1 keeps g1_resize for revert"
@@ -57,8 +60,12 @@ echo "$dump" | jq -e --arg id "$id" '.[] | select(.formatted.key.id == $id) |
 	.formatted.value | .status == "finished" and .downtime_ms > 0 and .vm == "g1"' >/dev/null ||
 	fail "metrics map: $dump"
 
-log "confirm from h2 (the destination): nothing of g1 stays on h1"
-L exec h2 ferry confirm g1 --wait
+l=$(L exec h2 ferry -j list)
+echo "$l" | jq -e '.[] | select(.name == "g1") | .state == "running" and .migration != null' >/dev/null ||
+	fail "ferry -j list on h2: $l"
+
+log "confirm from h3 (neither source nor destination): nothing of g1 stays on h1"
+L exec h3 ferry confirm g1 --wait
 L virsh h1 dominfo g1 >/dev/null 2>&1 && fail "g1 still defined on h1"
 L exec h1 test ! -e /var/lib/libvirt/images/g1_resize || fail "g1_resize left on h1"
 L exec h1 test ! -e /var/lib/libvirt/images/g1 || fail "g1 dir left on h1"

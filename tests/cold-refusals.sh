@@ -26,6 +26,10 @@ refuse "own host" ferry migrate g1 --to h1
 refuse "unable to resize disk down" ferry resize g1 --to h2 --disk 1
 refuse "insufficient memory" ferry resize g1 --to h2 --memory 4000000
 refuse "migrate keeps the flavor" ferry migrate g1 --to h2 --memory 256
+refuse "insufficient disk space" ferry resize g1 --to h2 --disk 1000000
+L ferryd h2 stop
+refuse "is ferryd running on h2" ferry migrate g1 --to h2
+L ferryd h2 start
 # JSON errors parse.
 out=$(L exec h1 ferry -j migrate g1 --to h9 || true)
 echo "$out" | jq -e '.error | test("unknown host")' >/dev/null || fail "-j error: $out"
