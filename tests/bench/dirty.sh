@@ -1,0 +1,136 @@
+#!/bin/bash
+# tests/bench/dirty.sh: what the eBPF dirty tracker costs a write-heavy
+# workload.  fio 4 KiB random writes, IOPS with no tracker at all and with
+# a tracker on the target (drained every second, as ferryd does while it
+# pre-copies), on a file and on a loop device.  Runs alternate off, on,
+# off, on... so that drift in the machine's load hits both columns; the
+# overhead is the median of the per-pair differences.  fio's own CPU time
+# per write is shown too: it is far less sensitive than IOPS to other load
+# on a shared machine.
+#
+# Last, the time the tracker's programs themselves take per event
+# (kernel.bpf_stats_enabled during one more run of each target).
+#
+# Environment: DIRTY_BENCH_REPS (pairs, default 7), DIRTY_BENCH_SECS
+# (seconds per run, default 3), DIRTY_BENCH_DIR (scratch, default /var/tmp).
+set -u
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+reps=${DIRTY_BENCH_REPS:-7}
+secs=${DIRTY_BENCH_SECS:-3}
+drain=$top/build/tests/dirty-drain
+[ "$(id -u)" = 0 ] || { echo "dirty: needs root (skipped)"; exit 0; }
+[ -x "$drain" ] || { echo "dirty: $drain missing (make)"; exit 1; }
+command -v fio >/dev/null || { echo "dirty: needs fio (skipped)"; exit 0; }
+
+tmp=$(mktemp -d "${DIRTY_BENCH_DIR:-/var/tmp}/ferry-bench-dirty.XXXXXX")
+loop=
+trk=
+cleanup() {
+	[ -n "$trk" ] && kill "$trk" 2>/dev/null && wait "$trk" 2>/dev/null
+	[ -n "$loop" ] && losetup -d "$loop"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+img=$tmp/disk.img
+truncate -s 1G "$img"
+dd if=/dev/zero of="$img" bs=1M count=1024 conv=notrunc status=none # allocated
+back=$tmp/loop.img
+truncate -s 1G "$back"
+dd if=/dev/zero of="$back" bs=1M count=1024 conv=notrunc status=none
+loop=$(losetup -f --show "$back")
+sync
+
+tracker_on() { # TARGET: start a tracker, drained every second until tracker_off
+	mkfifo "$tmp/ctl"
+	"$drain" -g 64k "$1" <"$tmp/ctl" >"$tmp/trk.out" 2>"$tmp/trk.err" &
+	trk=$!
+	exec 5>"$tmp/ctl"
+	rm -f "$tmp/ctl"
+	for _ in $(seq 100); do
+		grep -q ready "$tmp/trk.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q ready "$tmp/trk.out" || { echo "dirty: tracker: $(cat "$tmp/trk.err")"; exit 1; }
+	(while sleep 1; do echo drain >&5 || exit 0; done) &
+	ticker=$!
+}
+tracker_off() {
+	kill "$ticker" 2>/dev/null
+	wait "$ticker" 2>/dev/null
+	echo quit >&5
+	exec 5>&-
+	wait "$trk"
+	trk=
+	: >"$tmp/trk.out"
+}
+
+run() { # TARGET FIO-ARGS...: "IOPS CPU-ns-per-write" of one run (fio's own CPU)
+	local target=$1
+	shift
+	fio --name=bench --filename="$target" --rw=randwrite --bs=4k --size=1G \
+		--runtime="$secs" --time_based --ramp_time=1 --randrepeat=0 \
+		--output-format=json "$@" 2>/dev/null |
+		jq -r '.jobs[0] | "\(.write.iops | floor) \((.usr_cpu + .sys_cpu) * 10000 *
+			.job_runtime / .write.total_ios | floor)"'
+}
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a - b) * 100 / a }'; }
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+row() { # LABEL TARGET FIO-ARGS...
+	local label=$1 target=$2 i off on offs=() ons=() pcts=() coff=() con=() cpcts=()
+	shift 2
+	for ((i = 0; i < reps; i++)); do
+		off=($(run "$target" "$@"))
+		tracker_on "$target"
+		on=($(run "$target" "$@"))
+		tracker_off
+		offs+=("${off[0]}") ons+=("${on[0]}") coff+=("${off[1]}") con+=("${on[1]}")
+		pcts+=("$(pct "${off[0]}" "${on[0]}")")
+		cpcts+=("$(pct "${on[1]}" "${off[1]}")")
+	done
+	printf '%-34s %9s %9s %8s%%  %7s %7s %8s%%\n' "$label" \
+		"$(printf '%s\n' "${offs[@]}" | median)" "$(printf '%s\n' "${ons[@]}" | median)" \
+		"$(printf '%s\n' "${pcts[@]}" | median)" \
+		"$(printf '%s\n' "${coff[@]}" | median)" "$(printf '%s\n' "${con[@]}" | median)" \
+		"$(printf '%s\n' "${cpcts[@]}" | median)"
+	echo "    per pair, IOPS lost %: ${pcts[*]}; fio CPU added %: ${cpcts[*]}" >>"$tmp/pairs"
+}
+
+others=$(bpftool prog show 2>/dev/null | grep -c 'name dirty_pwrite64_exit')
+echo "fio 4 KiB random writes, ${secs} s per run, $reps off/on pairs, tracker at 64 KiB"
+echo "granularity drained every second; other dirty trackers loaded: $others"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %9s %9s %9s  %7s %7s %9s\n' "target, engine" "IOPS off" "IOPS on" "lost" \
+	"ns/w off" "ns/w on" "added"
+: >"$tmp/pairs"
+row "file, psync (page cache)" "$img" --ioengine=psync
+row "file, libaio O_DIRECT qd16" "$img" --ioengine=libaio --direct=1 --iodepth=16
+row "loop device, psync O_DIRECT" "$loop" --ioengine=psync --direct=1
+row "loop device, libaio O_DIRECT qd16" "$loop" --ioengine=libaio --direct=1 --iodepth=16
+# progcost TARGET FIO-ARGS...: ns per run of this tracker's busy programs.
+progcost() {
+	local target=$1 first was
+	shift
+	first=$(bpftool -j prog show 2>/dev/null | jq '[.[].id] | max // 0')
+	was=$(sysctl -n kernel.bpf_stats_enabled)
+	tracker_on "$target"
+	sysctl -qw kernel.bpf_stats_enabled=1
+	run "$target" "$@" >/dev/null
+	sysctl -qw kernel.bpf_stats_enabled="$was"
+	bpftool -j prog show | jq -r --argjson first "$first" '[.[] | select(.id > $first and
+		(.name | startswith("dirty_")) and (.run_cnt // 0) > 1000)] | sort_by(-.run_cnt) |
+		map("\(.name) \(.run_time_ns / .run_cnt | floor) ns x \(.run_cnt)") | join(", ")'
+	tracker_off
+}
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "(medians; lost = IOPS lost with the tracker, ns/w = fio's own CPU per write,"
+echo " added = CPU per write added; block completion work of the loop device runs"
+echo " in its kernel thread, outside fio's CPU)"
+cat "$tmp/pairs"
+echo "time in the tracker's programs per event (bpf_stats; excludes tracepoint dispatch):"
+echo "  file, psync:        $(progcost "$img" --ioengine=psync)"
+echo "  loop, psync O_DIRECT: $(progcost "$loop" --ioengine=psync --direct=1)"
