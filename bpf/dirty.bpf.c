@@ -94,6 +94,14 @@ struct {
 	__type(value, struct dirty_bdev_map);
 } dirty_bdevs SEC(".maps");
 
+/* O_DIRECT writes to tracked files without IOCB_WRITE, begun, not done. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* struct kiocb * */
+	__type(value, __u32); /* slot */
+} dirty_dio_writes SEC(".maps");
+
 /* io_uring rings that submitted writes to tracked (or unplaceable) files. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -971,15 +979,41 @@ int dirty_io_submit_exit(struct trace_event_raw_sys_exit *ctx)
 
 /* ---- completion of O_DIRECT on iomap file systems -------------------- */
 
+/*
+ * Kernel writers (the loop driver, nfsd) do not always set IOCB_WRITE on
+ * their kiocb: note at the start of each O_DIRECT write to a tracked file
+ * that it is one, so that its completion is known for a write.
+ */
+SEC("tp_btf/iomap_dio_rw_begin")
+int BPF_PROG(dirty_dio_begin, struct kiocb *iocb, struct iov_iter *iter)
+{
+	struct dirty_disk *d;
+	__u64 key = (__u64)iocb;
+	__u32 slot;
+
+	if (!nr_file_disks || !iter->data_source || (iocb->ki_flags & IOCB_WRITE))
+		return 0;
+	d = file_disk(iocb->ki_filp, &slot);
+	if (d && bpf_map_update_elem(&dirty_dio_writes, &key, &slot, BPF_ANY))
+		rescan(d, DIRTY_RESCAN_OVERFLOW);
+	return 0;
+}
+
 SEC("tp_btf/iomap_dio_complete")
 int BPF_PROG(dirty_dio_complete, struct kiocb *iocb, int error, ssize_t ret)
 {
 	struct dirty_disk *d;
+	__u64 key = (__u64)iocb;
 	__u32 slot;
 	__s64 pos;
 
-	if (!nr_file_disks || !(iocb->ki_flags & IOCB_WRITE))
+	if (!nr_file_disks)
 		return 0;
+	if (!(iocb->ki_flags & IOCB_WRITE)) {
+		if (!bpf_map_lookup_elem(&dirty_dio_writes, &key))
+			return 0; /* a read */
+		bpf_map_delete_elem(&dirty_dio_writes, &key);
+	}
 	d = file_disk(iocb->ki_filp, &slot);
 	if (!d)
 		return 0;

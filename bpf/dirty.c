@@ -88,6 +88,7 @@ static const struct prog_desc {
 	{ "dirty_uring_submit", "io_uring_submit_req", true, ROLE_FILE },
 	{ "dirty_uring_complete", "io_uring_complete", true, ROLE_FILE },
 	{ "dirty_uring_overflow", "io_uring_cqe_overflow", true, ROLE_FILE },
+	{ "dirty_dio_begin", "iomap_dio_rw_begin", true, ROLE_DIO },
 	{ "dirty_dio_complete", "iomap_dio_complete", true, ROLE_DIO },
 	{ "dirty_ext4_truncate", "ext4_truncate_enter", true, ROLE_EXT4 },
 	{ "dirty_rq_complete", "block_rq_complete", true, ROLE_BDEV_CORE },
@@ -380,7 +381,7 @@ static bool keep_core(const struct prog_desc *pd)
 /* Attach what loaded; decide what each kind of disk can rely on. */
 static void attach_all(struct tracker *t, bool extras_dropped)
 {
-	bool file_ok = true, bdev_ok = true, dio = false, ext4 = false, extra_gap = false;
+	bool file_ok = true, bdev_ok = true, dio = true, ext4 = true, extra_gap = false;
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(prog_descs); i++) {
@@ -403,10 +404,10 @@ static void attach_all(struct tracker *t, bool extras_dropped)
 			bdev_ok &= ok;
 			break;
 		case ROLE_DIO:
-			dio = ok;
+			dio &= ok;
 			break;
 		case ROLE_EXT4:
-			ext4 = ok;
+			ext4 &= ok;
 			break;
 		case ROLE_FILE:
 			/* An event that does not exist is a path that does not exist. */
@@ -727,6 +728,77 @@ static int disk_size(struct tracker_disk *d, uint64_t *size)
 	return 0;
 }
 
+/*
+ * What the file's file system reports: O_DIRECT completion through iomap
+ * (so async O_DIRECT writes are placed when they land) and, for ext4,
+ * every truncation.
+ */
+static uint64_t fs_config(const struct tracker *t, int fd)
+{
+	static const long iomap_dio_fs[] = {
+		0xEF53, /* ext2/3/4 (ext4 driver) */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0xF2F52010, /* f2fs */
+	};
+	struct statfs sf;
+	uint64_t c = 0;
+	size_t i;
+
+	if (fstatfs(fd, &sf) < 0)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(iomap_dio_fs); i++)
+		if (t->have_dio && (long)sf.f_type == iomap_dio_fs[i])
+			c |= DIRTY_CFG_DIO_DONE;
+	if (t->have_ext4 && sf.f_type == 0xEF53)
+		c |= DIRTY_CFG_SHRINK_HOOK;
+	return c;
+}
+
+/*
+ * Is the file the backing file of a buffered loop device?  The loop
+ * driver writes it from a kernel thread, with no syscall to see; with
+ * direct I/O its writes complete through iomap and are seen.
+ */
+static bool loop_backed(const struct tracker_disk *d)
+{
+	struct stat me, st;
+	struct dirent *de;
+	bool found = false;
+	DIR *dir;
+
+	if (fstat(d->fd, &me) < 0)
+		return false;
+	dir = opendir("/sys/block");
+	if (!dir)
+		return false;
+	while (!found && (de = readdir(dir))) {
+		char path[PATH_MAX], *bf, *dio;
+
+		if (strncmp(de->d_name, "loop", 4))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
+		bf = file_read_all(path, PATH_MAX, NULL);
+		if (!bf)
+			continue;
+		bf[strcspn(bf, "\n")] = '\0';
+		if (!stat(bf, &st) && st.st_dev == me.st_dev && st.st_ino == me.st_ino) {
+			snprintf(path, sizeof(path), "/sys/block/%s/loop/dio", de->d_name);
+			dio = file_read_all(path, 16, NULL);
+			found = !dio || dio[0] != '1' ||
+				!(d->t->table[d->slot].config & DIRTY_CFG_DIO_DONE);
+			if (found)
+				log_warn("%s: backs /dev/%s, whose writes cannot be followed "
+					 "(track /dev/%s instead)",
+					 d->path, de->d_name, de->d_name);
+			free(dio);
+		}
+		free(bf);
+	}
+	closedir(dir);
+	return found;
+}
+
 static int gran_shift_of(uint32_t gran)
 {
 	if (gran < TRACKER_GRANULARITY_MIN || gran > TRACKER_GRANULARITY_MAX || (gran & (gran - 1)))
@@ -891,9 +963,10 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 	e->gran_shift = (uint32_t)shift;
 	e->granularity_bytes = d->gran;
 	e->nbits = d->nbits;
-	e->config = (t->have_dio ? DIRTY_CFG_DIO_DONE : 0) |
-		    (t->have_ext4 ? DIRTY_CFG_SHRINK_HOOK : 0) |
-		    (d->kind == DIRTY_KIND_BDEV && !d->whole_devt ? DIRTY_CFG_BIO_BASED : 0);
+	if (d->kind == DIRTY_KIND_FILE)
+		e->config = fs_config(t, d->fd);
+	else if (!d->whole_devt)
+		e->config = DIRTY_CFG_BIO_BASED;
 	e->size_bytes = size;
 	__atomic_store_n(&e->cookie, cookie | 1, __ATOMIC_SEQ_CST);
 
@@ -1055,8 +1128,11 @@ static uint32_t drain_checks(struct tracker_disk *d)
 			why |= DIRTY_RESCAN_LOST;
 		if (g.blind_writes != d->seen.blind_writes)
 			why |= DIRTY_RESCAN_IO_URING;
-		if (g.truncates != d->seen.truncates && !t->have_ext4)
+		if (g.truncates != d->seen.truncates &&
+		    !(t->table[d->slot].config & DIRTY_CFG_SHRINK_HOOK))
 			why |= DIRTY_RESCAN_TRUNCATE;
+		if (loop_backed(d))
+			why |= DIRTY_RESCAN_UNCOVERED;
 	} else if (!d->whole_devt) {
 		why |= inflight_reap(d, now);
 	}
