@@ -113,10 +113,10 @@ $(METRICS_LIB): $(OBJ)/bpf/metrics.o
 # (build/tests/dirty-*).  -mcpu=v3 for the fetching atomics of the bitmap.
 BPF_PROGS += dirty
 $(O)/bpf/dirty.bpf.o: BPF_CFLAGS += -mcpu=v3
-TRACKER_SRCS := bpf/dirty.c bpf/dirty_bitmap.c
+TRACKER_SRCS := bpf/dirty.c bpf/dirty_disk.c bpf/dirty_bitmap.c bpf/dirty_host.c
 TRACKER_LIB := $(O)/lib/libtracker.a
 TRACKER_LDLIBS = $(LIBS_BPF)
-$(OBJ)/bpf/dirty.o: $(O)/bpf/dirty.skel.h
+$(OBJ)/bpf/dirty.o $(OBJ)/bpf/dirty_disk.o: $(O)/bpf/dirty.skel.h
 $(TRACKER_LIB): $(call obj,$(TRACKER_SRCS))
 	@mkdir -p $(dir $@)
 	$(call msg,AR,$@)

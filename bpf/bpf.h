@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* dirty.c: the dirty-block tracker (docs/dirty-tracking.md) */
 
@@ -70,6 +71,10 @@ struct tracker_disk_stats {
 struct tracker *tracker_new(const struct tracker_opts *o);
 /* Stop every disk, detach, and unpin the disk table if no tracker uses it. */
 void tracker_free(struct tracker *t);
+/* The pinned disk table, for `bpftool map dump pinned ...`; NULL if unpinned. */
+const char *tracker_pin_path(const struct tracker *t);
+
+/* dirty_disk.c: the tracked disks */
 /*
  * Track a regular file (by inode) or a block device; granularity_bytes 0
  * means TRACKER_GRANULARITY_DEFAULT, else a power of two in [MIN, MAX].
@@ -78,14 +83,15 @@ void tracker_free(struct tracker *t);
  */
 int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity_bytes,
 		  struct tracker_disk **out);
-/* Atomically take the blocks written since the previous drain; 0 or -errno. */
+/*
+ * Atomically take the blocks written since the previous drain; 0 or -errno.
+ * One drain at a time per disk; different disks may drain concurrently.
+ */
 int tracker_drain(struct tracker_disk *d, struct tracker_bitmap *bm);
 int tracker_disk_stats(struct tracker_disk *d, struct tracker_disk_stats *st);
 /* Stop tracking and free @d. */
 int tracker_stop(struct tracker_disk *d);
 const char *tracker_disk_path(const struct tracker_disk *d);
-/* The pinned disk table, for `bpftool map dump pinned ...`; NULL if unpinned. */
-const char *tracker_pin_path(const struct tracker *t);
 
 /* dirty_bitmap.c: pure helpers on drained bitmaps */
 void tracker_bitmap_init(struct tracker_bitmap *bm);
@@ -106,5 +112,85 @@ int tracker_bitmap_ranges(const struct tracker_bitmap *bm, uint64_t max_len_byte
 const char *tracker_rescan_str(uint32_t reasons, char *buf, size_t len);
 /* Call fn for each reason name in reasons (for JSON arrays). */
 void tracker_rescan_foreach(uint32_t reasons, void (*fn)(const char *name, void *arg), void *arg);
+
+/* dirty_host.c: what the tracker reads of the host (internal to bpf/) */
+/* A process's start time in clock ticks (low 32 bits), 0 if unknown. */
+uint32_t dirty_host_start_ticks(pid_t pid);
+/* Is process tgid alive and still the one that started at @start? */
+bool dirty_host_alive(uint32_t tgid, uint32_t start);
+/* Does any process map (kernel dev_t, inode) shared?  true when unsure. */
+bool dirty_host_shared_mapping(uint64_t kdev, uint64_t ino);
+int dirty_host_bdev_size(unsigned int maj, unsigned int min, uint64_t *size);
+/*
+ * Request-based (blk-mq) device or partition: the whole disk's kernel
+ * dev_t and the start sector on it; bio-based (device-mapper): 0, 0.
+ */
+int dirty_host_bdev_layout(unsigned int maj, unsigned int min, uint32_t *whole_devt,
+			   uint64_t *start_sect);
+/* statfs f_type of the file system under fd, 0 if unknown. */
+long dirty_host_fs_type(int fd);
+/* 1 when a loop device is backed by fd's file: its name, whether it uses direct I/O. */
+int dirty_host_loop_backing(int fd, char *name, size_t len, bool *dio);
+
+#ifdef FERRY_BPF_TRACKER_INTERNAL
+/* dirty.c and dirty_disk.c, internal: the tracker's state. */
+#include <limits.h>
+#include <pthread.h>
+#include <linux/types.h>
+#include "bpf/dirty.h"
+
+#define TRACKER_MAX_PROGS 40
+
+struct dirty_bpf;
+struct bpf_link;
+
+struct tracker {
+	struct dirty_bpf *skel;
+	struct bpf_link *links[TRACKER_MAX_PROGS];
+	struct dirty_disk *table; /* mmap of dirty_disks */
+	size_t table_len;
+	char pin_path[PATH_MAX]; /* of dirty_disks, "" when not pinned */
+	char pin_dir[PATH_MAX];
+	uint64_t headroom_bytes;
+	uint64_t stale_after_ns;
+	uint32_t self_tgid, self_start;
+	bool have_file, have_bdev, have_dio, have_ext4;
+	uint32_t file_always; /* reasons every file disk reports (coverage gaps) */
+	uint64_t pending_gc_ns;
+	pthread_mutex_t lock; /* disks list, probes, global counters */
+	struct tracker_disk *disks;
+};
+
+struct tracker_disk {
+	struct tracker *t;
+	struct tracker_disk *next;
+	char *path;
+	int fd; /* O_PATH: fstat and self-probe */
+	uint32_t slot;
+	enum dirty_kind kind;
+	struct dirty_key key;
+	unsigned int rmajor, rminor; /* block device */
+	uint32_t whole_devt; /* request-based: kernel dev_t of the whole disk, else 0 */
+	uint64_t start_sect; /* partition start on it */
+	uint64_t gran, nbits, nwords;
+	int words_fd;
+	uint64_t *words; /* mmap of the bitmap map */
+	size_t words_len;
+	uint64_t *ever; /* every block drained since start */
+	uint64_t ever_count;
+	uint64_t last_size;
+	struct dirty_global seen; /* process-wide counters at the last drain */
+	bool mmap_sticky; /* a shared mapping still exists */
+	bool loop_warned;
+	uint64_t seq;
+};
+
+/* dirty.c: for dirty_disk.c */
+/* The key the programs see for fd (a self-probe); -EIO if they do not fire. */
+int dirty_probe_fd(struct tracker *t, int fd, struct dirty_key *key);
+/* A free (or dead owner's) slot of the disk table; -ENOSPC when none. */
+int dirty_slot_claim(struct tracker *t, uint32_t *slot);
+void dirty_slot_release(struct tracker *t, uint32_t slot);
+#endif /* FERRY_BPF_TRACKER_INTERNAL */
 
 #endif /* FERRY_BPF_H */

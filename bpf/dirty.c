@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * dirty.c - the dirty-block tracker's loader and library (bpf.h).
+ * dirty.c - the dirty-block tracker's loader (bpf.h); its disks are in
+ * dirty_disk.c.
  *
  * tracker_new() opens, configures, loads and attaches dirty.bpf.c once per
  * process; tracker_start() gives a disk a slot in the host-wide table
@@ -34,6 +35,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#define FERRY_BPF_TRACKER_INTERNAL
 #include "common.h"
 #include "bpf/bpf.h"
 #include "bpf/dirty.h"
@@ -43,7 +45,6 @@
 #define TRACEFS_MAGIC_ 0x74726163
 #define HEADROOM_DEFAULT (64 * GIB)
 #define STALE_DEFAULT_MS 30000
-#define PENDING_GC_NS (300ULL * 1000000000ULL)
 
 /* Which disks a program serves, and what its absence means. */
 enum prog_role {
@@ -96,45 +97,7 @@ static const struct prog_desc {
 	{ "dirty_bio_complete", "block_bio_complete", true, ROLE_BDEV_CORE },
 };
 
-struct tracker {
-	struct dirty_bpf *skel;
-	struct bpf_link *links[ARRAY_SIZE(prog_descs)];
-	struct dirty_disk *table; /* mmap of dirty_disks */
-	size_t table_len;
-	char pin_path[PATH_MAX]; /* of dirty_disks, "" when not pinned */
-	char pin_dir[PATH_MAX];
-	uint64_t headroom_bytes;
-	uint64_t stale_after_ns;
-	uint32_t self_tgid, self_start;
-	bool have_file, have_bdev, have_dio, have_ext4;
-	uint32_t file_always; /* reasons every file disk reports (coverage gaps) */
-	uint64_t pending_gc_ns;
-	pthread_mutex_t lock; /* disks list, probes, global counters */
-	struct tracker_disk *disks;
-};
-
-struct tracker_disk {
-	struct tracker *t;
-	struct tracker_disk *next;
-	char *path;
-	int fd; /* O_PATH: fstat and self-probe */
-	uint32_t slot;
-	enum dirty_kind kind;
-	struct dirty_key key;
-	unsigned int rmajor, rminor; /* block device */
-	uint32_t whole_devt; /* request-based: kernel dev_t of the whole disk, else 0 */
-	uint64_t start_sect; /* partition start on it */
-	uint64_t gran, nbits, nwords;
-	int words_fd;
-	uint64_t *words; /* mmap of the bitmap map */
-	size_t words_len;
-	uint64_t *ever; /* every block drained since start */
-	uint64_t ever_count;
-	uint64_t last_size;
-	struct dirty_global seen; /* process-wide counters at the last drain */
-	bool mmap_sticky; /* a shared mapping still exists */
-	uint64_t seq;
-};
+_Static_assert(ARRAY_SIZE(prog_descs) <= TRACKER_MAX_PROGS, "TRACKER_MAX_PROGS");
 
 /* ---- libbpf glue -------------------------------------------------------- */
 
@@ -193,41 +156,7 @@ static bool event_exists(const struct prog_desc *pd, const struct btf *vmlinux)
 	return access(path, F_OK) == 0;
 }
 
-/* ---- process identity, for slots of the shared table ------------------- */
-
-static uint32_t proc_start_ticks(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	int fd, i;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm may hold spaces */
-	if (!p)
-		return 0;
-	/* Each space after ')' starts the next field from 3 on; starttime is 22. */
-	for (i = 3; i <= 22 && p; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1)
-		return 0;
-	return (uint32_t)start;
-}
-
-static bool owner_alive(uint32_t tgid, uint32_t start)
-{
-	if (kill((pid_t)tgid, 0) < 0 && errno == ESRCH)
-		return false;
-	return proc_start_ticks((pid_t)tgid) == start;
-}
+/* ---- slots of the shared disk table ---------------------------------------- */
 
 static uint64_t owner_word(uint32_t tgid, uint32_t start)
 {
@@ -239,7 +168,7 @@ static uint64_t owner_word(uint32_t tgid, uint32_t start)
 }
 
 /* Claim a free (or dead owner's) slot; -ENOSPC when all are taken. */
-static int slot_claim(struct tracker *t, uint32_t *slot)
+int dirty_slot_claim(struct tracker *t, uint32_t *slot)
 {
 	uint64_t mine = owner_word(t->self_tgid, t->self_start);
 	uint32_t i;
@@ -251,7 +180,7 @@ static int slot_claim(struct tracker *t, uint32_t *slot)
 
 		if (cur == mine)
 			continue; /* one of ours */
-		if (cur && owner_alive(tgid, start))
+		if (cur && dirty_host_alive(tgid, start))
 			continue;
 		if (__atomic_compare_exchange_n(w, &cur, mine, false, __ATOMIC_SEQ_CST,
 						__ATOMIC_SEQ_CST)) {
@@ -264,7 +193,7 @@ static int slot_claim(struct tracker *t, uint32_t *slot)
 	return -ENOSPC;
 }
 
-static void slot_release(struct tracker *t, uint32_t slot)
+void dirty_slot_release(struct tracker *t, uint32_t slot)
 {
 	struct dirty_disk *e = &t->table[slot];
 
@@ -278,7 +207,7 @@ static bool table_in_use(const struct tracker *t)
 
 	for (i = 0; i < DIRTY_MAX_DISKS; i++)
 		if (t->table[i].owner_tgid &&
-		    owner_alive(t->table[i].owner_tgid, t->table[i].owner_start))
+		    dirty_host_alive(t->table[i].owner_tgid, t->table[i].owner_start))
 			return true;
 	return false;
 }
@@ -314,7 +243,7 @@ static int pinned_table_check(const char *path)
 				continue;
 			memcpy(&tgid, v, 4);
 			memcpy(&start, v + 4, 4);
-			if (tgid && owner_alive(tgid, start)) {
+			if (tgid && dirty_host_alive(tgid, start)) {
 				log_err("%s: in use by process %u with another layout "
 					"(stop that tracker first)",
 					path, tgid);
@@ -448,7 +377,7 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 	t->stale_after_ns =
 		(o && o->stale_after_ms ? o->stale_after_ms : STALE_DEFAULT_MS) * 1000000ULL;
 	t->self_tgid = (uint32_t)getpid();
-	t->self_start = proc_start_ticks(getpid());
+	t->self_start = dirty_host_start_ticks(getpid());
 
 	ret = tracefs_ensure();
 	if (ret)
@@ -557,14 +486,14 @@ void tracker_free(struct tracker *t)
 	errno = saved;
 }
 
-/* ---- tracker_start / tracker_stop -------------------------------------- */
+/* ---- used by dirty_disk.c ---------------------------------------------- */
 
 /*
  * Ask the programs themselves which key they will see for @fd: a pwrite64()
  * of nothing by this thread makes the exit hook record the key and count a
  * hit.  This also proves the syscall hooks fire.  Called with t->lock held.
  */
-static int probe_fd(struct tracker *t, int fd, struct dirty_key *key)
+int dirty_probe_fd(struct tracker *t, int fd, struct dirty_key *key)
 {
 	struct dirty_global g0 = {}, g1 = {};
 	int gfd = bpf_map__fd(t->skel->maps.dirty_global);
@@ -580,648 +509,5 @@ static int probe_fd(struct tracker *t, int fd, struct dirty_key *key)
 		return -EIO;
 	if (key)
 		memcpy(key, &t->skel->bss->probe_key, sizeof(*key));
-	return 0;
-}
-
-/* Is there a shared mapping of (dev, ino) in any process on the host? */
-static bool shared_mapping_exists(uint64_t kdev, uint64_t ino)
-{
-	unsigned int kmaj = (unsigned int)(kdev >> 20), kmin = (unsigned int)(kdev & 0xfffff);
-	bool found = false;
-	struct dirent *de;
-	DIR *dir;
-
-	dir = opendir("/proc");
-	if (!dir)
-		return true; /* cannot tell: assume so */
-	while (!found && (de = readdir(dir))) {
-		char path[64], line[512];
-		FILE *f;
-
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/maps", de->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			unsigned int maj, min;
-			unsigned long long i;
-			char perms[8];
-
-			if (sscanf(line, "%*x-%*x %7s %*x %x:%x %llu", perms, &maj, &min, &i) != 4)
-				continue;
-			if (perms[3] == 's' && i == ino && maj == kmaj && min == kmin) {
-				found = true;
-				break;
-			}
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	return found;
-}
-
-static int bdev_size(unsigned int maj, unsigned int min, uint64_t *size)
-{
-	char path[128], *s;
-	uint64_t sectors;
-	int ret;
-
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/size", maj, min);
-	s = file_read_all(path, 64, NULL);
-	if (!s)
-		return -errno;
-	s[strcspn(s, "\n")] = '\0';
-	ret = parse_u64(s, &sectors);
-	free(s);
-	if (!ret)
-		*size = sectors * 512;
-	return ret;
-}
-
-static int sysfs_u64(unsigned int maj, unsigned int min, const char *attr, uint64_t *v)
-{
-	char path[128], *s;
-	int ret;
-
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s", maj, min, attr);
-	s = file_read_all(path, 64, NULL);
-	if (!s)
-		return -errno;
-	s[strcspn(s, "\n")] = '\0';
-	ret = parse_u64(s, v);
-	free(s);
-	return ret;
-}
-
-/*
- * Where requests for this device complete: request-based (blk-mq) disks
- * and their partitions complete against the whole disk at absolute
- * sectors; bio-based ones (device-mapper) complete their own bios.
- */
-static int bdev_layout(struct tracker_disk *d)
-{
-	char path[128], dev[32];
-	unsigned int wmaj = d->rmajor, wmin = d->rminor;
-	uint64_t start = 0;
-	char *s;
-
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", d->rmajor, d->rminor);
-	if (!access(path, F_OK)) {
-		if (sysfs_u64(d->rmajor, d->rminor, "start", &start))
-			return -EIO;
-		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", d->rmajor, d->rminor);
-		s = file_read_all(path, 64, NULL);
-		if (!s || sscanf(s, "%u:%u", &wmaj, &wmin) != 2) {
-			free(s);
-			return -EIO;
-		}
-		free(s);
-	}
-	snprintf(dev, sizeof(dev), "%u:%u", wmaj, wmin);
-	snprintf(path, sizeof(path), "/sys/dev/block/%s/mq", dev);
-	if (access(path, F_OK))
-		return 0; /* bio-based */
-	d->whole_devt = wmaj << 20 | wmin;
-	d->start_sect = start;
-	return 0;
-}
-
-/* Add (or with @remove, drop) this disk in its whole disk's part list. */
-static int bdev_parts_update(struct tracker_disk *d, bool remove)
-{
-	struct tracker *t = d->t;
-	int fd = bpf_map__fd(t->skel->maps.dirty_bdevs);
-	struct dirty_bdev_map m = {};
-	uint32_t i, j;
-
-	if (bpf_map_lookup_elem(fd, &d->whole_devt, &m))
-		memset(&m, 0, sizeof(m));
-	for (i = j = 0; i < m.n && i < DIRTY_MAX_PARTS; i++)
-		if (m.part[i].slot != d->slot)
-			m.part[j++] = m.part[i];
-	m.n = j;
-	if (!remove) {
-		if (m.n >= DIRTY_MAX_PARTS)
-			return -ENOSPC;
-		m.part[m.n].start_sect = d->start_sect;
-		m.part[m.n].nr_sect = d->nbits * d->gran / 512;
-		m.part[m.n].slot = d->slot;
-		m.part[m.n].cookie = t->table[d->slot].cookie;
-		m.n++;
-	}
-	if (!m.n)
-		return bpf_map_delete_elem(fd, &d->whole_devt) ? -errno : 0;
-	return bpf_map_update_elem(fd, &d->whole_devt, &m, BPF_ANY) ? -errno : 0;
-}
-
-static int disk_size(struct tracker_disk *d, uint64_t *size)
-{
-	struct stat st;
-
-	if (d->kind == DIRTY_KIND_BDEV)
-		return bdev_size(d->rmajor, d->rminor, size);
-	if (fstat(d->fd, &st) < 0)
-		return -errno;
-	*size = (uint64_t)st.st_size;
-	return 0;
-}
-
-/*
- * What the file's file system reports: O_DIRECT completion through iomap
- * (so async O_DIRECT writes are placed when they land) and, for ext4,
- * every truncation.
- */
-static uint64_t fs_config(const struct tracker *t, int fd)
-{
-	static const long iomap_dio_fs[] = {
-		0xEF53, /* ext2/3/4 (ext4 driver) */
-		0x58465342, /* xfs */
-		0x9123683E, /* btrfs */
-		0xF2F52010, /* f2fs */
-	};
-	struct statfs sf;
-	uint64_t c = 0;
-	size_t i;
-
-	if (fstatfs(fd, &sf) < 0)
-		return 0;
-	for (i = 0; i < ARRAY_SIZE(iomap_dio_fs); i++)
-		if (t->have_dio && (long)sf.f_type == iomap_dio_fs[i])
-			c |= DIRTY_CFG_DIO_DONE;
-	if (t->have_ext4 && sf.f_type == 0xEF53)
-		c |= DIRTY_CFG_SHRINK_HOOK;
-	return c;
-}
-
-/*
- * Is the file the backing file of a buffered loop device?  The loop
- * driver writes it from a kernel thread, with no syscall to see; with
- * direct I/O its writes complete through iomap and are seen.
- */
-static bool loop_backed(const struct tracker_disk *d)
-{
-	struct stat me, st;
-	struct dirent *de;
-	bool found = false;
-	DIR *dir;
-
-	if (fstat(d->fd, &me) < 0)
-		return false;
-	dir = opendir("/sys/block");
-	if (!dir)
-		return false;
-	while (!found && (de = readdir(dir))) {
-		char path[PATH_MAX], *bf, *dio;
-
-		if (strncmp(de->d_name, "loop", 4))
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
-		bf = file_read_all(path, PATH_MAX, NULL);
-		if (!bf)
-			continue;
-		bf[strcspn(bf, "\n")] = '\0';
-		if (!stat(bf, &st) && st.st_dev == me.st_dev && st.st_ino == me.st_ino) {
-			snprintf(path, sizeof(path), "/sys/block/%s/loop/dio", de->d_name);
-			dio = file_read_all(path, 16, NULL);
-			found = !dio || dio[0] != '1' ||
-				!(d->t->table[d->slot].config & DIRTY_CFG_DIO_DONE);
-			if (found)
-				log_warn("%s: backs /dev/%s, whose writes cannot be followed "
-					 "(track /dev/%s instead)",
-					 d->path, de->d_name, de->d_name);
-			free(dio);
-		}
-		free(bf);
-	}
-	closedir(dir);
-	return found;
-}
-
-static int gran_shift_of(uint32_t gran)
-{
-	if (gran < TRACKER_GRANULARITY_MIN || gran > TRACKER_GRANULARITY_MAX || (gran & (gran - 1)))
-		return -EINVAL;
-	return __builtin_ctz(gran);
-}
-
-static void disk_free(struct tracker_disk *d)
-{
-	if (d->words)
-		munmap(d->words, d->words_len);
-	if (d->words_fd >= 0)
-		close(d->words_fd);
-	if (d->fd >= 0)
-		close(d->fd);
-	free(d->ever);
-	free(d->path);
-	free(d);
-}
-
-static int disk_bitmap_create(struct tracker_disk *d)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
-	void *m;
-
-	d->words_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "dirty_words", sizeof(__u32),
-				     sizeof(__u64), (__u32)d->nwords, &mo);
-	if (d->words_fd < 0)
-		return -errno;
-	d->words_len = ROUND_UP(d->nwords * sizeof(uint64_t), (size_t)sysconf(_SC_PAGESIZE));
-	m = mmap(NULL, d->words_len, PROT_READ | PROT_WRITE, MAP_SHARED, d->words_fd, 0);
-	if (m == MAP_FAILED)
-		return -errno;
-	d->words = m;
-	d->ever = calloc(d->nwords, sizeof(uint64_t));
-	return d->ever ? 0 : -ENOMEM;
-}
-
-int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity_bytes,
-		  struct tracker_disk **out)
-{
-	struct tracker_disk *d, *o;
-	struct dirty_disk *e = NULL;
-	uint64_t size = 0, cap;
-	bool have_slot = false, keyed = false, mapped = false, parted = false;
-	struct stat st;
-	int shift, ret;
-	__u32 cookie;
-
-	*out = NULL;
-	if (!granularity_bytes)
-		granularity_bytes = TRACKER_GRANULARITY_DEFAULT;
-	shift = gran_shift_of(granularity_bytes);
-	if (shift < 0) {
-		log_err("%s: granularity %u is not a power of two from 4 KiB to 1 MiB", disk_path,
-			granularity_bytes);
-		return -EINVAL;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->t = t;
-	d->fd = d->words_fd = -1;
-	d->gran = granularity_bytes;
-	d->path = strdup(disk_path);
-	if (!d->path) {
-		ret = -ENOMEM;
-		goto err;
-	}
-	d->fd = open(disk_path, O_PATH | O_CLOEXEC);
-	if (d->fd < 0 || fstat(d->fd, &st) < 0) {
-		ret = -errno;
-		log_err("%s: %s", disk_path, strerror(errno));
-		goto err;
-	}
-	if (S_ISREG(st.st_mode)) {
-		d->kind = DIRTY_KIND_FILE;
-		size = (uint64_t)st.st_size;
-		cap = size + t->headroom_bytes;
-		if (!t->have_file) {
-			ret = -EOPNOTSUPP;
-			log_err("%s: write syscalls cannot be traced on this kernel", disk_path);
-			goto err;
-		}
-	} else if (S_ISBLK(st.st_mode)) {
-		d->kind = DIRTY_KIND_BDEV;
-		d->rmajor = major(st.st_rdev);
-		d->rminor = minor(st.st_rdev);
-		if (!t->have_bdev) {
-			ret = -EOPNOTSUPP;
-			log_err("%s: block I/O cannot be traced on this kernel", disk_path);
-			goto err;
-		}
-		ret = bdev_size(d->rmajor, d->rminor, &size);
-		if (ret || !size) {
-			ret = ret ? ret : -EINVAL;
-			log_err("%s: cannot read the device's size", disk_path);
-			goto err;
-		}
-		cap = size;
-		ret = bdev_layout(d);
-		if (ret) {
-			log_err("%s: cannot read the device's layout in /sys/dev/block", disk_path);
-			goto err;
-		}
-	} else {
-		ret = -EINVAL;
-		log_err("%s: not a regular file or a block device", disk_path);
-		goto err;
-	}
-	d->nbits = DIV_ROUND_UP(MAX(cap, 1), d->gran);
-	d->nwords = DIV_ROUND_UP(d->nbits, 64);
-	if (d->nwords > UINT32_MAX) {
-		ret = -EFBIG;
-		log_err("%s: too large for granularity %" PRIu64, disk_path, d->gran);
-		goto err;
-	}
-	d->last_size = size;
-
-	pthread_mutex_lock(&t->lock);
-	/* The key the programs will see (works across btrfs subvolumes and overlays). */
-	ret = probe_fd(t, d->fd, &d->key);
-	if (ret) {
-		log_err("%s: the write-syscall hooks do not fire; is another program detaching "
-			"them?",
-			disk_path);
-		goto err_unlock;
-	}
-	if (d->kind == DIRTY_KIND_BDEV && (d->key.dev != DIRTY_KEY_BDEV ||
-					   d->key.ino != ((uint64_t)d->rmajor << 20 | d->rminor))) {
-		ret = -EIO;
-		log_err("%s: the kernel sees another device (%#llx) than stat() (%u:%u)", disk_path,
-			(unsigned long long)d->key.ino, d->rmajor, d->rminor);
-		goto err_unlock;
-	}
-	for (o = t->disks; o; o = o->next) {
-		if (!memcmp(&o->key, &d->key, sizeof(d->key))) {
-			ret = -EEXIST;
-			log_err("%s: already tracked here (as %s)", disk_path, o->path);
-			goto err_unlock;
-		}
-	}
-	ret = slot_claim(t, &d->slot);
-	if (ret) {
-		log_err("%s: all %d slots of the disk table are in use", disk_path,
-			DIRTY_MAX_DISKS);
-		goto err_unlock;
-	}
-	have_slot = true;
-	ret = disk_bitmap_create(d);
-	if (ret) {
-		log_err("%s: cannot create a bitmap of %" PRIu64 " blocks: %s", disk_path, d->nbits,
-			strerror(-ret));
-		goto err_unlock;
-	}
-	e = &t->table[d->slot];
-	random_bytes(&cookie, sizeof(cookie));
-	e->kind = d->kind;
-	e->major = d->kind == DIRTY_KIND_BDEV ? d->rmajor : major(st.st_dev);
-	e->minor = d->kind == DIRTY_KIND_BDEV ? d->rminor : minor(st.st_dev);
-	e->ino = d->kind == DIRTY_KIND_FILE ? st.st_ino : 0;
-	e->gran_shift = (uint32_t)shift;
-	e->granularity_bytes = d->gran;
-	e->nbits = d->nbits;
-	if (d->kind == DIRTY_KIND_FILE)
-		e->config = fs_config(t, d->fd);
-	else if (!d->whole_devt)
-		e->config = DIRTY_CFG_BIO_BASED;
-	e->size_bytes = size;
-	__atomic_store_n(&e->cookie, cookie | 1, __ATOMIC_SEQ_CST);
-
-	ret = bpf_map_update_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot, &d->words_fd,
-				  BPF_ANY);
-	if (ret) {
-		ret = -errno;
-		log_err("%s: cannot install the bitmap: %s", disk_path, strerror(errno));
-		goto err_unlock;
-	}
-	mapped = true;
-	if (d->whole_devt) {
-		ret = bdev_parts_update(d, false);
-		if (ret) {
-			log_err("%s: cannot register the device: %s", disk_path,
-				ret == -ENOSPC ? "too many tracked parts of one disk" :
-						 strerror(-ret));
-			goto err_unlock;
-		}
-		parted = true;
-	}
-	/* From here on the programs mark this disk. */
-	ret = bpf_map_update_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key, &d->slot,
-				  BPF_NOEXIST);
-	if (ret) {
-		ret = -errno;
-		log_err("%s: cannot register the disk: %s", disk_path, strerror(errno));
-		goto err_unlock;
-	}
-	keyed = true;
-	if (d->kind == DIRTY_KIND_FILE)
-		__atomic_fetch_add(&t->skel->bss->nr_file_disks, 1, __ATOMIC_SEQ_CST);
-	else
-		__atomic_fetch_add(&t->skel->bss->nr_bdev_disks, 1, __ATOMIC_SEQ_CST);
-	bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.dirty_global), &(__u32){ 0 }, &d->seen);
-	/* Mappings made before we looked cannot be followed either. */
-	if (d->kind == DIRTY_KIND_FILE && shared_mapping_exists(d->key.dev, d->key.ino)) {
-		__atomic_fetch_or(&e->rescan, DIRTY_RESCAN_MMAP, __ATOMIC_SEQ_CST);
-		d->mmap_sticky = true;
-	}
-	d->next = t->disks;
-	t->disks = d;
-	pthread_mutex_unlock(&t->lock);
-	log_debug(LOG_SUB_BPF, "%s: tracking in slot %u, %" PRIu64 " blocks of %" PRIu64 " bytes",
-		  disk_path, d->slot, d->nbits, d->gran);
-	*out = d;
-	return 0;
-
-err_unlock:
-	if (parted)
-		bdev_parts_update(d, true);
-	if (keyed)
-		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
-	if (mapped)
-		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot);
-	if (have_slot)
-		slot_release(t, d->slot);
-	pthread_mutex_unlock(&t->lock);
-err:
-	disk_free(d);
-	return ret;
-}
-
-int tracker_stop(struct tracker_disk *d)
-{
-	struct tracker *t = d->t;
-	struct tracker_disk **pp;
-
-	pthread_mutex_lock(&t->lock);
-	for (pp = &t->disks; *pp; pp = &(*pp)->next) {
-		if (*pp == d) {
-			*pp = d->next;
-			break;
-		}
-	}
-	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
-	if (d->whole_devt)
-		bdev_parts_update(d, true);
-	if (d->kind == DIRTY_KIND_FILE)
-		__atomic_fetch_sub(&t->skel->bss->nr_file_disks, 1, __ATOMIC_SEQ_CST);
-	else
-		__atomic_fetch_sub(&t->skel->bss->nr_bdev_disks, 1, __ATOMIC_SEQ_CST);
-	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot);
-	slot_release(t, d->slot);
-	pthread_mutex_unlock(&t->lock);
-	log_debug(LOG_SUB_BPF, "%s: tracking stopped", d->path);
-	disk_free(d);
-	return 0;
-}
-
-const char *tracker_disk_path(const struct tracker_disk *d)
-{
-	return d->path;
-}
-
-/* ---- tracker_drain ------------------------------------------------------ */
-
-/* Reap in-flight bios of @d that completed unseen or never did. */
-static uint32_t inflight_reap(struct tracker_disk *d, uint64_t now)
-{
-	struct tracker *t = d->t;
-	int fd = bpf_map__fd(t->skel->maps.dirty_inflight);
-	struct dirty_disk *e = &t->table[d->slot];
-	__u64 key, next, *prev = NULL;
-	uint32_t why = 0;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct dirty_inflight v;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v) || v.slot != d->slot)
-			continue;
-		if (v.cookie != e->cookie || v.done) {
-			bpf_map_delete_elem(fd, &key);
-		} else if (now > v.ts_ns && now - v.ts_ns > t->stale_after_ns) {
-			bpf_map_delete_elem(fd, &key);
-			__atomic_fetch_sub(&e->inflight, 1, __ATOMIC_SEQ_CST);
-			why |= DIRTY_RESCAN_STALE;
-		}
-	}
-	return why;
-}
-
-/* Forget syscalls whose exit never came (their thread died in between). */
-static void pending_reap(struct tracker *t, uint64_t now)
-{
-	int fd = bpf_map__fd(t->skel->maps.dirty_pending);
-	__u32 key, next, *prev = NULL;
-
-	if (now < t->pending_gc_ns)
-		return;
-	t->pending_gc_ns = now + PENDING_GC_NS / 10;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct dirty_pending v;
-
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &v) && now > v.ts_ns &&
-		    now - v.ts_ns > PENDING_GC_NS)
-			bpf_map_delete_elem(fd, &key);
-	}
-}
-
-/* Reasons that come from process-wide events and from userspace checks. */
-static uint32_t drain_checks(struct tracker_disk *d)
-{
-	struct tracker *t = d->t;
-	struct dirty_global g = {};
-	uint32_t why = 0;
-	uint64_t now = now_ns();
-
-	if (probe_fd(t, d->fd, NULL))
-		why |= DIRTY_RESCAN_DETACHED;
-	bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.dirty_global), &(__u32){ 0 }, &g);
-	if (d->kind == DIRTY_KIND_FILE) {
-		why |= t->file_always;
-		if (g.lost_writes != d->seen.lost_writes)
-			why |= DIRTY_RESCAN_LOST;
-		if (g.blind_writes != d->seen.blind_writes)
-			why |= DIRTY_RESCAN_IO_URING;
-		if (g.truncates != d->seen.truncates &&
-		    !(t->table[d->slot].config & DIRTY_CFG_SHRINK_HOOK))
-			why |= DIRTY_RESCAN_TRUNCATE;
-		if (loop_backed(d))
-			why |= DIRTY_RESCAN_UNCOVERED;
-	} else if (!d->whole_devt) {
-		why |= inflight_reap(d, now);
-	}
-	d->seen = g;
-	pending_reap(t, now);
-	return why;
-}
-
-int tracker_drain(struct tracker_disk *d, struct tracker_bitmap *bm)
-{
-	struct tracker *t = d->t;
-	struct dirty_disk *e = &t->table[d->slot];
-	uint64_t i, taken = 0, fresh = 0, last = 0, size = 0, nbits;
-	uint32_t why;
-	int ret;
-
-	pthread_mutex_lock(&t->lock);
-	why = drain_checks(d);
-	pthread_mutex_unlock(&t->lock);
-
-	ret = tracker_bitmap_resize(bm, d->nbits);
-	if (ret)
-		return ret;
-	bm->granularity_bytes = d->gran;
-	/* Take each word whole: a bit set after its exchange waits for the next drain. */
-	for (i = 0; i < d->nwords; i++) {
-		uint64_t w;
-
-		if (!__atomic_load_n(&d->words[i], __ATOMIC_RELAXED))
-			continue;
-		w = __atomic_exchange_n(&d->words[i], 0, __ATOMIC_SEQ_CST);
-		bm->words[i] = w;
-		taken += (uint64_t)__builtin_popcountll(w);
-		fresh += (uint64_t)__builtin_popcountll(w & ~d->ever[i]);
-		d->ever[i] |= w;
-		if (w)
-			last = i * 64 + 64 - (uint64_t)__builtin_clzll(w);
-	}
-	why |= (uint32_t)__atomic_exchange_n(&e->rescan, 0, __ATOMIC_SEQ_CST);
-	if (taken)
-		__atomic_fetch_sub(&e->pending_blocks, taken, __ATOMIC_SEQ_CST);
-
-	/* Size after the bits: every write they stand for is inside it. */
-	if (disk_size(d, &size) == 0) {
-		if (size < d->last_size)
-			why |= DIRTY_RESCAN_SHRINK; /* however it happened */
-		d->last_size = size;
-	}
-	if (why & DIRTY_RESCAN_MMAP || d->mmap_sticky) {
-		/* Until the last shared mapping is gone, nothing it writes is seen. */
-		d->mmap_sticky = shared_mapping_exists(d->key.dev, d->key.ino);
-		if (d->mmap_sticky)
-			why |= DIRTY_RESCAN_MMAP;
-	}
-	nbits = MAX(DIV_ROUND_UP(size, d->gran), last);
-	bm->nbits = MIN(nbits, d->nbits);
-	bm->size_bytes = size;
-	bm->dirty_blocks = taken;
-	bm->rescan_needed = why != 0;
-	bm->rescan_reasons = why;
-	bm->seq = ++d->seq;
-
-	d->ever_count += fresh;
-	__atomic_store_n(&e->dirty_blocks, d->ever_count, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->size_bytes, size, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->drains, d->seq, __ATOMIC_RELAXED);
-	if (why) {
-		__atomic_fetch_add(&e->rescans, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_or(&e->rescan_reasons, why, __ATOMIC_RELAXED);
-		log_debug(LOG_SUB_BPF, "%s: drain %" PRIu64 " needs a rescan (%#x)", d->path,
-			  d->seq, why);
-	}
-	return 0;
-}
-
-int tracker_disk_stats(struct tracker_disk *d, struct tracker_disk_stats *st)
-{
-	struct dirty_disk *e = &d->t->table[d->slot];
-
-	memset(st, 0, sizeof(*st));
-	st->writes = __atomic_load_n(&e->writes, __ATOMIC_RELAXED);
-	st->written_bytes = __atomic_load_n(&e->written_bytes, __ATOMIC_RELAXED);
-	st->pending_blocks = __atomic_load_n(&e->pending_blocks, __ATOMIC_RELAXED);
-	st->inflight = __atomic_load_n(&e->inflight, __ATOMIC_RELAXED);
-	st->dirty_blocks = d->ever_count;
-	st->granularity_bytes = d->gran;
-	st->size_bytes = d->last_size;
-	st->drains = d->seq;
-	st->rescans = __atomic_load_n(&e->rescans, __ATOMIC_RELAXED);
-	st->rescan_reasons = (uint32_t)__atomic_load_n(&e->rescan_reasons, __ATOMIC_RELAXED);
 	return 0;
 }
