@@ -36,7 +36,9 @@ const volatile __u32 max_aio_iocbs = DIRTY_AIO_MAX_IOCBS; /* iocbs read per io_s
 
 /* Set by userspace; cheap filters and the self-probe. */
 __u32 nr_file_disks;
-__u32 nr_bdev_disks;
+__u32 nr_bdev_disks; /* of which: */
+__u32 nr_rq_disks; /* request-based (blk-mq) devices and partitions */
+__u32 nr_bio_disks; /* bio-based (device-mapper) devices */
 __u32 probe_tid; /* a pwrite64() by this thread reports its fd's key */
 struct dirty_key probe_key;
 

@@ -248,7 +248,7 @@ int BPF_PROG(dirty_rq_complete, struct request *rq, blk_status_t error, unsigned
 	__u64 lo, hi;
 	__u32 devt, i;
 
-	if (!nr_bdev_disks || !nr_bytes || !bio_writes(rq->cmd_flags))
+	if (!nr_rq_disks || !nr_bytes || !bio_writes(rq->cmd_flags))
 		return 0;
 	disk = rq->q->disk;
 	if (!disk)
@@ -298,7 +298,7 @@ int BPF_PROG(dirty_bio_queue, struct bio *bio)
 	__u64 sector, key;
 	__u32 *s;
 
-	if (!nr_bdev_disks || !bio_writes(bio->bi_opf))
+	if (!nr_bio_disks || !bio_writes(bio->bi_opf))
 		return 0;
 	bdev = bio->bi_bdev;
 	if (!bdev)
@@ -340,7 +340,7 @@ int BPF_PROG(dirty_bio_complete, struct request_queue *q, struct bio *bio)
 	struct dirty_disk *d;
 	__u64 key = (__u64)bio;
 
-	if (!nr_bdev_disks)
+	if (!nr_bio_disks)
 		return 0;
 	e = bpf_map_lookup_elem(&dirty_inflight, &key);
 	if (!e || e->done)

@@ -119,6 +119,22 @@ static bool loop_uncovered(struct tracker_disk *d)
 	return true;
 }
 
+/* The programs' cheap filters: how many disks of each kind are tracked. */
+static void disk_count(struct tracker_disk *d, int n)
+{
+	struct dirty_bpf__bss *bss = d->t->skel->bss;
+
+	if (d->kind == DIRTY_KIND_FILE) {
+		__atomic_fetch_add(&bss->nr_file_disks, n, __ATOMIC_SEQ_CST);
+		return;
+	}
+	__atomic_fetch_add(&bss->nr_bdev_disks, n, __ATOMIC_SEQ_CST);
+	if (d->whole_devt)
+		__atomic_fetch_add(&bss->nr_rq_disks, n, __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_add(&bss->nr_bio_disks, n, __ATOMIC_SEQ_CST);
+}
+
 static int gran_shift_of(uint32_t gran)
 {
 	if (gran < TRACKER_GRANULARITY_MIN || gran > TRACKER_GRANULARITY_MAX || (gran & (gran - 1)))
@@ -317,10 +333,7 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 		goto err_unlock;
 	}
 	keyed = true;
-	if (d->kind == DIRTY_KIND_FILE)
-		__atomic_fetch_add(&t->skel->bss->nr_file_disks, 1, __ATOMIC_SEQ_CST);
-	else
-		__atomic_fetch_add(&t->skel->bss->nr_bdev_disks, 1, __ATOMIC_SEQ_CST);
+	disk_count(d, 1);
 	bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.dirty_global), &(__u32){ 0 }, &d->seen);
 	/* Mappings made before we looked cannot be followed either. */
 	if (d->kind == DIRTY_KIND_FILE && dirty_host_shared_mapping(d->key.dev, d->key.ino)) {
@@ -365,10 +378,7 @@ int tracker_stop(struct tracker_disk *d)
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
 	if (d->whole_devt)
 		bdev_parts_update(d, true);
-	if (d->kind == DIRTY_KIND_FILE)
-		__atomic_fetch_sub(&t->skel->bss->nr_file_disks, 1, __ATOMIC_SEQ_CST);
-	else
-		__atomic_fetch_sub(&t->skel->bss->nr_bdev_disks, 1, __ATOMIC_SEQ_CST);
+	disk_count(d, -1);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot);
 	dirty_slot_release(t, d->slot);
 	pthread_mutex_unlock(&t->lock);

@@ -285,8 +285,20 @@ static __always_inline struct file *fd_file(long fd)
 	fdt = files->fdt;
 	if (!fdt || (__u64)fd >= fdt->max_fds)
 		return NULL;
-	fds = (__u64)fdt->fd;
-	bpf_probe_read_kernel(&f, sizeof(f), (void *)(fds + fd * sizeof(f)));
+	fds = (__u64)fdt->fd + fd * sizeof(f);
+	if (bpf_core_field_offset(struct kiocb, ki_filp) == 0) {
+		/*
+		 * The slot is a struct file *: read it as the first member of
+		 * a struct that starts with one (a kiocb), through a read-only
+		 * cast -- a plain load where a probe read is a helper call.
+		 */
+		struct kiocb *k =
+			bpf_rdonly_cast((void *)fds, bpf_core_type_id_kernel(struct kiocb));
+
+		f = k->ki_filp;
+	} else {
+		bpf_probe_read_kernel(&f, sizeof(f), (void *)fds);
+	}
 	return as_file((__u64)f);
 }
 

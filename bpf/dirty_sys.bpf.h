@@ -141,6 +141,8 @@ static __always_inline void posw_exit(long ret, long fd, __s64 pos)
 		rescan(d, DIRTY_RESCAN_IO_ERROR);
 		return;
 	}
+	if (d->kind == DIRTY_KIND_BDEV && (file_iocb_flags(f) & IOCB_DIRECT))
+		return; /* its requests or bios completed before this exit: marked */
 	if (file_iocb_flags(f) & IOCB_APPEND) {
 		/* Linux appends whatever the offset says. */
 		__s64 hi = file_size(f);
