@@ -2,8 +2,8 @@
 # tests/bench/dirty.sh: what the eBPF dirty tracker costs a write-heavy
 # workload.  fio 4 KiB random writes, IOPS with no tracker at all and with
 # a tracker on the target (drained every second, as ferryd does while it
-# pre-copies), on a file and on a loop device.  Runs alternate off, on,
-# off, on... so that drift in the machine's load hits both columns; the
+# pre-copies), on a file and on a loop device.  Runs come in pairs, off-on
+# then on-off, so that drift in the machine's load hits both columns; the
 # overhead is the median of the per-pair differences.  fio's own CPU time
 # per write is shown too: it is far less sensitive than IOPS to other load
 # on a shared machine.
@@ -11,13 +11,13 @@
 # Last, the time the tracker's programs themselves take per event
 # (kernel.bpf_stats_enabled during one more run of each target).
 #
-# Environment: DIRTY_BENCH_REPS (pairs, default 7), DIRTY_BENCH_SECS
-# (seconds per run, default 3), DIRTY_BENCH_DIR (scratch, default /var/tmp).
+# Environment: DIRTY_BENCH_REPS (pairs, default 9), DIRTY_BENCH_SECS
+# (seconds per run, default 2), DIRTY_BENCH_DIR (scratch, default /var/tmp).
 set -u
 cd "$(dirname "$0")/../.."
 top=$(pwd)
-reps=${DIRTY_BENCH_REPS:-7}
-secs=${DIRTY_BENCH_SECS:-3}
+reps=${DIRTY_BENCH_REPS:-9}
+secs=${DIRTY_BENCH_SECS:-2}
 drain=$top/build/tests/dirty-drain
 [ "$(id -u)" = 0 ] || { echo "dirty: needs root (skipped)"; exit 0; }
 [ -x "$drain" ] || { echo "dirty: $drain missing (make)"; exit 1; }
@@ -84,10 +84,18 @@ row() { # LABEL TARGET FIO-ARGS...
 	local label=$1 target=$2 i off on offs=() ons=() pcts=() coff=() con=() cpcts=()
 	shift 2
 	for ((i = 0; i < reps; i++)); do
-		off=($(run "$target" "$@"))
-		tracker_on "$target"
-		on=($(run "$target" "$@"))
-		tracker_off
+		# off-on, then on-off: a steady drift in load cancels out in pairs
+		if ((i % 2 == 0)); then
+			off=($(run "$target" "$@"))
+			tracker_on "$target"
+			on=($(run "$target" "$@"))
+			tracker_off
+		else
+			tracker_on "$target"
+			on=($(run "$target" "$@"))
+			tracker_off
+			off=($(run "$target" "$@"))
+		fi
 		offs+=("${off[0]}") ons+=("${on[0]}") coff+=("${off[1]}") con+=("${on[1]}")
 		pcts+=("$(pct "${off[0]}" "${on[0]}")")
 		cpcts+=("$(pct "${on[1]}" "${off[1]}")")
@@ -101,7 +109,7 @@ row() { # LABEL TARGET FIO-ARGS...
 }
 
 others=$(bpftool prog show 2>/dev/null | grep -c 'name dirty_pwrite64_exit')
-echo "fio 4 KiB random writes, ${secs} s per run, $reps off/on pairs, tracker at 64 KiB"
+echo "fio 4 KiB random writes, ${secs} s per run, $reps pairs (off-on, on-off), tracker at 64 KiB"
 echo "granularity drained every second; other dirty trackers loaded: $others"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %9s %9s %9s  %7s %7s %9s\n' "target, engine" "IOPS off" "IOPS on" "lost" \
