@@ -2,15 +2,28 @@
 /*
  * codec.c - per-chunk encoding: raw or one independent zstd frame.
  *
- * Each sender thread owns a zstd context.  In auto mode every chunk is first
- * sampled (a few 4 KiB slices compressed at the fast level, about 1.5% of
- * the chunk): data that does not shrink goes raw at once.  For data that
- * does, the thread keeps what each way has cost it lately, per input byte,
- * measured from the time spent encoding and sending (a send blocks while
- * the link is busy, so a slow link shows up as a high raw cost, a fast one
- * as a cost close to a memory copy).  It compresses when that is cheaper
- * than sending raw, and every 64 chunks it tries the other way for a few
- * chunks so that both estimates follow the link and the CPU during the copy.
+ * Compressing pays when the compressor is faster than the link: raw, a
+ * connection moves data at its share L of the link; compressed, at
+ * min(Z, L / r) (Z: this thread's compressor speed, r: compressed/raw),
+ * the kernel draining one chunk from the socket buffer while the next one
+ * is compressed.  So: compress when Z > L and the chunk shrinks.  Each
+ * sender thread measures both during the copy:
+ *   - L, from the kernel: TCP_INFO's delivery rate of this connection,
+ *     the median of its recent samples that were not application-limited
+ *     (when we kept the pipe full: the rate is the link's share, not ours);
+ *     with --bwlimit, at most the limit's share;
+ *   - Z, from its own zstd calls (input bytes per second of wall time, so
+ *     a CPU busy with other work shows up as a slower compressor).
+ * The connections of a transfer share the link and the CPU, and one going
+ * slower (compressing) speeds the others up: decisions use the average of
+ * every connection's estimates (stream.c), not the thread's own alone.
+ * Two levels compete: the default (1, or zstd:N) and a fast one (-3):
+ * the stronger is used where it outruns the link, the faster where only it
+ * does (a link slower than the CPU, but a CPU too busy for level 1).
+ * r is sampled per chunk (a few 4 KiB slices, ~1.5% of it), and only when
+ * compression could pay at all: on a fast link nothing is sampled.  Every
+ * 64 chunks a compressible chunk goes to the level not in use, to keep both
+ * estimates current.  Unknown L (not link-bound yet, a Unix socket): raw.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,14 +40,16 @@
 #define WORTH_RATIO_DIV 16	   /* compressed must save 1/16 or go raw */
 #define EWMA_ALPHA 0.2
 #define PROBE_EVERY 64
-#define PROBE_CHUNKS 3
-#define ZSTD_BIAS 0.95 /* compress only when clearly cheaper */
+#define ZSTD_MARGIN 1.2 /* compress only when clearly faster */
 
 int mover_codec_init(struct mover_codec *c, enum mover_compress mode, int level)
 {
+	void *zeros;
+
 	memset(c, 0, sizeof(*c));
 	c->mode = mode;
 	c->level = level ? level : 1;
+	c->cur_level = c->level;
 	if (mode == MOVER_COMPRESS_NONE)
 		return 0;
 	c->cctx = ZSTD_createCCtx();
@@ -52,6 +67,12 @@ int mover_codec_init(struct mover_codec *c, enum mover_compress mode, int level)
 	    ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0))) {
 		mover_codec_fini(c);
 		return -EINVAL;
+	}
+	/* Let zstd size its tables now, not in the first measured call. */
+	zeros = calloc(1, MOVER_IO_BYTES);
+	if (zeros) {
+		ZSTD_compress2(c->cctx, c->out, c->out_cap, zeros, MOVER_IO_BYTES);
+		free(zeros);
 	}
 	return 0;
 }
@@ -84,64 +105,99 @@ double mover_codec_sample(struct mover_codec *c, const uint8_t *p, size_t len)
 	return (double)out / (double)in;
 }
 
-bool mover_policy_zstd(double sample_ratio, double raw_ns_per_byte, double zstd_ns_per_byte)
+int mover_policy_zstd(double sample_ratio, double link_bps, const double zstd_bps[2])
 {
-	if (sample_ratio > SAMPLE_INCOMPRESSIBLE)
-		return false;
-	if (raw_ns_per_byte <= 0)
-		return false; /* measure raw first */
-	if (zstd_ns_per_byte <= 0)
-		return true; /* then measure zstd */
-	return zstd_ns_per_byte < raw_ns_per_byte * ZSTD_BIAS;
+	int k;
+
+	if (sample_ratio > SAMPLE_INCOMPRESSIBLE || link_bps <= 0)
+		return 0;
+	/* The stronger level if it outruns the link, else the faster one. */
+	for (k = 0; k < 2; k++)
+		if (zstd_bps[k] <= 0 || zstd_bps[k] > link_bps * ZSTD_MARGIN)
+			return k + 1; /* unknown: measure it */
+	return 0;
 }
 
-bool mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len)
+static int u64_cmp(const void *a, const void *b)
 {
-	bool z;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void mover_codec_link(struct mover_codec *c, uint64_t delivery_bps, bool app_limited,
+		      uint64_t cap_bps)
+{
+	uint64_t sorted[MOVER_LINK_SAMPLES];
+	double l = c->own_link_bps;
+
+	/* The median of recent samples: a burst through a shaper or an ACK
+	 * compression spike must not flip the decisions. */
+	if (delivery_bps && !app_limited) {
+		c->link_samples[c->nr_link_samples++ % MOVER_LINK_SAMPLES] = delivery_bps;
+		size_t n = MIN(c->nr_link_samples, (size_t)MOVER_LINK_SAMPLES);
+
+		memcpy(sorted, c->link_samples, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), u64_cmp);
+		l = (double)sorted[n / 2];
+	}
+	if (cap_bps && (l <= 0 || l > (double)cap_bps))
+		l = (double)cap_bps;
+	c->own_link_bps = c->link_bps = l;
+}
+
+int mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len)
+{
+	bool probe;
+	int k;
 
 	switch (c->mode) {
 	case MOVER_COMPRESS_NONE:
-		return false;
+		return 0;
 	case MOVER_COMPRESS_ZSTD:
-		return true;
+		return 1;
 	case MOVER_COMPRESS_AUTO:
 		break;
 	}
-	if (mover_codec_sample(c, p, len) > SAMPLE_INCOMPRESSIBLE)
-		return false;
-	z = mover_policy_zstd(0.0, c->raw_ns_per_byte, c->zstd_ns_per_byte);
-	c->chunks++;
-	if (c->explore) {
-		c->explore--;
-		z = !z;
-	} else if (c->chunks % PROBE_EVERY == 0 && c->raw_ns_per_byte > 0 &&
-		   c->zstd_ns_per_byte > 0) {
-		c->explore = PROBE_CHUNKS - 1;
-		z = !z;
-	}
-	return z;
+	if (c->link_bps <= 0)
+		return 0;
+	/* Not even perfect compression would pay: do not even sample. */
+	k = mover_policy_zstd(0.0, c->link_bps, c->zstd_bps);
+	/* Now and then the level not in use, so both estimates stay fresh;
+	 * more often while a compressor and the link are close. */
+	probe = ++c->chunks % (c->zstd_bps[0] > 0 && c->zstd_bps[1] < 2 * c->link_bps ?
+				       PROBE_EVERY / 4 : PROBE_EVERY) == 0;
+	if (probe)
+		k = k == 1 ? 2 : 1;
+	if (!k || mover_codec_sample(c, p, len) > SAMPLE_INCOMPRESSIBLE)
+		return 0;
+	return k;
 }
 
-size_t mover_codec_compress(struct mover_codec *c, const uint8_t *p, size_t len)
+size_t mover_codec_compress(struct mover_codec *c, const uint8_t *p, size_t len, int which)
 {
+	int level = which == 2 ? MOVER_ZSTD_FAST_LEVEL : c->level;
 	size_t n;
 
 	if (!c->cctx || len > c->out_cap)
 		return 0;
+	if (level != c->cur_level &&
+	    !ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, level)))
+		c->cur_level = level;
 	n = ZSTD_compress2(c->cctx, c->out, c->out_cap, p, len);
 	if (ZSTD_isError(n) || n >= len - len / WORTH_RATIO_DIV)
 		return 0;
 	return n;
 }
 
-void mover_codec_account(struct mover_codec *c, bool zstd, size_t len, uint64_t ns)
+void mover_codec_account(struct mover_codec *c, int which, size_t len, uint64_t ns)
 {
-	double *e = zstd ? &c->zstd_ns_per_byte : &c->raw_ns_per_byte;
-	double v;
+	double v, *z;
 
-	if (!len)
+	if (!len || !ns || which < 1 || which > 2)
 		return;
-	v = (double)ns / (double)len;
-	*e = *e <= 0 ? v : *e * (1 - EWMA_ALPHA) + v * EWMA_ALPHA;
-	c->last_zstd = zstd;
+	z = &c->own_zstd_bps[which - 1];
+	v = (double)len * 1e9 / (double)ns;
+	*z = *z <= 0 ? v : *z * (1 - EWMA_ALPHA) + v * EWMA_ALPHA;
+	c->zstd_bps[which - 1] = *z;
 }

@@ -431,32 +431,45 @@ bool mover_is_zero(const void *p, size_t len);
 size_t mover_run_len(const uint8_t *p, size_t len, uint64_t off, bool *zero);
 
 /* codec.c: adaptive zstd */
+#define MOVER_LINK_SAMPLES 15
 struct mover_codec {
 	void *cctx; /* ZSTD_CCtx, one per thread */
 	enum mover_compress mode;
-	int level;
-	uint8_t *out; /* compressed chunk */
+	int level;     /* the stronger level: 1, or N of zstd:N */
+	int cur_level; /* set in cctx */
+	uint8_t *out;  /* compressed chunk */
 	size_t out_cap;
-	/* auto: measured cost per input byte of each way (EWMA, 0: unknown) */
-	double raw_ns_per_byte;
-	double zstd_ns_per_byte;
-	uint32_t chunks;  /* compressible chunks seen */
-	uint32_t explore; /* chunks left in the current probe of the other way */
-	bool last_zstd;
+	/* auto: measured by this thread during the copy (0: unknown) */
+	double own_link_bps;	/* this connection's rate when the link is the limit */
+	double own_zstd_bps[2]; /* this thread's compressor at level, fast level */
+	/* what decisions use: the transfer's averages (set by stream.c) */
+	double link_bps;
+	double zstd_bps[2];
+	uint32_t chunks;
+	uint64_t link_samples[MOVER_LINK_SAMPLES]; /* delivery rates, a ring */
+	size_t nr_link_samples;
 };
+
+#define MOVER_ZSTD_FAST_LEVEL (-3)
 
 int mover_codec_init(struct mover_codec *c, enum mover_compress mode, int level);
 void mover_codec_fini(struct mover_codec *c);
 /* Ratio (compressed/raw) of a sample of the chunk, 1.0 when incompressible. */
 double mover_codec_sample(struct mover_codec *c, const uint8_t *p, size_t len);
-/* Should this chunk be compressed?  (samples it in auto mode) */
-bool mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len);
-/* Pure policy: compress when it is cheaper per input byte. */
-bool mover_policy_zstd(double sample_ratio, double raw_ns_per_byte, double zstd_ns_per_byte);
-/* Compress into c->out; returns the size, or 0 when not worth it. */
-size_t mover_codec_compress(struct mover_codec *c, const uint8_t *p, size_t len);
-/* Account the time spent encoding + sending a chunk of len input bytes. */
-void mover_codec_account(struct mover_codec *c, bool zstd, size_t len, uint64_t ns);
+/* How to send this chunk: 0 raw, 1 zstd at the level, 2 at the fast level
+ * (samples the chunk when compressing could pay). */
+int mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len);
+/* Pure policy: the stronger level that outruns the link (1, 2), else 0. */
+int mover_policy_zstd(double sample_ratio, double link_bps, const double zstd_bps[2]);
+/* A delivery-rate sample of the connection (TCP_INFO); cap_bps: the
+ * connection's share of --bwlimit, 0 for none. */
+void mover_codec_link(struct mover_codec *c, uint64_t delivery_bps, bool app_limited,
+		      uint64_t cap_bps);
+/* Compress into c->out (which: 1 or 2 as chosen); returns the size, or 0
+ * when not worth it. */
+size_t mover_codec_compress(struct mover_codec *c, const uint8_t *p, size_t len, int which);
+/* Account the time a compression of len input bytes took. */
+void mover_codec_account(struct mover_codec *c, int which, size_t len, uint64_t ns);
 
 /* aio.c: source reads, libaio + O_DIRECT where possible, buffered where the
  * data is cached or O_DIRECT is refused */
@@ -617,6 +630,10 @@ struct mover_sconn {
 	uint64_t sum_off, sum;
 	uint8_t commit_info[32];
 	uint64_t unit_done; /* bytes of the current unit sent */
+	bool zerocopy;	    /* raw data by sendfile from the page cache */
+	atomic_uint_fast64_t pub_link_bps;    /* codec estimates, for the other */
+	atomic_uint_fast64_t pub_zstd_bps[2]; /* connections' decisions */
+	bool no_zerocopy;   /* not any more: a chunk failed its checksum */
 	char errmsg[MOVER_ERR_MAX];
 };
 
@@ -635,7 +652,8 @@ struct mover_xfer {
 	uint8_t *state;	      /* enum mover_unit_state per plan unit */
 	size_t *requeue;      /* units to send again */
 	size_t nr_requeue;
-	size_t next; /* next plan unit to hand out */
+	size_t *order; /* plan units in the order they are handed out */
+	size_t next;   /* next position in order */
 	size_t verify_next;
 	int nconns;
 	struct mover_sconn conns[MOVER_CONNS_MAX];

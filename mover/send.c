@@ -12,8 +12,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,10 +259,10 @@ static ssize_t xfer_next_unit(struct mover_xfer *x)
 	if (x->nr_requeue) {
 		i = (ssize_t)x->requeue[--x->nr_requeue];
 	} else {
-		while (x->next < x->plan.nr_units && x->state[x->next] != UNIT_TODO)
+		while (x->next < x->plan.nr_units && x->state[x->order[x->next]] != UNIT_TODO)
 			x->next++;
 		if (x->next < x->plan.nr_units)
-			i = (ssize_t)x->next++;
+			i = (ssize_t)x->order[x->next++];
 	}
 	if (i >= 0)
 		x->state[i] = UNIT_INFLIGHT;
@@ -297,8 +298,14 @@ static void *sconn_main(void *arg)
 	struct mover_sconn *c = arg;
 	struct mover_xfer *x = c->x;
 	unsigned int attempt = 0;
+	sigset_t pipe;
 	ssize_t u;
 	int ret = 0;
+
+	/* sendfile(2) has no MSG_NOSIGNAL: keep SIGPIPE from the process. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 
 	for (;;) {
 		if (mover_stopped(x))
@@ -326,6 +333,8 @@ failed:
 		if (mover_stopped(x))
 			break;
 		mover_sconn_close(x, c);
+		if (ret == -EBADMSG)
+			c->no_zerocopy = true; /* read and send our own copy from now on */
 		if (!mover_retryable(ret) || !xfer_take_retry(x)) {
 			mover_fail(x, ret, "%s", c->errmsg);
 			break;
@@ -365,6 +374,35 @@ static int xfer_open_source(struct mover_xfer *x, struct mover_stats *st)
 	return 0;
 }
 
+/*
+ * The order units are handed out in: shuffled (a fixed seed: runs are
+ * reproducible), so that the units in flight at any moment come from all
+ * over the image.  Images are made of regions (zeros, text, compressed or
+ * encrypted data); a mix keeps the compressor and the link busy together,
+ * where neighbouring units would have every connection compress at once,
+ * then every connection wait on the link.  Each unit is still read
+ * sequentially.
+ */
+static void xfer_order(struct mover_xfer *x)
+{
+	uint64_t r = 0x2545f4914f6cdd1dULL;
+	size_t i;
+
+	for (i = 0; i < x->plan.nr_units; i++)
+		x->order[i] = i;
+	for (i = x->plan.nr_units; i > 1; i--) {
+		size_t j, t;
+
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		j = (size_t)(r % i);
+		t = x->order[i - 1];
+		x->order[i - 1] = x->order[j];
+		x->order[j] = t;
+	}
+}
+
 /* Copy, sort and merge the caller's ranges, then cut the work units. */
 static int xfer_plan(struct mover_xfer *x)
 {
@@ -392,7 +430,11 @@ static int xfer_plan(struct mover_xfer *x)
 		return -EFBIG;
 	x->state = calloc(x->plan.nr_units + 1, sizeof(*x->state));
 	x->requeue = calloc(x->plan.nr_units + 1, sizeof(*x->requeue));
-	return x->state && x->requeue ? 0 : -ENOMEM;
+	x->order = calloc(x->plan.nr_units + 1, sizeof(*x->order));
+	if (!x->state || !x->requeue || !x->order)
+		return -ENOMEM;
+	xfer_order(x);
+	return 0;
 }
 
 static void xfer_stats(struct mover_xfer *x, struct mover_stats *st)
@@ -557,6 +599,7 @@ out:
 	mover_plan_free(&x->plan);
 	free(x->state);
 	free(x->requeue);
+	free(x->order);
 out_free:
 	pthread_mutex_destroy(&x->lock);
 	pthread_mutex_destroy(&x->plock);

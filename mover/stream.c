@@ -16,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <linux/tcp.h>
 
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
@@ -210,6 +213,55 @@ static int sconn_send(struct mover_sconn *c, const struct mover_frame *f, const 
 	return 0;
 }
 
+/*
+ * A raw data frame straight from the page cache: the header, then
+ * sendfile(2) of the bytes, which the kernel hands to the socket without
+ * copying them.  The checksum was computed on a read of the same bytes; if
+ * the image changed in between (a running VM), the receiver refuses the
+ * chunk and the unit is sent again through the copying path.  (SIGPIPE is
+ * blocked in the sending threads: sendfile has no MSG_NOSIGNAL.)
+ */
+static int sconn_sendfile(struct mover_sconn *c, const struct mover_frame *f)
+{
+	struct mover_xfer *x = c->x;
+	uint8_t hdr[MOVER_HDR_BYTES];
+	off_t o = (off_t)f->offset;
+	size_t left = f->len, h = 0;
+	int ret = 0;
+
+	mover_frame_encode(f, hdr);
+	if (x->o->bwlimit_bps)
+		mover_ratelimit_wait(&x->rl, MOVER_HDR_BYTES + f->len, &x->stop);
+	while (h < sizeof(hdr)) {
+		ssize_t n = send(c->fd, hdr + h, sizeof(hdr) - h, MSG_MORE | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			goto err;
+		}
+		h += (size_t)n;
+	}
+	while (left) {
+		ssize_t n = sendfile(c->fd, x->src_fd, &o, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			goto err;
+		}
+		left -= (size_t)n;
+	}
+	x->wire_bytes += MOVER_HDR_BYTES + f->len;
+	return 0;
+err:
+	if (sconn_poll(c, NULL) == 0 || ret == -EIO)
+		snprintf(c->errmsg, sizeof(c->errmsg), "sendfile: %s", strerror(-ret));
+	return ret;
+}
+
 static int send_zero(struct mover_sconn *c, uint64_t off, uint64_t len)
 {
 	struct mover_frame f = { .type = MOVER_F_ZERO, .offset = off, .arg = len };
@@ -220,6 +272,53 @@ static int send_zero(struct mover_sconn *c, uint64_t off, uint64_t len)
 		c->unit_done += len;
 	}
 	return ret;
+}
+
+/*
+ * Publish this thread's link and compressor estimates and decide with the
+ * averages over the transfer's connections: they share the link, and one
+ * that compresses (sends less) lets the others send faster.
+ */
+static void sconn_share_estimates(struct mover_sconn *c)
+{
+	struct mover_xfer *x = c->x;
+	uint64_t l = 0, z[2] = { 0, 0 }, nl = 0, nz[2] = { 0, 0 };
+	int i, k;
+
+	atomic_store(&c->pub_link_bps, (uint64_t)c->codec.own_link_bps);
+	for (k = 0; k < 2; k++)
+		atomic_store(&c->pub_zstd_bps[k], (uint64_t)c->codec.own_zstd_bps[k]);
+	for (i = 0; i < x->nconns; i++) {
+		uint64_t a = atomic_load(&x->conns[i].pub_link_bps);
+
+		l += a;
+		nl += a != 0;
+		for (k = 0; k < 2; k++) {
+			uint64_t b = atomic_load(&x->conns[i].pub_zstd_bps[k]);
+
+			z[k] += b;
+			nz[k] += b != 0;
+		}
+	}
+	c->codec.link_bps = nl ? (double)l / (double)nl : 0;
+	for (k = 0; k < 2; k++)
+		c->codec.zstd_bps[k] = nz[k] ? (double)z[k] / (double)nz[k] : 0;
+}
+
+/* What the link delivers for this connection, from the kernel. */
+static void sconn_link_sample(struct mover_sconn *c)
+{
+	struct mover_xfer *x = c->x;
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	uint64_t cap = x->o->bwlimit_bps / (uint64_t)MAX(x->nconns, 1);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
+	    tl < offsetof(struct tcp_info, tcpi_delivery_rate) + sizeof(ti.tcpi_delivery_rate))
+		ti.tcpi_delivery_rate = 0;
+	mover_codec_link(&c->codec, ti.tcpi_delivery_rate, ti.tcpi_delivery_rate_app_limited, cap);
+	sconn_share_estimates(c);
 }
 
 static bool fault_now(struct mover_xfer *x)
@@ -237,18 +336,24 @@ static int send_data(struct mover_sconn *c, uint8_t *p, uint64_t off, size_t len
 	struct mover_xfer *x = c->x;
 	struct mover_frame f = { .type = MOVER_F_DATA, .raw_len = (uint32_t)len, .offset = off };
 	const uint8_t *payload = p;
-	bool zstd;
+	bool zc;
+	int zstd;
 	uint64_t t0;
 	size_t clen = 0;
 	int ret;
 
 	f.arg = mover_data_checksum(p, len, off);
-	if (fault_now(x))
+	zc = c->zerocopy;
+	if (fault_now(x)) {
 		p[len / 2] ^= 0x5a; /* test only: damage it after the checksum */
+		zc = false;
+	}
 	zstd = mover_codec_choose(&c->codec, p, len);
-	t0 = now_ns();
-	if (zstd)
-		clen = mover_codec_compress(&c->codec, p, len);
+	if (zstd) {
+		t0 = now_ns();
+		clen = mover_codec_compress(&c->codec, p, len, zstd);
+		mover_codec_account(&c->codec, zstd, len, now_ns() - t0);
+	}
 	if (clen) {
 		f.flags = MOVER_DATA_ZSTD;
 		f.len = (uint32_t)clen;
@@ -256,10 +361,11 @@ static int send_data(struct mover_sconn *c, uint8_t *p, uint64_t off, size_t len
 	} else {
 		f.len = (uint32_t)len;
 	}
-	ret = sconn_send(c, &f, payload);
+	ret = zc && !clen ? sconn_sendfile(c, &f) : sconn_send(c, &f, payload);
 	if (ret)
 		return ret;
-	mover_codec_account(&c->codec, clen != 0, len, now_ns() - t0);
+	if (c->codec.mode == MOVER_COMPRESS_AUTO)
+		sconn_link_sample(c);
 	x->data_bytes += len;
 	if (clen) {
 		x->zstd_in_bytes += len;
@@ -346,6 +452,9 @@ static int send_part(struct mover_sconn *c, const struct mover_part *pt)
 		return ret == -ENOMEM ? ret : -EIO;
 	}
 	mover_reader_choose(&c->rd, pt->off, pt->len);
+	/* Zero-copy sends from the page cache, unless a chunk sent that way
+	 * failed its checksum (the image changing under us). */
+	c->zerocopy = !c->rd.direct && !c->no_zerocopy && x->seekable;
 	ret = mover_reader_start(&c->rd, c->reqs, nr);
 	for (i = 0; i < c->segs.n && !ret; i++) {
 		const struct mover_seg *s = &c->segs.v[i];
@@ -410,6 +519,12 @@ int mover_sconn_fin(struct mover_sconn *c)
 {
 	struct mover_frame f = { .type = MOVER_F_FIN };
 	int ret;
+
+	log_debug(LOG_SUB_MOVER,
+		  "%s: connection %d: link %.0f MB/s, zstd %.0f MB/s (level %d), %.0f MB/s (level %d), %s reads",
+		  c->x->label, c->index, c->codec.own_link_bps / 1e6, c->codec.own_zstd_bps[0] / 1e6,
+		  c->codec.level, c->codec.own_zstd_bps[1] / 1e6, MOVER_ZSTD_FAST_LEVEL,
+		  c->rd.direct ? "direct" : "buffered");
 
 	c->fin_ok = false;
 	ret = sconn_send(c, &f, NULL);

@@ -133,16 +133,18 @@ static void test_policy(void **state)
 	uint8_t *rnd = malloc(1 << 20), *txt = malloc(1 << 20);
 
 	/* Incompressible: raw whatever the link. */
-	assert_false(mover_policy_zstd(0.99, 50.0, 1.0));
-	/* Raw not measured yet: measure it first; then zstd is tried. */
-	assert_false(mover_policy_zstd(0.3, 0, 0));
-	assert_true(mover_policy_zstd(0.3, 10.0, 0));
-	/* Slow link (raw costs 30 ns/B), compressing costs 8: compress. */
-	assert_true(mover_policy_zstd(0.3, 30.0, 8.0));
-	/* Fast link: a memory copy beats the compressor. */
-	assert_false(mover_policy_zstd(0.3, 0.5, 3.5));
-	/* Close: stay raw (keep the CPU). */
-	assert_false(mover_policy_zstd(0.3, 10.0, 9.8));
+	assert_int_equal(mover_policy_zstd(0.99, 50e6, (double[]){ 300e6, 500e6 }), 0);
+	/* Link rate not known (not link-bound yet, or a Unix socket): raw. */
+	assert_int_equal(mover_policy_zstd(0.3, 0, (double[]){ 300e6, 500e6 }), 0);
+	/* Compressor not measured yet: measure it. */
+	assert_int_equal(mover_policy_zstd(0.3, 50e6, (double[]){ 0, 0 }), 1);
+	/* 1 Gbit/s shared by two connections, zstd at 300 MB/s: level 1. */
+	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 300e6, 500e6 }), 1);
+	/* A busy CPU: level 1 at 60 MB/s is too slow, the fast level is not. */
+	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 60e6, 0 }), 2);
+	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 60e6, 110e6 }), 2);
+	/* 10 Gbit/s: the link outruns both: raw. */
+	assert_int_equal(mover_policy_zstd(0.35, 560e6, (double[]){ 300e6, 500e6 }), 0);
 
 	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_AUTO, 0), 0);
 	assert_int_equal(random_bytes(rnd, 1 << 20), 0);
@@ -150,9 +152,18 @@ static void test_policy(void **state)
 		txt[i] = "the quick brown fox jumps over the lazy dog\n"[i % 44];
 	assert_true(mover_codec_sample(&c, rnd, 1 << 20) > 0.95);
 	assert_true(mover_codec_sample(&c, txt, 1 << 20) < 0.2);
-	assert_int_equal(mover_codec_compress(&c, rnd, 1 << 20), 0); /* not worth it */
-	assert_true(mover_codec_compress(&c, txt, 1 << 20) > 0);
-	assert_false(mover_codec_choose(&c, rnd, 1 << 20));
+	assert_int_equal(mover_codec_compress(&c, rnd, 1 << 20, 1), 0); /* not worth it */
+	assert_true(mover_codec_compress(&c, txt, 1 << 20, 1) > 0);
+	assert_true(mover_codec_compress(&c, txt, 1 << 20, 2) > 0);
+	assert_int_equal(mover_codec_choose(&c, txt, 1 << 20), 0); /* link unknown */
+	mover_codec_link(&c, 50000000, false, 0);
+	assert_int_equal(mover_codec_choose(&c, txt, 1 << 20), 1); /* zstd speed unknown */
+	assert_int_equal(mover_codec_choose(&c, rnd, 1 << 20), 0); /* incompressible */
+	mover_codec_account(&c, 1, 1 << 20, 10000000);	    /* 100 MB/s */
+	mover_codec_link(&c, 900000000, true, 0);	     /* app-limited: ignored */
+	assert_true(c.link_bps < 60e6);
+	mover_codec_link(&c, 0, false, 10000000);	     /* --bwlimit share caps it */
+	assert_true(c.link_bps <= 10e6);
 	mover_codec_fini(&c);
 	free(rnd);
 	free(txt);
