@@ -156,7 +156,6 @@ struct tracker {
 	uint32_t self_tgid, self_start;
 	bool have_file, have_bdev, have_dio, have_ext4;
 	uint32_t file_always; /* reasons every file disk reports (coverage gaps) */
-	uint64_t pending_gc_ns;
 	pthread_mutex_t lock; /* disks list, probes, global counters */
 	struct tracker_disk *disks;
 };

@@ -105,17 +105,23 @@ struct dirty_disk {
 	__u64 size_bytes; /* disk size at the last drain */
 };
 
-/* A write syscall between entry and exit (file-position writes, ftruncate). */
+/*
+ * A write syscall between entry and exit (file-position writes, ftruncate):
+ * the task's storage, so that its exit knows where the position was.
+ */
 struct dirty_pending {
 	__u64 file; /* struct file * at entry */
 	__s64 lo; /* f_pos, or i_size for O_APPEND, at entry */
-	__u64 ts_ns;
 	__s64 arg; /* ftruncate: new length */
+	__u64 gen; /* start_gen at entry: no disk started since if unchanged */
 	__u32 slot;
 	__u32 cookie;
-	__u32 nr; /* syscall number */
-	__u32 append;
+	__u32 nr; /* syscall number; 0: none in progress */
+	__u32 flags; /* DIRTY_PEND_* */
 };
+
+#define DIRTY_PEND_TRACKED 1 /* the file is a tracked disk's */
+#define DIRTY_PEND_APPEND 2 /* O_APPEND: lo is i_size */
 
 /* A bio to a tracked block device between queue and completion. */
 struct dirty_inflight {

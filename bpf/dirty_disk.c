@@ -28,8 +28,6 @@
 #include "bpf/dirty.h"
 #include "dirty.skel.h"
 
-#define PENDING_GC_NS (300ULL * 1000000000ULL)
-
 /* ---- tracker_start / tracker_stop -------------------------------------- */
 
 /* Add (or with @remove, drop) this disk in its whole disk's part list. */
@@ -334,6 +332,8 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 	}
 	keyed = true;
 	disk_count(d, 1);
+	/* Position writes that entered before the key fall back at their exit. */
+	__atomic_fetch_add(&t->skel->bss->start_gen, 1, __ATOMIC_SEQ_CST);
 	bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.dirty_global), &(__u32){ 0 }, &d->seen);
 	/* Mappings made before we looked cannot be followed either. */
 	if (d->kind == DIRTY_KIND_FILE && dirty_host_shared_mapping(d->key.dev, d->key.ino)) {
@@ -421,26 +421,6 @@ static uint32_t inflight_reap(struct tracker_disk *d, uint64_t now)
 	return why;
 }
 
-/* Forget syscalls whose exit never came (their thread died in between). */
-static void pending_reap(struct tracker *t, uint64_t now)
-{
-	int fd = bpf_map__fd(t->skel->maps.dirty_pending);
-	__u32 key, next, *prev = NULL;
-
-	if (now < t->pending_gc_ns)
-		return;
-	t->pending_gc_ns = now + PENDING_GC_NS / 10;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct dirty_pending v;
-
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &v) && now > v.ts_ns &&
-		    now - v.ts_ns > PENDING_GC_NS)
-			bpf_map_delete_elem(fd, &key);
-	}
-}
-
 /* Reasons that come from process-wide events and from userspace checks. */
 static uint32_t drain_checks(struct tracker_disk *d)
 {
@@ -467,7 +447,6 @@ static uint32_t drain_checks(struct tracker_disk *d)
 		why |= inflight_reap(d, now);
 	}
 	d->seen = g;
-	pending_reap(t, now);
 	return why;
 }
 

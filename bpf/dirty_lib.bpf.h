@@ -40,10 +40,11 @@ struct {
 	__array(values, struct dirty_words);
 } dirty_bitmaps SEC(".maps");
 
+/* Per task: the write syscall it is in (task storage: no hashing, freed with the task). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32); /* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct dirty_pending);
 } dirty_pending SEC(".maps");
 

@@ -15,33 +15,41 @@
  * and copy_file_range without an output offset, pwritev2 at -1 or with
  * RWF_APPEND): remember where the position was.
  */
+static __always_inline struct dirty_pending *pending(bool create)
+{
+	return bpf_task_storage_get(&dirty_pending, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
 static __always_inline void pos_enter(long nr, long fd)
 {
-	struct dirty_pending p = {};
+	struct dirty_pending *p;
 	struct dirty_disk *d;
 	struct file *f;
-	__u32 slot, tid;
+	__u32 slot;
 
 	if (!any_disks())
 		return;
+	p = pending(true);
+	if (!p)
+		return; /* the exit falls back to the position it ends at */
+	p->nr = nr;
+	p->gen = start_gen;
+	p->flags = 0;
 	f = fd_file(fd);
 	d = file_disk(f, &slot);
 	if (!d)
 		return;
-	p.file = (__u64)f;
-	p.slot = slot;
-	p.cookie = d->cookie;
-	p.nr = nr;
-	p.ts_ns = bpf_ktime_get_ns();
+	p->file = (__u64)f;
+	p->slot = slot;
+	p->cookie = d->cookie;
+	p->flags = DIRTY_PEND_TRACKED;
 	if (file_iocb_flags(f) & IOCB_APPEND) {
-		p.append = 1;
-		p.lo = file_size(f);
+		p->flags |= DIRTY_PEND_APPEND;
+		p->lo = file_size(f);
 	} else {
-		p.lo = file_pos(f);
+		p->lo = file_pos(f);
 	}
-	tid = cur_tid();
-	if (bpf_map_update_elem(&dirty_pending, &tid, &p, BPF_ANY))
-		rescan(d, DIRTY_RESCAN_OVERFLOW);
 }
 
 /*
@@ -55,18 +63,20 @@ static __always_inline void pos_exit(long nr, long ret, long fd)
 	struct dirty_pending *pp, p;
 	struct dirty_disk *d;
 	struct file *f;
-	__u32 slot, tid;
+	__u32 slot;
 	__s64 hi;
 
 	if (!any_disks())
 		return;
-	tid = cur_tid();
-	pp = bpf_map_lookup_elem(&dirty_pending, &tid);
-	if (pp) {
+	pp = pending(false);
+	if (pp && pp->nr == nr) {
 		p = *pp;
-		bpf_map_delete_elem(&dirty_pending, &tid);
-		if (p.nr != nr)
+		pp->nr = 0;
+		if (!(p.flags & DIRTY_PEND_TRACKED)) {
+			if (p.gen == start_gen)
+				return; /* untracked, and no disk started since */
 			goto fallback;
+		}
 		d = bpf_map_lookup_elem(&dirty_disks, &p.slot);
 		if (!d || d->cookie != p.cookie)
 			return;
@@ -78,7 +88,7 @@ static __always_inline void pos_exit(long nr, long ret, long fd)
 		f = as_file(p.file);
 		if (!f)
 			return;
-		hi = p.append ? file_size(f) : file_pos(f);
+		hi = (p.flags & DIRTY_PEND_APPEND) ? file_size(f) : file_pos(f);
 		if (hi >= p.lo + ret) {
 			mark(p.slot, p.lo, hi - p.lo, 0);
 		} else {
@@ -210,19 +220,20 @@ int dirty_pwritev2_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_pwritev2")
 int dirty_pwritev2_exit(struct trace_event_raw_sys_exit *ctx)
 {
+	long nr = ctx->id, ret = ctx->ret;
+	struct dirty_pending *p;
 	struct pt_regs *regs;
-	__u32 tid;
 	__s64 pos;
 
 	if (!any_disks())
 		return 0;
 	regs = cur_regs();
 	pos = PT_REGS_PARM4_SYSCALL(regs);
-	tid = cur_tid();
-	if (pos == -1 || bpf_map_lookup_elem(&dirty_pending, &tid))
-		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(regs));
+	p = pending(false);
+	if (pos == -1 || (p && p->nr == nr))
+		pos_exit(nr, ret, PT_REGS_PARM1_SYSCALL(regs));
 	else
-		posw_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), pos);
+		posw_exit(ret, PT_REGS_PARM1_SYSCALL(regs), pos);
 	return 0;
 }
 
@@ -369,27 +380,28 @@ int dirty_fallocate_exit(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_ftruncate")
 int dirty_ftruncate_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	struct dirty_pending p = {};
+	struct dirty_pending *p;
 	struct dirty_disk *d;
 	struct file *f;
-	__u32 slot, tid;
+	__u32 slot;
 
-	if (!any_disks())
+	if (!nr_file_disks)
 		return 0;
 	f = fd_file(ctx->args[0]);
 	d = file_disk(f, &slot);
 	if (!d)
 		return 0;
-	p.file = (__u64)f;
-	p.slot = slot;
-	p.cookie = d->cookie;
-	p.nr = ctx->id;
-	p.lo = file_size(f);
-	p.arg = ctx->args[1];
-	p.ts_ns = bpf_ktime_get_ns();
-	tid = cur_tid();
-	if (bpf_map_update_elem(&dirty_pending, &tid, &p, BPF_ANY))
+	p = pending(true);
+	if (!p) {
 		rescan(d, DIRTY_RESCAN_SHRINK); /* cannot tell later: assume the worst */
+		return 0;
+	}
+	p->nr = ctx->id;
+	p->flags = DIRTY_PEND_TRACKED;
+	p->slot = slot;
+	p->cookie = d->cookie;
+	p->lo = file_size(f);
+	p->arg = ctx->args[1];
 	return 0;
 }
 
@@ -398,18 +410,19 @@ int dirty_ftruncate_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct dirty_pending *p;
 	struct dirty_disk *d;
-	__u32 tid = cur_tid();
 
-	p = bpf_map_lookup_elem(&dirty_pending, &tid);
-	if (!p)
+	if (!nr_file_disks)
 		return 0;
-	if (p->nr == ctx->id && ctx->ret == 0 && p->arg < p->lo) {
+	p = pending(false);
+	if (!p || p->nr != ctx->id)
+		return 0;
+	p->nr = 0;
+	if (ctx->ret == 0 && p->arg < p->lo) {
 		d = bpf_map_lookup_elem(&dirty_disks, &p->slot);
 		if (d && d->cookie == p->cookie)
 			rescan(d, DIRTY_RESCAN_SHRINK);
 	}
 	/* Growth needs nothing: the new tail reads as zeroes (size_bytes says it). */
-	bpf_map_delete_elem(&dirty_pending, &tid);
 	return 0;
 }
 
