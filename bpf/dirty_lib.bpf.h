@@ -152,6 +152,8 @@ static __always_inline long word_set(void *bm, __u64 w, __u64 mask)
 	return popcount64(mask & ~old);
 }
 
+enum { MARK_OK, MARK_STOPPED, MARK_FAILED };
+
 struct mark_loop {
 	__u32 slot;
 	__u32 err;
@@ -169,12 +171,12 @@ static long mark_loop_cb(__u64 i, void *arg)
 
 	bm = bpf_map_lookup_elem(&dirty_bitmaps, &m->slot);
 	if (!bm) {
-		m->err = 1;
+		m->err = MARK_STOPPED;
 		return 1;
 	}
 	n = word_set(bm, m->w0 + i, word_mask(m->w0 + i, m->first, m->last));
 	if (n < 0) {
-		m->err = 1;
+		m->err = MARK_FAILED;
 		return 1;
 	}
 	m->newbits += n;
@@ -241,6 +243,8 @@ static __noinline int mark(__u32 slot, __u64 off, __u64 len, int count)
 	} else {
 		bpf_loop((m.last >> 6) - m.w0 + 1, mark_loop_cb, &m, 0);
 	}
+	if (m.err == MARK_STOPPED)
+		return 0; /* the disk is being stopped: its bitmap is gone */
 	if (m.err)
 		rescan(d, DIRTY_RESCAN_CAPACITY);
 	if (m.newbits)
