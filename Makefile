@@ -141,8 +141,11 @@ vmlinux:
 # --- mover/ --------------------------------------------------------------
 # The disk mover library (sender, receiver, wire format) and ferry-copy.
 MOVER_SRCS := mover/wire.c mover/extent.c mover/codec.c mover/aio.c mover/journal.c \
-	mover/dest.c mover/recv.c mover/session.c mover/auth.c mover/send.c mover/stream.c mover/stats.c
+	mover/dest.c mover/recv.c mover/session.c mover/auth.c mover/send.c mover/stream.c \
+	mover/stats.c mover/hash_avx2.c
 MOVER_LIB := $(O)/lib/libmover.a
+# Only XXH3 is built for AVX2; wire.c calls it on CPUs that have it.
+$(OBJ)/mover/hash_avx2.o: ALL_CFLAGS += -mavx2
 $(MOVER_LIB): $(call obj,$(MOVER_SRCS))
 	@mkdir -p $(dir $@)
 	$(call msg,AR,$@)
@@ -153,13 +156,13 @@ $(BIN)/ferry-copy: $(call obj,mover/ferry-copy.c) $(MOVER_LIB) $(O)/lib/libnet.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MOVER_LDLIBS) $(COMMON_LDLIBS)
 all: $(MOVER_LIB) $(BIN)/ferry-copy
-# The frame decoder is the mover's parser of network input.
 $(O)/fuzz/fuzz_migrecord: tests/fuzz/fuzz_migrecord.c daemon/migration.c common/util.c common/log.c
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
 
-$(O)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c mover/wire.c
+# The frame decoder is the mover's parser of network input.
+$(O)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c mover/wire.c mover/hash_avx2.c
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_ZSTD) $(LIBS_XXHASH)

@@ -268,3 +268,123 @@ void mover_reader_cancel(struct mover_reader *r)
 			reader_wait(r, &p->slot[i]);
 	r->nr = r->next_submit = r->next_done = 0;
 }
+
+/* ---- the receiver's writes ---- */
+
+struct writer_priv {
+	io_context_t ctx;
+	struct iocb cb[MOVER_WRITE_DEPTH];
+};
+
+int mover_writer_init(struct mover_writer *w)
+{
+	struct writer_priv *p;
+
+	memset(w, 0, sizeof(*w));
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	if (io_setup(MOVER_WRITE_DEPTH, &p->ctx)) {
+		free(p);
+		return -EAGAIN;
+	}
+	w->aio = p;
+	return 0;
+}
+
+static int writer_reap(struct mover_writer *w, unsigned int want)
+{
+	struct writer_priv *p = w->aio;
+	struct io_event ev[MOVER_WRITE_DEPTH];
+	int i, n;
+
+	while (w->slot[want].busy) {
+		n = io_getevents(p->ctx, 1, MOVER_WRITE_DEPTH, ev, NULL);
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			struct mover_wslot *s = &w->slot[(struct iocb *)ev[i].obj - p->cb];
+			long res = (long)ev[i].res;
+
+			s->busy = false;
+			w->inflight--;
+			if ((res < 0 || (size_t)res != s->len) && !w->err) {
+				w->err = res < 0 ? (int)res : -EIO;
+				w->err_off = s->off;
+				w->err_len = s->len;
+			}
+		}
+	}
+	return 0;
+}
+
+int mover_writer_buf(struct mover_writer *w, size_t len, uint8_t **buf)
+{
+	struct mover_wslot *s = &w->slot[w->next];
+	size_t cap = ROUND_UP(MAX(len, (size_t)MOVER_IO_BYTES), 4096);
+	int ret;
+
+	ret = writer_reap(w, w->next);
+	if (ret)
+		return ret;
+	if (w->err)
+		return w->err;
+	if (s->cap < cap) {
+		free(s->buf);
+		s->buf = NULL;
+		s->cap = 0;
+		if (posix_memalign((void **)&s->buf, 4096, cap))
+			return -ENOMEM;
+		s->cap = cap;
+	}
+	*buf = s->buf;
+	return 0;
+}
+
+int mover_writer_submit(struct mover_writer *w, struct mover_dst *dst, size_t len, uint64_t off)
+{
+	struct writer_priv *p = w->aio;
+	unsigned int k = w->next;
+	struct mover_wslot *s = &w->slot[k];
+	struct iocb *cbs[1] = { &p->cb[k] };
+
+	/* Aligned: O_DIRECT, asynchronously; else through the page cache. */
+	if (dst->dfd < 0 || off % dst->dio_align || len % dst->dio_align)
+		return mover_dst_write(dst, s->buf, len, off);
+	io_prep_pwrite(&p->cb[k], dst->dfd, s->buf, len, (long long)off);
+	s->off = off;
+	s->len = len;
+	if (io_submit(p->ctx, 1, cbs) != 1)
+		return mover_dst_write(dst, s->buf, len, off);
+	s->busy = true;
+	w->inflight++;
+	w->next = (k + 1) % MOVER_WRITE_DEPTH;
+	return 0;
+}
+
+int mover_writer_drain(struct mover_writer *w)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < MOVER_WRITE_DEPTH && !ret; i++)
+		ret = writer_reap(w, i);
+	return ret ? ret : w->err;
+}
+
+void mover_writer_fini(struct mover_writer *w)
+{
+	struct writer_priv *p = w->aio;
+	unsigned int i;
+
+	if (!p)
+		return;
+	mover_writer_drain(w);
+	io_destroy(p->ctx);
+	free(p);
+	for (i = 0; i < MOVER_WRITE_DEPTH; i++)
+		free(w->slot[i].buf);
+	memset(w, 0, sizeof(*w));
+}

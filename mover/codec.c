@@ -148,6 +148,8 @@ void mover_codec_link(struct mover_codec *c, uint64_t delivery_bps, bool app_lim
 
 int mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len)
 {
+	uint32_t every;
+	double best;
 	bool probe;
 	int k;
 
@@ -163,10 +165,15 @@ int mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len)
 		return 0;
 	/* Not even perfect compression would pay: do not even sample. */
 	k = mover_policy_zstd(0.0, c->link_bps, c->zstd_bps);
-	/* Now and then the level not in use, so both estimates stay fresh;
-	 * more often while a compressor and the link are close. */
-	probe = ++c->chunks % (c->zstd_bps[0] > 0 && c->zstd_bps[1] < 2 * c->link_bps ?
-				       PROBE_EVERY / 4 : PROBE_EVERY) == 0;
+	/* Now and then the level not in use, so both estimates stay fresh:
+	 * often while a compressor and the link are close, rarely when the
+	 * link is far faster than both. */
+	best = MAX(c->zstd_bps[0], c->zstd_bps[1]);
+	every = !c->zstd_bps[0] || !c->zstd_bps[1] ? PROBE_EVERY :
+		best * 4 < c->link_bps		  ? PROBE_EVERY * 4 :
+		best < 2 * c->link_bps		  ? PROBE_EVERY / 4 :
+						    PROBE_EVERY;
+	probe = ++c->chunks % every == 0;
 	if (probe)
 		k = k == 1 ? 2 : 1;
 	if (!k || mover_codec_sample(c, p, len) > SAMPLE_INCOMPRESSIBLE)

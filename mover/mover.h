@@ -379,6 +379,9 @@ uint16_t get_le16(const uint8_t *p);
 uint32_t get_le32(const uint8_t *p);
 uint64_t get_le64(const uint8_t *p);
 
+/* hash_avx2.c: XXH3-64 built for AVX2 (only called where the CPU has it) */
+uint64_t mover_xxh3_avx2(const void *p, size_t len, uint64_t seed);
+
 /* extent.c: ranges, work units, holes and zero runs */
 struct mover_part {
 	uint64_t off;
@@ -504,6 +507,38 @@ int mover_reader_start(struct mover_reader *r, const struct mover_rreq *reqs, si
 int mover_reader_next(struct mover_reader *r, const uint8_t **data);
 void mover_reader_cancel(struct mover_reader *r);
 
+/* The receiver's writes, one writer per connection: data lands in a slot
+ * buffer (read or decompressed there, checked there), then goes out with
+ * O_DIRECT through libaio when aligned (MOVER_WRITE_DEPTH in flight), or
+ * through the page cache when not (a file's tail, an odd range). */
+#define MOVER_WRITE_DEPTH 4
+
+struct mover_wslot {
+	uint8_t *buf; /* aligned */
+	size_t cap;
+	uint64_t off;
+	size_t len;
+	bool busy;
+};
+
+struct mover_writer {
+	void *aio; /* io_context_t and iocbs */
+	struct mover_wslot slot[MOVER_WRITE_DEPTH];
+	unsigned int next, inflight;
+	int err; /* the first failed write, and where */
+	uint64_t err_off, err_len;
+};
+
+struct mover_dst;
+int mover_writer_init(struct mover_writer *w);
+void mover_writer_fini(struct mover_writer *w);
+/* The next slot's buffer, for up to len bytes (waits for its last write). */
+int mover_writer_buf(struct mover_writer *w, size_t len, uint8_t **buf);
+/* Write len bytes of that buffer at off. */
+int mover_writer_submit(struct mover_writer *w, struct mover_dst *dst, size_t len, uint64_t off);
+/* Wait for every write in flight; the first error (w->err_off/len). */
+int mover_writer_drain(struct mover_writer *w);
+
 /* journal.c: receiver's resume journal (append-only, fsync'd) */
 struct mover_journal_hdr {
 	uint64_t image_bytes;
@@ -574,6 +609,8 @@ struct mover_dst {
 	enum mover_zero zero_mode;
 	uint32_t logical_block; /* devices */
 	bool punch_ok;
+	int dfd;	    /* the same, O_DIRECT, or -1 */
+	uint32_t dio_align; /* of O_DIRECT offsets and lengths */
 };
 
 /* Open or create per *d (from authorize) for an image of image_bytes.  When
@@ -729,8 +766,9 @@ struct mover_rconn {
 	atomic_bool finished;
 	char peer[64];
 	struct mover_rsession *s;
-	uint8_t *payload; /* MOVER_PAYLOAD_MAX */
-	uint8_t *out;	  /* MOVER_CHUNK_MAX: decoded data, verify reads */
+	uint8_t *payload; /* MOVER_PAYLOAD_MAX: compressed data, HELLO */
+	uint8_t *out;	  /* MOVER_CHUNK_MAX: verify reads */
+	struct mover_writer w;
 	void *dctx;
 	struct mover_rx rx;
 	struct mover_rack *acks;
@@ -758,6 +796,8 @@ int mover_rconn_send(struct mover_rconn *c, uint8_t type, uint64_t off, uint64_t
 		     const void *payload, uint32_t len);
 /* One frame: header checked by wire.c, then its (bounded) payload. */
 int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const char **why);
+/* Wait for this connection's writes; a failed one fails the session. */
+int mover_rconn_drain(struct mover_rconn *c);
 /* The first frame: HELLO, authorize, find or create the session, WELCOME. */
 int mover_session_hello(struct mover_rconn *c);
 /* A connection leaves; the last one closes the session and calls done. */

@@ -68,21 +68,23 @@ static void conn_linger_close(struct mover_rconn *c)
 	}
 }
 
-/* Read one frame: header checked, payload (bounded by the check) read. */
-int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const char **why)
+static int conn_read_header(struct mover_rconn *c, struct mover_frame *f, const char **why)
 {
 	uint8_t hdr[MOVER_HDR_BYTES];
 	int ret;
 
 	*why = NULL;
 	ret = read_full(c->fd, hdr, sizeof(hdr));
-	if (ret)
-		return ret;
-	ret = mover_frame_decode(hdr, f, why);
-	if (ret)
-		return ret;
-	if (f->len)
-		ret = read_full(c->fd, c->payload, f->len);
+	if (!ret)
+		ret = mover_frame_decode(hdr, f, why);
+	return ret;
+}
+
+static int conn_read_payload(struct mover_rconn *c, const struct mover_frame *f, uint8_t *buf,
+			     const char **why)
+{
+	int ret = f->len ? read_full(c->fd, buf, f->len) : 0;
+
 	if (ret == -EPIPE) {
 		*why = "truncated frame (the connection ended inside it)";
 		ret = -EPROTO;
@@ -90,32 +92,81 @@ int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const c
 	return ret;
 }
 
-static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const char **why)
+/* Read one frame: header checked, payload (bounded by the check) read. */
+int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const char **why)
+{
+	int ret = conn_read_header(c, f, why);
+
+	if (!ret)
+		ret = conn_read_payload(c, f, c->payload, why);
+	return ret;
+}
+
+int mover_rconn_drain(struct mover_rconn *c)
+{
+	char ext[64];
+	int ret = mover_writer_drain(&c->w);
+
+	if (ret && c->s) {
+		snprintf(c->err, sizeof(c->err), "extent %s: write: %s",
+			 mover_extent_str(c->w.err_off, c->w.err_len, ext, sizeof(ext)),
+			 strerror(-ret));
+		c->s->failed = true;
+		snprintf(c->s->error, sizeof(c->s->error), "%s", c->err);
+	}
+	return ret;
+}
+
+/* DATA: into a writer slot (raw: read there; zstd: decompressed there),
+ * checked there, then written. */
+static int conn_data(struct mover_rconn *c, const struct mover_frame *f, const char **why)
 {
 	struct mover_rsession *s = c->s;
+	bool raw = !(f->flags & MOVER_DATA_ZSTD);
 	const uint8_t *data;
+	uint8_t *buf;
 	char ext[64];
 	int ret;
 
+	ret = mover_writer_buf(&c->w, f->raw_len, &buf);
+	if (ret)
+		return mover_rconn_drain(c);
+	ret = conn_read_payload(c, f, raw ? buf : c->payload, why);
+	if (!ret)
+		ret = mover_data_decode(f, raw ? buf : c->payload, c->dctx, buf, &data, why);
+	if (ret)
+		return ret;
+	ret = mover_writer_submit(&c->w, &s->dst, f->raw_len, f->offset);
+	if (ret) {
+		snprintf(c->err, sizeof(c->err), "extent %s: write: %s",
+			 mover_extent_str(f->offset, f->raw_len, ext, sizeof(ext)), strerror(-ret));
+		s->failed = true;
+		snprintf(s->error, sizeof(s->error), "%s", c->err);
+		return ret;
+	}
+	atomic_fetch_add(&s->written_bytes, f->raw_len);
+	return 0;
+}
+
+static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const char **why)
+{
+	struct mover_rsession *s = c->s;
+	char ext[64];
+	int ret;
+
+	/* Checked before its payload is even read. */
 	ret = mover_rx_check(&c->rx, f, why);
 	if (ret)
 		return ret;
-	switch (f->type) {
-	case MOVER_F_DATA:
-		ret = mover_data_decode(f, c->payload, c->dctx, c->out, &data, why);
+	/* Anything but data and zeros waits for the writes in flight. */
+	if (f->type != MOVER_F_DATA && f->type != MOVER_F_ZERO) {
+		ret = mover_rconn_drain(c);
 		if (ret)
 			return ret;
-		ret = mover_dst_write(&s->dst, data, f->raw_len, f->offset);
-		if (ret) {
-			snprintf(c->err, sizeof(c->err), "extent %s: write: %s",
-				 mover_extent_str(f->offset, f->raw_len, ext, sizeof(ext)),
-				 strerror(-ret));
-			s->failed = true;
-			snprintf(s->error, sizeof(s->error), "%s", c->err);
-			return ret;
-		}
-		atomic_fetch_add(&s->written_bytes, f->raw_len);
-		return 0;
+	}
+	switch (f->type) {
+	case MOVER_F_DATA:
+		return conn_data(c, f, why);
 	case MOVER_F_ZERO:
 		ret = mover_dst_zero(&s->dst, f->offset, f->arg);
 		if (ret) {
@@ -166,7 +217,7 @@ static void *conn_main(void *arg)
 			ret = -EIO;
 			break;
 		}
-		ret = mover_rconn_read_frame(c, &f, &why);
+		ret = conn_read_header(c, &f, &why);
 		if (!ret)
 			ret = conn_frame(c, &f, &why);
 		if (!ret)
@@ -196,6 +247,9 @@ static void *conn_main(void *arg)
 			conn_linger_close(c);
 		}
 	}
+	/* Nothing of this connection may still be in flight when the session
+	 * commits and closes. */
+	mover_writer_drain(&c->w);
 	if (c->s)
 		mover_session_release(c->srv, c->s, c->err[0] ? c->err : NULL);
 	c->s = NULL;
@@ -208,6 +262,7 @@ static void conn_free(struct mover_rconn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
+	mover_writer_fini(&c->w);
 	free(c->payload);
 	free(c->out);
 	free(c->acks);
@@ -262,6 +317,9 @@ int mover_server_add_conn(struct mover_server *srv, int fd)
 		ret = -ENOMEM;
 		goto err;
 	}
+	ret = mover_writer_init(&c->w);
+	if (ret)
+		goto err;
 	net_peer_str(c->fd, c->peer, sizeof(c->peer));
 	if (!strcmp(c->peer, "?"))
 		snprintf(c->peer, sizeof(c->peer), "local");

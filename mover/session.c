@@ -225,7 +225,7 @@ int mover_session_hello(struct mover_rconn *c)
 		snprintf(s->id, sizeof(s->id), "%s", h.transfer_id);
 		snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
 		s->params = h;
-		s->dst.fd = s->dst.dir_fd = -1;
+		s->dst.fd = s->dst.dir_fd = s->dst.dfd = -1;
 		s->next = srv->sessions;
 		srv->sessions = s;
 		creator = true;

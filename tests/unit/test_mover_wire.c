@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include "common.h"
@@ -255,6 +256,21 @@ static void test_data_decode(void **state)
 	mover_dctx_free(dctx);
 }
 
+static void test_checksum_avx2(void **state)
+{
+	uint8_t buf[5000];
+	size_t lens[] = { 0, 1, 16, 17, 128, 129, 240, 241, 1024, 4095, 5000 };
+
+	if (!__builtin_cpu_supports("avx2"))
+		skip();
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	/* The AVX2 build must agree with libxxhash: peers may differ. */
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++)
+		assert_true(mover_xxh3_avx2(buf, lens[i], 4096 * i) ==
+			    XXH3_64bits_withSeed(buf, lens[i], 4096 * i));
+}
+
 static void test_strings(void **state)
 {
 	char b[64];
@@ -274,7 +290,7 @@ int main(void)
 		cmocka_unit_test(test_frame_roundtrip), cmocka_unit_test(test_frame_bounds),
 		cmocka_unit_test(test_hello),		cmocka_unit_test(test_welcome_error),
 		cmocka_unit_test(test_rx_check),	cmocka_unit_test(test_data_decode),
-		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_strings),		cmocka_unit_test(test_checksum_avx2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
