@@ -59,7 +59,7 @@ static void usage(FILE *f)
 		"ferry://HOST[:PORT]/PATH, PATH being under the receiver's --root.\n"
 		"\n"
 		"Copy options:\n"
-		"  -C, --connections N       parallel connections (default: from the cores)\n"
+		"  -C, --connections N       parallel connections (default: 2 per core, 4..8)\n"
 		"      --compress MODE       auto (default), none, zstd[:LEVEL]\n"
 		"      --bwlimit RATE        limit on the wire, e.g. 500M (bytes/s) or 1gbit\n"
 		"      --progress[=bar|json] progress on stderr: a bar, or JSON lines\n"

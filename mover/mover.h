@@ -151,7 +151,7 @@ struct mover_send_opts {
 	const char *dest_path;	    /* destination as the receiver names it */
 	const char *transfer_id;    /* NULL: random (then no resume) */
 	uint8_t token[MOVER_TOKEN_BYTES];
-	int connections;		/* 0: from the number of cores */
+	int connections;		/* 0: two per core, 4..8 */
 	enum mover_compress compress;
 	int compress_level;		/* zstd level, 0: default (1) */
 	uint64_t bwlimit_bps;		/* bytes/s on the wire, 0: none */
@@ -711,7 +711,7 @@ struct mover_xfer {
 	atomic_uint_fast64_t last_progress_ns;
 };
 
-/* Connections by default: from the cores, 2..8. */
+/* Connections by default: two per core, 4..8. */
 int mover_default_conns(void);
 /* sendmsg of all of iov, MSG_NOSIGNAL; 0 or -errno. */
 int mover_sock_sendv(int fd, struct iovec *iov, int n);

@@ -62,7 +62,9 @@ int mover_default_conns(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	return (int)MIN(MAX(n, 2), 8);
+	/* Each connection's thread alternates CPU work (checksums, zstd) and
+	 * waits (disk, socket): two per core keep the cores busy. */
+	return (int)MIN(MAX(2 * n, 4), 8);
 }
 
 bool mover_retryable(int err)
