@@ -74,7 +74,7 @@ run() { # TARGET FIO-ARGS...: "IOPS CPU-ns-per-write" of one run (fio's own CPU)
 		--runtime="$secs" --time_based --ramp_time=1 --randrepeat=0 \
 		--output-format=json "$@" 2>/dev/null |
 		jq -r '.jobs[0] | "\(.write.iops | floor) \((.usr_cpu + .sys_cpu) * 10000 *
-			.job_runtime / .write.total_ios | floor)"'
+			.job_runtime / .write.total_ios | floor) \(.write.total_ios)"'
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a - b) * 100 / a }'; }
 
@@ -119,19 +119,30 @@ row "file, psync (page cache)" "$img" --ioengine=psync
 row "file, libaio O_DIRECT qd16" "$img" --ioengine=libaio --direct=1 --iodepth=16
 row "loop device, psync O_DIRECT" "$loop" --ioengine=psync --direct=1
 row "loop device, libaio O_DIRECT qd16" "$loop" --ioengine=libaio --direct=1 --iodepth=16
-# progcost TARGET FIO-ARGS...: ns per run of this tracker's busy programs.
+# progcost LABEL "PROGS" TARGET FIO-ARGS...: one more tracked run with
+# bpf_stats on: the time per run of the programs each write of this kind
+# goes through (PROGS, without their dirty_ prefix), summed, beside fio's
+# own CPU per write in the same run: both under the same load, so their
+# ratio is steadier than IOPS.  Other writers on the host run the same
+# programs; only the time per run is used, not the count.
 progcost() {
-	local target=$1 first was
-	shift
+	local label=$1 progs=$2 target=$3 first was r stats
+	shift 3
 	first=$(bpftool -j prog show 2>/dev/null | jq '[.[].id] | max // 0')
 	was=$(sysctl -n kernel.bpf_stats_enabled)
 	tracker_on "$target"
 	sysctl -qw kernel.bpf_stats_enabled=1
-	run "$target" "$@" >/dev/null
+	r=($(run "$target" "$@"))
 	sysctl -qw kernel.bpf_stats_enabled="$was"
-	bpftool -j prog show | jq -r --argjson first "$first" '[.[] | select(.id > $first and
-		(.name | startswith("dirty_")) and (.run_cnt // 0) > 1000)] | sort_by(-.run_cnt) |
-		map("\(.name) \(.run_time_ns / .run_cnt | floor) ns x \(.run_cnt)") | join(", ")'
+	stats=$(bpftool -j prog show | jq -r --argjson first "$first" --arg progs "$progs" '
+		($progs | split(" ") | map("dirty_" + .)) as $want |
+		[.[] | select(.id > $first and (.name as $n | $want | index($n)) and
+			(.run_cnt // 0) > 0)] |
+		"\(map(.run_time_ns / .run_cnt) | add | floor) " +
+		(map("\(.name | ltrimstr("dirty_")) \(.run_time_ns / .run_cnt | floor)") | join(" + "))')
+	printf '%-34s %9s %9s %8s%%   %s\n' "$label" "${stats%% *}" "${r[1]}" \
+		"$(awk -v a="${stats%% *}" -v b="${r[1]}" 'BEGIN { printf "%.2f", a * 100 / b }')" \
+		"${stats#* }"
 	tracker_off
 }
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -139,6 +150,16 @@ echo "(medians; lost = IOPS lost with the tracker, ns/w = fio's own CPU per writ
 echo " added = CPU per write added; block completion work of the loop device runs"
 echo " in its kernel thread, outside fio's CPU)"
 cat "$tmp/pairs"
-echo "time in the tracker's programs per event (bpf_stats; excludes tracepoint dispatch):"
-echo "  file, psync:        $(progcost "$img" --ioengine=psync)"
-echo "  loop, psync O_DIRECT: $(progcost "$loop" --ioengine=psync --direct=1)"
+echo
+echo "CPU per write in the programs a write goes through (bpf_stats, which adds ~50 ns"
+echo "a run of its own; tracepoint dispatch not included), against fio's CPU per write:"
+printf '%-34s %9s %9s %9s   %s\n' "target, engine" "prog ns/w" "fio ns/w" "share" \
+	"programs (ns per run)"
+progcost "file, psync (page cache)" "pwrite64_exit" "$img" --ioengine=psync
+progcost "file, libaio O_DIRECT qd16" "io_submit_exit dio_complete" "$img" --ioengine=libaio \
+	--direct=1 --iodepth=16
+progcost "loop device, psync O_DIRECT" "pwrite64_exit rq_complete" "$loop" --ioengine=psync \
+	--direct=1
+progcost "loop device, libaio O_DIRECT qd16" "io_submit_exit rq_complete" "$loop" \
+	--ioengine=libaio --direct=1 --iodepth=16
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
