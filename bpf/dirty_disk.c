@@ -48,7 +48,7 @@ static int bdev_parts_update(struct tracker_disk *d, bool remove)
 		if (m.n >= DIRTY_MAX_PARTS)
 			return -ENOSPC;
 		m.part[m.n].start_sect = d->start_sect;
-		m.part[m.n].nr_sect = d->nbits * d->gran / 512;
+		m.part[m.n].nr_sect = d->last_size / 512; /* not rounded up: a neighbour's */
 		m.part[m.n].slot = d->slot;
 		m.part[m.n].cookie = t->table[d->slot].cookie;
 		m.n++;
