@@ -743,7 +743,9 @@ struct mover_rsession {
 	struct mover_hello params; /* of the first HELLO (token zeroed) */
 	int refs;		   /* connections attached, under srv->lock */
 	pthread_mutex_t lock;	   /* init, verify sync, commit */
-	bool ready, failed, committed, verify_synced;
+	bool ready, committed, verify_synced;
+	atomic_bool failed;	   /* error is set before failed */
+	pthread_mutex_t fail_lock;
 	char error[MOVER_ERR_MAX];
 	struct mover_dst dst;
 	struct mover_journal *j;
@@ -800,6 +802,8 @@ int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const c
 int mover_rconn_drain(struct mover_rconn *c);
 /* The first frame: HELLO, authorize, find or create the session, WELCOME. */
 int mover_session_hello(struct mover_rconn *c);
+/* Record the session's first failure; every connection then ends. */
+void mover_session_fail(struct mover_rsession *s, const char *msg);
 /* A connection leaves; the last one closes the session and calls done. */
 void mover_session_release(struct mover_server *srv, struct mover_rsession *s, const char *why);
 int mover_session_unit_end(struct mover_rconn *c, uint64_t unit);

@@ -111,8 +111,7 @@ int mover_rconn_drain(struct mover_rconn *c)
 		snprintf(c->err, sizeof(c->err), "extent %s: write: %s",
 			 mover_extent_str(c->w.err_off, c->w.err_len, ext, sizeof(ext)),
 			 strerror(-ret));
-		c->s->failed = true;
-		snprintf(c->s->error, sizeof(c->s->error), "%s", c->err);
+		mover_session_fail(c->s, c->err);
 	}
 	return ret;
 }
@@ -140,8 +139,7 @@ static int conn_data(struct mover_rconn *c, const struct mover_frame *f, const c
 	if (ret) {
 		snprintf(c->err, sizeof(c->err), "extent %s: write: %s",
 			 mover_extent_str(f->offset, f->raw_len, ext, sizeof(ext)), strerror(-ret));
-		s->failed = true;
-		snprintf(s->error, sizeof(s->error), "%s", c->err);
+		mover_session_fail(s, c->err);
 		return ret;
 	}
 	atomic_fetch_add(&s->written_bytes, f->raw_len);
@@ -173,8 +171,7 @@ static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const 
 			snprintf(c->err, sizeof(c->err), "extent %s: zeroing: %s",
 				 mover_extent_str(f->offset, f->arg, ext, sizeof(ext)),
 				 strerror(-ret));
-			s->failed = true;
-			snprintf(s->error, sizeof(s->error), "%s", c->err);
+			mover_session_fail(s, c->err);
 			return ret;
 		}
 		atomic_fetch_add(&s->zeroed_bytes, f->arg);
@@ -212,7 +209,7 @@ static void *conn_main(void *arg)
 
 	ret = mover_session_hello(c);
 	while (!ret && !atomic_load(&c->srv->stopping)) {
-		if (c->s->failed) {
+		if (atomic_load(&c->s->failed)) {
 			snprintf(c->err, sizeof(c->err), "%s", c->s->error);
 			ret = -EIO;
 			break;

@@ -43,36 +43,38 @@ void mover_session_release(struct mover_server *srv, struct mover_rsession *s, c
 
 	if (s->ready && !s->committed && s->j)
 		ret = mover_journal_commit(s->j, s->dst.fd);
-	if (s->ready) {
-		res.transfer_id = s->id;
-		res.path = s->dst.display;
-		res.peer = s->peer;
-		res.image_bytes = s->params.image_bytes;
-		res.written_bytes = s->written_bytes;
-		res.zeroed_bytes = s->zeroed_bytes;
-		res.units_total = s->params.units_total;
-		res.units_done = s->j ? mover_journal_done(s->j) : s->params.units_total;
-		if (s->committed) {
-			res.error = "";
-		} else {
-			res.status = s->failed ? -EIO : ret ? ret : -ECONNABORTED;
-			res.error = s->failed ? s->error : why ? why : "interrupted";
-			res.resumable = s->j != NULL;
+	res.transfer_id = s->id;
+	res.path = s->ready ? s->dst.display : s->params.path;
+	res.peer = s->peer;
+	res.image_bytes = s->params.image_bytes;
+	res.written_bytes = s->written_bytes;
+	res.zeroed_bytes = s->zeroed_bytes;
+	res.units_total = s->params.units_total;
+	res.units_done = s->j ? mover_journal_done(s->j) : 0;
+	if (s->committed) {
+		res.units_done = s->params.units_total;
+		res.error = "";
+	} else {
+		res.status = atomic_load(&s->failed) ? -EIO : ret ? ret : -ECONNABORTED;
+		res.error = atomic_load(&s->failed) ? s->error : why ? why : "interrupted";
+		res.resumable = s->j != NULL;
+		if (s->ready)
 			log_info("%s: transfer %s interrupted at %" PRIu64 " of %" PRIu64
-				 " units (%s); the journal keeps it resumable",
-				 s->dst.display, s->id, res.units_done, res.units_total, res.error);
-		}
-		if (srv->ops.done)
-			srv->ops.done(srv->ctx, &res);
+				 " units (%s)%s", s->dst.display, s->id, res.units_done,
+				 res.units_total, res.error,
+				 res.resumable ? "; the journal keeps it resumable" : "");
 	}
+	if (srv->ops.done)
+		srv->ops.done(srv->ctx, &res);
 	mover_journal_close(s->j);
 	mover_dst_close(&s->dst);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->fail_lock);
 	free(s);
 }
 
-static int journal_dir_of(const struct mover_dest *d, const struct mover_dst *dst, char *out,
-			  size_t len)
+/* Where the journal goes: as authorize said, else beside the file. */
+static int journal_dir_of(const struct mover_dest *d, char *out, size_t len)
 {
 	char tmp[PATH_MAX], proc[64];
 	ssize_t n;
@@ -86,14 +88,25 @@ static int journal_dir_of(const struct mover_dest *d, const struct mover_dst *ds
 		snprintf(out, len, "%s", dirname(tmp));
 		return 0;
 	}
-	if (dst->dir_fd < 0)
-		return -EINVAL;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dst->dir_fd);
+	if (d->dir_fd < 0)
+		return -EINVAL; /* an fd alone: authorize must name a journal dir */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", d->dir_fd);
 	n = readlink(proc, out, len - 1);
 	if (n < 0)
 		return -errno;
 	out[n] = '\0';
 	return 0;
+}
+
+/* The session's first failure: kept, and every connection ends. */
+void mover_session_fail(struct mover_rsession *s, const char *msg)
+{
+	pthread_mutex_lock(&s->fail_lock);
+	if (!atomic_load(&s->failed)) {
+		snprintf(s->error, sizeof(s->error), "%s", msg);
+		atomic_store(&s->failed, true);
+	}
+	pthread_mutex_unlock(&s->fail_lock);
 }
 
 /* Open the destination and the journal of a new session. */
@@ -111,40 +124,31 @@ static int session_init(struct mover_rsession *s, const struct mover_hello *h, s
 	want.units_total = h->units_total;
 	want.ranges_digest = h->ranges_digest;
 	snprintf(want.transfer_id, sizeof(want.transfer_id), "%s", h->transfer_id);
-
-	if (d->journal_dir[0] && mover_journal_peek(d->journal_dir, h->transfer_id, &old) == 0 &&
+	ret = journal_dir_of(d, jdir, sizeof(jdir));
+	if (ret) {
+		snprintf(err, errlen, "%s: no journal directory given", h->path);
+		return ret;
+	}
+	/* An interrupted copy into a file it created: reopen that part file. */
+	if (mover_journal_peek(jdir, h->transfer_id, &old) == 0 &&
 	    old.image_bytes == want.image_bytes && old.unit_bytes == want.unit_bytes &&
 	    old.units_total == want.units_total && old.ranges_digest == want.ranges_digest)
 		resume_part = old.flags & MOVER_WELCOME_CREATED;
-	if (!d->journal_dir[0] && d->path[0]) {
-		/* Journal beside the file: peek there too. */
-		char tmp[PATH_MAX];
-
-		snprintf(tmp, sizeof(tmp), "%s", d->path);
-		if (mover_journal_peek(dirname(tmp), h->transfer_id, &old) == 0 &&
-		    old.ranges_digest == want.ranges_digest && old.image_bytes == want.image_bytes)
-			resume_part = old.flags & MOVER_WELCOME_CREATED;
-	}
 	ret = mover_dst_open(&s->dst, d, h->transfer_id, h->image_bytes, resume_part, err, errlen);
 	if (ret)
 		return ret;
 	s->dst.zero_mode = (enum mover_zero)h->zero_mode;
-	ret = journal_dir_of(d, &s->dst, jdir, sizeof(jdir));
-	if (ret) {
-		snprintf(err, errlen, "%s: no journal directory", s->dst.display);
-		return ret;
-	}
 	want.dest_dev = s->dst.dev;
 	want.dest_ino = s->dst.ino;
 	want.flags = s->dst.created ? MOVER_WELCOME_CREATED : 0;
+	/* A journal of another file (or another copy) is replaced; a part
+	 * file reopened without its journal holds stale data and is not
+	 * "fresh" (dest.c): its zero runs are punched. */
 	ret = mover_journal_open(&s->j, jdir, &want, &s->resumed, &found);
 	if (ret) {
 		snprintf(err, errlen, "%s: journal in %s: %s", s->dst.display, jdir, strerror(-ret));
 		return ret;
 	}
-	/* A part file whose journal is gone holds stale data: not fresh. */
-	if (!s->resumed && s->dst.created && !s->dst.fresh)
-		s->dst.fresh = false;
 	atomic_store(&s->last_commit_ns, now_ns());
 	log_info("%s: transfer %s from %s: %s%s, %" PRIu64 " of %" PRIu64 " units done",
 		 s->dst.display, s->id, s->peer, s->dst.created ? "new file" : "in place",
@@ -222,6 +226,7 @@ int mover_session_hello(struct mover_rconn *c)
 			goto out;
 		}
 		pthread_mutex_init(&s->lock, NULL);
+		pthread_mutex_init(&s->fail_lock, NULL);
 		snprintf(s->id, sizeof(s->id), "%s", h.transfer_id);
 		snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
 		s->params = h;
@@ -236,11 +241,14 @@ int mover_session_hello(struct mover_rconn *c)
 	pthread_mutex_lock(&s->lock);
 	pthread_mutex_unlock(&srv->lock);
 	if (creator) {
-		ret = session_init(s, &h, &d, s->error, sizeof(s->error));
-		s->failed = ret != 0;
+		char err[MOVER_ERR_MAX] = "";
+
+		ret = session_init(s, &h, &d, err, sizeof(err));
+		if (ret)
+			mover_session_fail(s, err);
 		s->ready = ret == 0;
 	}
-	if (s->failed) {
+	if (atomic_load(&s->failed)) {
 		pthread_mutex_unlock(&s->lock);
 		ret = ret ? ret : -EIO;
 		snprintf(c->err, sizeof(c->err), "%s", s->error);
