@@ -606,7 +606,10 @@ int dirty_io_submit_exit(struct trace_event_raw_sys_exit *ctx)
 	a.iocbpp = PT_REGS_PARM3_SYSCALL(cur_regs());
 	if (n > max_aio_iocbs)
 		a.bad = 1;
-	bpf_loop(n > max_aio_iocbs ? max_aio_iocbs : n, aio_iocb_cb, &a, 0);
+	if (n == 1)
+		aio_iocb_cb(0, &a); /* the usual batch: no loop */
+	else
+		bpf_loop(n > max_aio_iocbs ? max_aio_iocbs : n, aio_iocb_cb, &a, 0);
 	if (a.bad && (g = global()))
 		__sync_fetch_and_add(&g->blind_writes, 1); /* every file disk rescans */
 	return 0;
