@@ -2,7 +2,8 @@
 # tests/bench/dirty.sh: what the eBPF dirty tracker costs a write-heavy
 # workload.  fio 4 KiB random writes, IOPS with no tracker at all and with
 # a tracker on the target (drained every second, as ferryd does while it
-# pre-copies), on a file and on a loop device.  Runs come in pairs, off-on
+# pre-copies), on a file (page cache; O_DIRECT with pwritev as QEMU's
+# aio=threads does; libaio) and on a loop device.  Runs come in pairs, off-on
 # then on-off, so that drift in the machine's load hits both columns; the
 # overhead is the median of the per-pair differences.  fio's own CPU time
 # per write is shown too: it is far less sensitive than IOPS to other load
@@ -11,12 +12,12 @@
 # Last, the time the tracker's programs themselves take per event
 # (kernel.bpf_stats_enabled during one more run of each target).
 #
-# Environment: DIRTY_BENCH_REPS (pairs, default 9), DIRTY_BENCH_SECS
+# Environment: DIRTY_BENCH_REPS (pairs, default 7), DIRTY_BENCH_SECS
 # (seconds per run, default 2), DIRTY_BENCH_DIR (scratch, default /var/tmp).
 set -u
 cd "$(dirname "$0")/../.."
 top=$(pwd)
-reps=${DIRTY_BENCH_REPS:-9}
+reps=${DIRTY_BENCH_REPS:-7}
 secs=${DIRTY_BENCH_SECS:-2}
 drain=$top/build/tests/dirty-drain
 [ "$(id -u)" = 0 ] || { echo "dirty: needs root (skipped)"; exit 0; }
@@ -116,6 +117,7 @@ printf '%-34s %9s %9s %9s  %7s %7s %9s\n' "target, engine" "IOPS off" "IOPS on" 
 	"ns/w off" "ns/w on" "added"
 : >"$tmp/pairs"
 row "file, psync (page cache)" "$img" --ioengine=psync
+row "file, pvsync O_DIRECT (QEMU's way)" "$img" --ioengine=pvsync --direct=1
 row "file, libaio O_DIRECT qd16" "$img" --ioengine=libaio --direct=1 --iodepth=16
 row "loop device, psync O_DIRECT" "$loop" --ioengine=psync --direct=1
 row "loop device, libaio O_DIRECT qd16" "$loop" --ioengine=libaio --direct=1 --iodepth=16
@@ -156,6 +158,8 @@ echo "a run of its own; tracepoint dispatch not included), against fio's CPU per
 printf '%-34s %9s %9s %9s   %s\n' "target, engine" "prog ns/w" "fio ns/w" "share" \
 	"programs (ns per run)"
 progcost "file, psync (page cache)" "pwrite64_exit" "$img" --ioengine=psync
+progcost "file, pvsync O_DIRECT (QEMU's way)" "pwritev_exit dio_complete" "$img" \
+	--ioengine=pvsync --direct=1
 progcost "file, libaio O_DIRECT qd16" "io_submit_exit dio_complete" "$img" --ioengine=libaio \
 	--direct=1 --iodepth=16
 progcost "loop device, psync O_DIRECT" "pwrite64_exit rq_complete" "$loop" --ioengine=psync \
