@@ -65,8 +65,10 @@ struct tracker_disk_stats {
 };
 
 /*
- * Load and attach the programs (once per process).  Needs root, BTF, and
- * tracefs (mounted here if missing).  NULL + errno on failure, logged.
+ * Open, configure and load the programs (once per process; ~0.3 s).  They
+ * are attached while at least one disk is tracked, so an idle tracker costs
+ * the host nothing.  Needs root, BTF, and tracefs (mounted here if
+ * missing).  NULL + errno on failure, logged.
  */
 struct tracker *tracker_new(const struct tracker_opts *o);
 /* Stop every disk, detach, and unpin the disk table if no tracker uses it. */
@@ -89,7 +91,7 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
  */
 int tracker_drain(struct tracker_disk *d, struct tracker_bitmap *bm);
 int tracker_disk_stats(struct tracker_disk *d, struct tracker_disk_stats *st);
-/* Stop tracking and free @d. */
+/* Stop tracking and free @d (the last disk detaches the programs: ~1 s). */
 int tracker_stop(struct tracker_disk *d);
 const char *tracker_disk_path(const struct tracker_disk *d);
 
@@ -155,6 +157,8 @@ struct tracker {
 	uint64_t stale_after_ns;
 	uint32_t self_tgid, self_start;
 	bool have_file, have_bdev, have_dio, have_ext4;
+	bool extras_dropped; /* loaded with the essential programs only */
+	bool attached; /* programs attached (while disks are tracked) */
 	uint32_t file_always; /* reasons every file disk reports (coverage gaps) */
 	pthread_mutex_t lock; /* disks list, probes, global counters */
 	struct tracker_disk *disks;
@@ -185,6 +189,10 @@ struct tracker_disk {
 };
 
 /* dirty.c: for dirty_disk.c */
+/* Attach the programs if they are not (the first disk); 0 or -errno. */
+int dirty_attach(struct tracker *t);
+/* Detach them (the last disk stopped). */
+void dirty_detach(struct tracker *t);
 /* The key the programs see for fd (a self-probe); -EIO if they do not fire. */
 int dirty_probe_fd(struct tracker *t, int fd, struct dirty_key *key);
 /* A free (or dead owner's) slot of the disk table; -ENOSPC when none. */

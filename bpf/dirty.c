@@ -308,7 +308,11 @@ static bool keep_core(const struct prog_desc *pd)
 }
 
 /* Attach what loaded; decide what each kind of disk can rely on. */
-static void attach_all(struct tracker *t, bool extras_dropped)
+/*
+ * Attach what loaded (or, with !attach, only see what would be there);
+ * decide what each kind of disk can rely on.
+ */
+static void attach_all(struct tracker *t, bool attach)
 {
 	bool file_ok = true, bdev_ok = true, dio = true, ext4 = true, extra_gap = false;
 	size_t i;
@@ -316,9 +320,9 @@ static void attach_all(struct tracker *t, bool extras_dropped)
 	for (i = 0; i < ARRAY_SIZE(prog_descs); i++) {
 		const struct prog_desc *pd = &prog_descs[i];
 		struct bpf_program *p = bpf_object__find_program_by_name(t->skel->obj, pd->name);
-		bool ok = false;
+		bool ok = p && bpf_program__autoload(p);
 
-		if (p && bpf_program__autoload(p)) {
+		if (ok && attach) {
 			t->links[i] = bpf_program__attach(p);
 			ok = t->links[i] != NULL;
 			if (!ok)
@@ -340,7 +344,7 @@ static void attach_all(struct tracker *t, bool extras_dropped)
 			break;
 		case ROLE_FILE:
 			/* An event that does not exist is a path that does not exist. */
-			if (!ok && p && (bpf_program__autoload(p) || extras_dropped))
+			if (!ok && p && (bpf_program__autoload(p) || t->extras_dropped))
 				extra_gap = true;
 			break;
 		}
@@ -349,11 +353,41 @@ static void attach_all(struct tracker *t, bool extras_dropped)
 	t->have_bdev = bdev_ok;
 	t->have_dio = dio;
 	t->have_ext4 = ext4;
-	if (extra_gap) {
-		t->file_always |= DIRTY_RESCAN_UNCOVERED;
+	t->file_always = extra_gap ? DIRTY_RESCAN_UNCOVERED : 0;
+	if (extra_gap && attach)
 		log_warn("some write paths to files cannot be followed on this kernel: "
 			 "every drain of a file disk will ask for a full rescan");
+}
+
+/*
+ * The programs are attached only while a disk is tracked: an idle tracker
+ * (ferryd between migrations) costs the host's writes nothing.  Attaching
+ * takes a fraction of a second; detaching about a second (the kernel waits
+ * for tracepoint users to leave).  Both with t->lock held.
+ */
+int dirty_attach(struct tracker *t)
+{
+	if (t->attached)
+		return 0;
+	attach_all(t, true);
+	t->attached = true;
+	if (!t->have_file && !t->have_bdev) {
+		dirty_detach(t);
+		log_err("neither write syscalls nor block I/O can be traced on this kernel");
+		return -EOPNOTSUPP;
 	}
+	return 0;
+}
+
+void dirty_detach(struct tracker *t)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(t->links); i++) {
+		bpf_link__destroy(t->links[i]);
+		t->links[i] = NULL;
+	}
+	t->attached = false;
 }
 
 struct tracker *tracker_new(const struct tracker_opts *o)
@@ -423,7 +457,8 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 			 strerror(-ret));
 		dropped = true;
 	}
-	attach_all(t, dropped);
+	t->extras_dropped = dropped;
+	attach_all(t, false); /* what will be there: attached with the first disk */
 	if (!t->have_file && !t->have_bdev) {
 		ret = -EOPNOTSUPP;
 		log_err("neither write syscalls nor block I/O can be traced on this kernel");
@@ -462,15 +497,13 @@ const char *tracker_pin_path(const struct tracker *t)
 
 void tracker_free(struct tracker *t)
 {
-	size_t i;
 	int saved = errno;
 
 	if (!t)
 		return;
 	while (t->disks)
 		tracker_stop(t->disks);
-	for (i = 0; i < ARRAY_SIZE(t->links); i++)
-		bpf_link__destroy(t->links[i]);
+	dirty_detach(t);
 	if (t->table) {
 		bool busy = table_in_use(t);
 

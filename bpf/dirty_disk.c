@@ -253,6 +253,14 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 	d->last_size = size;
 
 	pthread_mutex_lock(&t->lock);
+	ret = dirty_attach(t); /* the first disk */
+	if (ret)
+		goto err_unlock;
+	if (d->kind == DIRTY_KIND_FILE ? !t->have_file : !t->have_bdev) {
+		ret = -EOPNOTSUPP;
+		log_err("%s: the programs for this kind of disk could not attach", disk_path);
+		goto err_unlock;
+	}
 	/* The key the programs will see (works across btrfs subvolumes and overlays). */
 	ret = dirty_probe_fd(t, d->fd, &d->key);
 	if (ret) {
@@ -357,6 +365,8 @@ err_unlock:
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot);
 	if (have_slot)
 		dirty_slot_release(t, d->slot);
+	if (!t->disks)
+		dirty_detach(t);
 	pthread_mutex_unlock(&t->lock);
 err:
 	disk_free(d);
@@ -381,6 +391,8 @@ int tracker_stop(struct tracker_disk *d)
 	disk_count(d, -1);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot);
 	dirty_slot_release(t, d->slot);
+	if (!t->disks)
+		dirty_detach(t); /* idle: cost the host's writes nothing */
 	pthread_mutex_unlock(&t->lock);
 	log_debug(LOG_SUB_BPF, "%s: tracking stopped", d->path);
 	disk_free(d);
