@@ -19,7 +19,7 @@
 #define TRACKER_GRANULARITY_MAX (1024u * 1024)
 #define TRACKER_PIN_DIR_DEFAULT "/sys/fs/bpf/ferry"
 
-struct tracker; /* one per process: the loaded, attached programs */
+struct tracker; /* one per process: the loaded programs and their maps */
 struct tracker_disk; /* one tracked file or block device */
 
 struct tracker_opts {
