@@ -282,7 +282,7 @@ static int abs_dest(const char *dest, char *out, char *jdir)
 
 static int do_copy(struct copy_cli *cli, const char *src, const char *dst)
 {
-	struct mover_server_conf conf = { .listen_fd = -1 };
+	struct mover_server_conf conf = { .listen_fd = -1, .quiet = true };
 	struct mover_server_ops ops = { .authorize = local_authorize };
 	struct mover_server *srv = NULL;
 	struct local_auth la = { 0 };
@@ -356,7 +356,12 @@ static int do_copy(struct copy_cli *cli, const char *src, const char *dst)
 	}
 	ret = mover_send(&cli->o, &st);
 	if (ret) {
-		out_error("%s: %s", cli->o.label, st.error);
+		/* Work the receiver journaled is kept: say how to go on. */
+		if (st.units_acked || st.units_skipped)
+			out_error("%s: %s (transfer %s: run again with --resume %s to continue)",
+				  cli->o.label, st.error, st.transfer_id, st.transfer_id);
+		else
+			out_error("%s: %s", cli->o.label, st.error);
 		ret = 1;
 	} else {
 		mover_stats_print(&st);

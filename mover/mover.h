@@ -223,6 +223,8 @@ struct mover_server_conf {
 	int max_conns;		 /* 0: 64 */
 	int io_timeout_ms;	 /* idle connection, 0: 120 s */
 	uint32_t commit_ms;	 /* journal group commit interval, 0: 1000 */
+	bool quiet;		 /* connection errors only at debug level (the
+				  * sender reports them: local copies) */
 };
 
 struct mover_server *mover_server_new(const struct mover_server_conf *conf,

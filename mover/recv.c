@@ -237,7 +237,8 @@ static void *conn_main(void *arg)
 			snprintf(c->err, sizeof(c->err), "%s",
 				 ret == -EAGAIN ? "timed out waiting for the sender" : strerror(-ret));
 		/* The peer gets the message; our log also names the file. */
-		log_err("%s: %s (from %s)", c->s && c->s->ready ? c->s->dst.display : "receiver",
+		log_msg(c->srv->conf.quiet ? LOG_LVL_DEBUG : LOG_LVL_ERR, LOG_SUB_MOVER,
+			"%s: %s (from %s)", c->s && c->s->ready ? c->s->dst.display : "receiver",
 			c->err, c->peer);
 		if (ret != -EPIPE && ret != -ECONNRESET) {
 			rconn_send_error(c, ret, c->err);
@@ -291,6 +292,8 @@ static void server_reap(struct mover_server *srv, bool all)
 
 int mover_server_add_conn(struct mover_server *srv, int fd)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 	struct mover_rconn *c;
 	int ret;
 
@@ -317,9 +320,10 @@ int mover_server_add_conn(struct mover_server *srv, int fd)
 	ret = mover_writer_init(&c->w);
 	if (ret)
 		goto err;
-	net_peer_str(c->fd, c->peer, sizeof(c->peer));
-	if (!strcmp(c->peer, "?"))
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX)
 		snprintf(c->peer, sizeof(c->peer), "local");
+	else
+		net_peer_str(c->fd, c->peer, sizeof(c->peer));
 	net_sock_timeouts(c->fd, srv->conf.io_timeout_ms, srv->conf.io_timeout_ms);
 	pthread_mutex_lock(&srv->lock);
 	ret = -pthread_create(&c->thr, NULL, conn_main, c);

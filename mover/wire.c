@@ -386,12 +386,11 @@ void mover_dctx_free(void *dctx)
 
 uint64_t mover_data_checksum(const void *p, size_t len, uint64_t offset)
 {
-	static int avx2 = -1;
-
-	if (avx2 < 0)
-		avx2 = __builtin_cpu_supports("avx2");
-	/* Seeded with the offset: data delivered to the wrong place fails. */
-	return avx2 ? mover_xxh3_avx2(p, len, offset) : XXH3_64bits_withSeed(p, len, offset);
+	/* Seeded with the offset: data delivered to the wrong place fails.
+	 * (__builtin_cpu_supports reads what libgcc filled in at startup.) */
+	if (__builtin_cpu_supports("avx2"))
+		return mover_xxh3_avx2(p, len, offset);
+	return XXH3_64bits_withSeed(p, len, offset);
 }
 
 int mover_data_decode(const struct mover_frame *f, const uint8_t *payload, void *dctx,
