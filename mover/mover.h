@@ -34,9 +34,16 @@
  * - Destination size: a created file is sized to the source; an existing
  *   file or device of at least that size keeps its size (a smaller file is
  *   extended, a smaller device refused).
+ * - Zero runs on a device: .zero_mode MOVER_ZERO_AUTO writes zero blocks;
+ *   MOVER_ZERO_ZEROOUT asks for BLKZEROOUT (LVs: cheap and exact),
+ *   MOVER_ZERO_DISCARD for an unmapping zero-out; MOVER_ZERO_SKIP only
+ *   when the destination is known to read zeros there.
  * - The progress callback runs on a worker thread, serialized, at most
  *   every 200 ms and once at the end; .cancel is polled between chunks and
  *   makes mover_send return -ECANCELED.
+ * - Connections default to two per core (4..8); the sending threads block
+ *   SIGPIPE for themselves (sendfile has no MSG_NOSIGNAL), the caller's
+ *   thread only ever uses MSG_NOSIGNAL.
  *
  * Receiving.  mover_server_new() starts an embeddable receiver with its own
  * threads: it accepts on a listening socket (or takes connected sockets from
@@ -46,9 +53,14 @@
  * fills *dest (an absolute path, a directory fd + name, or an open fd; may
  * the file be created; where journals go) and returns 0, or refuses with a
  * negative errno and a reason.  It must compare tokens with ct_memcmp().
- * ops->done is called once per transfer (success or failure).
- * mover_server_free() stops accepting, ends every connection and joins all
- * threads; interrupted transfers keep their journals for a resume.
+ * It runs for every connection (each is authenticated; the first one's
+ * destination is used, later ones join), concurrently, on connection
+ * threads.  ops->done is called once per transfer, success or failure,
+ * when its last connection leaves.  mover_server_free() stops accepting,
+ * ends every connection and joins all threads; interrupted transfers keep
+ * their journals for a resume.  The receiver writes aligned data with
+ * O_DIRECT (falling back to the page cache where refused) and makes the
+ * destination durable before a transfer completes.
  *
  * Local copies go through the same sender and receiver over socketpairs:
  * set .local to a server made with no listener.

@@ -61,12 +61,24 @@ cg=/sys/fs/cgroup/cpuacct
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/run.XXXXXX")
 pids=()
+cg_kill() { # cg_kill GROUP-DIR...: end every process in these groups (ours)
+	local g p i
+	for ((i = 0; i < 50; i++)); do
+		p=$(cat "$@" 2>/dev/null | tr '\n' ' ')
+		[ -n "${p// /}" ] || return 0
+		# shellcheck disable=SC2086
+		kill $([ $i -lt 30 ] || echo -9) $p 2>/dev/null
+		sleep 0.2
+	done
+}
 cleanup() {
 	local p
+	set +e
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	cg_kill $cg/ferrybench-$$-*/cgroup.procs
 	wait 2>/dev/null
 	"$LAB" --lab "$lab" down >/dev/null 2>&1
-	rmdir $cg/ferrybench-$$-* 2>/dev/null # groups whose last process is gone
+	rmdir $cg/ferrybench-$$-* 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -165,7 +177,7 @@ send() {
 }
 recv_stop() { # daemons are stopped; the others end with the stream
 	case $1 in
-	nbdcopy | qemu-img | rsync) kill "$RECV" 2>/dev/null || true ;;
+	nbdcopy | qemu-img | rsync) cg_kill "$cg/ferrybench-$$-$nrun-recv/cgroup.procs" ;;
 	esac
 	wait "$RECV" 2>/dev/null || true
 }
