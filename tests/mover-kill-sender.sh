@@ -28,6 +28,9 @@ kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 a=$(acked)
 log "sender killed after $a of $total bytes acknowledged"
+# --bwlimit 40M held: bytes on the wire over the elapsed time, 10% slack.
+tail -1 "$MOVER_TMP/prog" | jq -e '.wire_bytes * 1000 / .elapsed_ms <= 40 * 1048576 * 1.1' \
+	>/dev/null || fail "--bwlimit exceeded: $(tail -1 "$MOVER_TMP/prog")"
 [ ! -e "$ROOT/k.img" ] || fail "an interrupted copy looks complete"
 ls -a "$ROOT" | grep -q '^\.k\.img\.kill-s\.ferry-part$' || fail "no part file: $(ls -a "$ROOT")"
 
