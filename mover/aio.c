@@ -310,6 +310,14 @@ static int writer_reap(struct mover_writer *w, unsigned int want)
 
 			s->busy = false;
 			w->inflight--;
+			/* O_DIRECT refused after all (alignment rules of this file
+			 * system or device): write it through the page cache, and
+			 * stop trying O_DIRECT on this destination. */
+			if (res == -EINVAL && w->dst) {
+				atomic_store(&w->dst->dio_off, true);
+				res = mover_dst_write(w->dst, s->buf, s->len, s->off) ? -EIO :
+											 (long)s->len;
+			}
 			if ((res < 0 || (size_t)res != s->len) && !w->err) {
 				w->err = res < 0 ? (int)res : -EIO;
 				w->err_off = s->off;
@@ -351,8 +359,10 @@ int mover_writer_submit(struct mover_writer *w, struct mover_dst *dst, size_t le
 	struct iocb *cbs[1] = { &p->cb[k] };
 
 	/* Aligned: O_DIRECT, asynchronously; else through the page cache. */
-	if (dst->dfd < 0 || off % dst->dio_align || len % dst->dio_align)
+	if (dst->dfd < 0 || atomic_load(&dst->dio_off) || off % dst->dio_align ||
+	    len % dst->dio_align)
 		return mover_dst_write(dst, s->buf, len, off);
+	w->dst = dst;
 	io_prep_pwrite(&p->cb[k], dst->dfd, s->buf, len, (long long)off);
 	s->off = off;
 	s->len = len;

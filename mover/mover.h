@@ -541,6 +541,7 @@ struct mover_writer {
 	unsigned int next, inflight;
 	int err; /* the first failed write, and where */
 	uint64_t err_off, err_len;
+	struct mover_dst *dst; /* of the writes in flight */
 };
 
 struct mover_dst;
@@ -625,6 +626,7 @@ struct mover_dst {
 	bool punch_ok;
 	int dfd;	    /* the same, O_DIRECT, or -1 */
 	uint32_t dio_align; /* of O_DIRECT offsets and lengths */
+	atomic_bool dio_off; /* O_DIRECT writes failed: page cache only */
 };
 
 /* Open or create per *d (from authorize) for an image of image_bytes.  When
