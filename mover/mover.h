@@ -318,6 +318,7 @@ enum mover_ftype {
 #define MOVER_WELCOME_CREATED 0x0001u /* a new (part) file */
 #define MOVER_WELCOME_RESUMED 0x0002u /* a journal was found */
 #define MOVER_WELCOME_BLOCKDEV 0x0004u
+#define MOVER_WELCOME_JOINED 0x0008u /* the transfer was live: no resync */
 
 struct mover_frame {
 	uint8_t type;	  /* enum mover_ftype */

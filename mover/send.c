@@ -227,7 +227,11 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 		x->resumed = w.flags & MOVER_WELCOME_RESUMED;
 		x->created = w.flags & MOVER_WELCOME_CREATED;
 	}
-	xfer_apply_bitmap(x, &w, first);
+	/* A connection joining the live transfer has nothing to resync: the
+	 * units in flight elsewhere are simply not marked yet.  A new session
+	 * after the first (the receiver restarted) may have lost some. */
+	if (first || !(w.flags & MOVER_WELCOME_JOINED))
+		xfer_apply_bitmap(x, &w, first);
 	free(p);
 	pthread_mutex_lock(&x->lock);
 	c->fd = fd;

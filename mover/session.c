@@ -259,7 +259,8 @@ int mover_session_hello(struct mover_rconn *c)
 	mover_rx_init(&c->rx, h.image_bytes, h.unit_bytes);
 	w.flags = (s->dst.created ? MOVER_WELCOME_CREATED : 0) |
 		  (s->resumed ? MOVER_WELCOME_RESUMED : 0) |
-		  (s->dst.blockdev ? MOVER_WELCOME_BLOCKDEV : 0);
+		  (s->dst.blockdev ? MOVER_WELCOME_BLOCKDEV : 0) |
+		  (creator ? 0 : MOVER_WELCOME_JOINED);
 	w.dest_bytes = s->dst.size;
 	w.bitmap_bytes = (uint32_t)DIV_ROUND_UP(s->j->nbits, 8);
 	wbuf = malloc(64 + w.bitmap_bytes);

@@ -21,6 +21,7 @@ send "$src" vm1.raw --verify -C 3
 same "$src" "$ROOT/vm1.raw" "sparse copy"
 assert_eq "$(j image_bytes)" $((512 << 20)) "image size"
 assert_eq "$(j verified_bytes)" $((512 << 20)) "verified bytes"
+assert_eq "$(j units_sent)" "$(j units_total)" "work units sent (each once)"
 assert_eq "$(j zero_bytes)" $((8 << 20)) "allocated zeros detected"
 # Holes are never read: read + holes = the image.
 assert_eq $(($(j read_bytes) + $(j hole_bytes))) $((512 << 20)) "read + holes"
