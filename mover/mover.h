@@ -89,7 +89,8 @@
 #define MOVER_ERR_MAX 256
 
 enum mover_compress {
-	MOVER_COMPRESS_AUTO = 0, /* per chunk: sample + send rate vs compress rate */
+	MOVER_COMPRESS_AUTO = 0, /* per chunk: zstd 1 or -3 where the measured
+				  * compressor outruns the link (TCP_INFO) */
 	MOVER_COMPRESS_NONE,
 	MOVER_COMPRESS_ZSTD, /* every compressible chunk, at .compress_level */
 };
@@ -100,7 +101,8 @@ enum mover_zero {
 	MOVER_ZERO_WRITE,    /* write zero blocks */
 	MOVER_ZERO_PUNCH,    /* files: FALLOC_FL_PUNCH_HOLE (devices: write) */
 	MOVER_ZERO_ZEROOUT,  /* devices: BLKZEROOUT (files: punch) */
-	MOVER_ZERO_DISCARD,  /* devices: BLKDISCARD, only if it reads back zeros */
+	MOVER_ZERO_DISCARD,  /* devices: an unmapping zero-out (reads back zeros),
+			      * else BLKZEROOUT (files: punch) */
 	MOVER_ZERO_SKIP,     /* leave the bytes: the destination is known zero */
 };
 
@@ -161,7 +163,7 @@ struct mover_send_opts {
 	uint16_t port;	    /* 0: MOVER_DEFAULT_PORT */
 	struct mover_server *local; /* instead of host: an in-process server */
 	const char *dest_path;	    /* destination as the receiver names it */
-	const char *transfer_id;    /* NULL: random (then no resume) */
+	const char *transfer_id;    /* NULL: random (st->transfer_id says which) */
 	uint8_t token[MOVER_TOKEN_BYTES];
 	int connections;		/* 0: two per core, 4..8 */
 	enum mover_compress compress;
@@ -270,7 +272,8 @@ const char *mover_zero_name(enum mover_zero mode);
 int mover_token_read(const char *path, uint8_t token[MOVER_TOKEN_BYTES]);
 /* Create a token file with a random token, mode 0600, if absent. */
 int mover_token_create(const char *path, uint8_t token[MOVER_TOKEN_BYTES]);
-/* XXH3-128 of a file's content, holes hashed as zeros without reading. */
+/* Content digest (hex XXH3-128 over the non-zero 64 KiB blocks and the
+ * size): holes and zero blocks count alike, and holes are not read. */
 int mover_checksum_fd(int fd, uint64_t size, char out[33]);
 
 /* ===== Internal (mover/ only) ============================================= */
