@@ -237,7 +237,12 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	o.progress = xfer_progress;
 	o.progress_ctx = &ctx;
 	o.dest_path = dest_path;
-	o.zero_mode = MOVER_ZERO_AUTO;
+	/*
+	 * Zero runs must reach the destination (it may hold other data): files
+	 * get holes punched; a new LV may hold an old volume's bytes, and
+	 * BLKZEROOUT clears them far faster than written zero blocks.
+	 */
+	o.zero_mode = strncmp(dest_path, "/dev/", 5) ? MOVER_ZERO_AUTO : MOVER_ZERO_ZEROOUT;
 	pthread_mutex_lock(&ferryd->lock);
 	ctx.base_done = m->m.disk_processed_bytes;
 	ctx.base_wire = m->m.wire_bytes;
