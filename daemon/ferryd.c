@@ -271,7 +271,7 @@ int main(int argc, char **argv)
 	const char *pidfile = NULL;
 	enum out_mode mode = OUT_PLAIN;
 	bool foreground = false, dump = false;
-	int c, verbose = 0, ready_fd = -1, ctl_fd = -1, peer_fd = -1, ret = 1;
+	int c, i, verbose = 0, ready_fd = -1, ctl_fd = -1, peer_fd = -1, ret = 1;
 	struct sigaction sa = { .sa_handler = ferryd_on_signal };
 	char buf[300];
 
@@ -371,7 +371,13 @@ int main(int argc, char **argv)
 		log_warn("metrics map unavailable; `ferry show` still reports them");
 	if (track_init())
 		log_warn("dirty tracking unavailable: disks will be copied with the VM off");
-	if (xfer_server_start())
+	/*
+	 * After a crash the previous instance's last threads may still be
+	 * exiting and holding its sockets: give the ports a few seconds.
+	 */
+	for (i = 0; (c = xfer_server_start()) == -EADDRINUSE && i < 50; i++)
+		usleep(200 * 1000);
+	if (c)
 		goto out;
 	ctl_fd = net_unix_listen(ferryd->conf.control_socket, 0600, 64);
 	if (ctl_fd < 0) {
@@ -389,7 +395,9 @@ int main(int argc, char **argv)
 		log_err("control socket %s: %s", ferryd->conf.control_socket, strerror(-ctl_fd));
 		goto out;
 	}
-	peer_fd = net_tcp_listen(&ferryd->conf.listen, 64);
+	for (i = 0; (peer_fd = net_tcp_listen(&ferryd->conf.listen, 64)) == -EADDRINUSE && i < 50;
+	     i++)
+		usleep(200 * 1000);
 	if (peer_fd < 0) {
 		log_err("peer listener %s: %s", net_addr_str(&ferryd->conf.listen, buf, sizeof(buf)),
 			strerror(-peer_fd));

@@ -103,7 +103,10 @@ int xfer_server_start(void)
 	sc.listen_addr = addr;
 	xfer_srv = mover_server_new(&sc, &ops, NULL);
 	if (!xfer_srv) {
-		log_err("mover receiver on %s: %s", addr, strerror(errno));
+		if (errno != EADDRINUSE)
+			log_err("mover receiver on %s: %s", addr, strerror(errno));
+		else
+			log_warn("mover receiver on %s: address in use; retrying", addr);
 		return -errno;
 	}
 	return 0;

@@ -50,10 +50,20 @@ ${FERRY_LAB_FERRYD_CONF:-}
 EOF
 }
 
+# A killed ferryd's leader turns zombie while its other threads may still be
+# exiting (and holding its sockets): it is gone once no thread but a zombie
+# leader is left.
+lab_ferryd_alive() { # PID
+	local n
+	lab_pid_alive "$1" && return 0
+	n=$(ls "/proc/$1/task" 2>/dev/null | wc -l)
+	[ "$n" -gt 1 ]
+}
+
 lab_ferryd_pid() { # HOST: the running ferryd's pid, or nothing
 	local pid
 	pid=$(lab_host_nsenter "$1" cat /run/ferry/ferryd.pid 2>/dev/null) || return 0
-	lab_pid_alive "$pid" && echo "$pid"
+	lab_ferryd_alive "$pid" && echo "$pid"
 	return 0
 }
 
@@ -78,7 +88,7 @@ lab_ferryd_stop() { # HOST [SIGNAL]
 	[ -n "$pid" ] || return 0
 	kill -"$sig" "$pid" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
-		lab_pid_alive "$pid" || return 0
+		lab_ferryd_alive "$pid" || return 0
 		sleep 0.05
 	done
 	kill -KILL "$pid" 2>/dev/null || true
