@@ -213,14 +213,20 @@ static void print_migration(struct json_object *m)
 
 /* ---- --wait and progress ------------------------------------------- */
 
-static bool step_resting(const char *step, bool want_confirm)
+/*
+ * Has the operation come to rest, for what we wait for?  A confirm or
+ * revert just asked for may not have left "finished" yet: only its own
+ * outcome (or a failure) ends the wait.
+ */
+static bool step_resting(const char *step, const char *want)
 {
 	if (!step)
 		return true;
-	if (!strcmp(step, "finished"))
-		return !want_confirm;
-	return !strcmp(step, "confirmed") || !strcmp(step, "reverted") ||
-	       !strcmp(step, "failed");
+	if (!strcmp(step, want) || !strcmp(step, "failed"))
+		return true;
+	if (!strcmp(want, "finished"))
+		return !strcmp(step, "confirmed") || !strcmp(step, "reverted");
+	return false;
 }
 
 static void progress_draw(struct json_object *m, uint64_t t0_ms)
@@ -272,7 +278,7 @@ static int ferry_wait(const char *id, const char *want)
 		json_object_put(rep);
 		if (tty)
 			progress_draw(m, t0);
-		if (step_resting(js(m, "step"), !strcmp(want, "confirmed")))
+		if (step_resting(js(m, "step"), want))
 			break;
 		usleep(300 * 1000);
 	}
