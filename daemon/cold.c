@@ -389,7 +389,8 @@ static int cold_do_confirm(struct migration *m)
 	ret = mig_set_step(m, MIG_STEP_CONFIRMING);
 	if (ret)
 		return ret;
-	ret = virt_domain_undefine(ferryd->virt, m->vm);
+	/* On the same host the definition is the resized VM's own. */
+	ret = m->same_host ? 0 : virt_domain_undefine(ferryd->virt, m->vm);
 	if (ret && ret != -ENOENT)
 		return ret;
 	if (m->inst_dir[0]) {
@@ -630,7 +631,9 @@ static int cold_lookup(const char *id, struct migration **out, char *err, size_t
 	struct migration *m;
 
 	pthread_mutex_lock(&ferryd->lock);
-	m = migstore_find(id);
+	m = migstore_find_role(id, MIG_ROLE_SOURCE);
+	if (!m)
+		m = migstore_find(id);
 	pthread_mutex_unlock(&ferryd->lock);
 	if (!m) {
 		snprintf(err, errlen, "%s: no such migration", id);

@@ -44,7 +44,9 @@ static struct migration *dest_lookup(struct json_object *req, struct json_object
 
 	if (id) {
 		pthread_mutex_lock(&ferryd->lock);
-		m = migstore_find(id);
+		m = migstore_find_role(id, MIG_ROLE_DEST);
+		if (!m)
+			m = migstore_find(id);
 		pthread_mutex_unlock(&ferryd->lock);
 	}
 	if (!m)
@@ -87,9 +89,12 @@ static struct json_object *__dest_prep(struct json_object *req)
 		return rpc_error(EINVAL, "prep: %s", err);
 	}
 	pthread_mutex_lock(&ferryd->lock);
-	old = migstore_find(m->id);
+	old = migstore_find_role(m->id, MIG_ROLE_DEST);
 	if (!old)
 		old = migstore_active_for_vm(m->vm);
+	/* Resizing onto the same host: the source's own record is not a rival. */
+	if (old && old->role == MIG_ROLE_SOURCE && !strcmp(old->id, m->id))
+		old = NULL;
 	pthread_mutex_unlock(&ferryd->lock);
 	if (old && !strcmp(old->id, m->id) && old->role == MIG_ROLE_DEST &&
 	    old->step == MIG_STEP_PREP) {
@@ -139,7 +144,7 @@ static struct json_object *__dest_prep(struct json_object *req)
 	mig_crash_point(m, "prep");
 	ret = dest_create(m, err, sizeof(err));
 	if (ret) {
-		dest_cleanup(m);
+		dest_cleanup(m, false);
 		mig_set_step(m, MIG_STEP_FAILED);
 		json_object_put(need);
 		return rpc_error(-ret, "%s", err);
@@ -199,7 +204,7 @@ static struct json_object *__dest_xfer_open(struct json_object *req)
 	} else {
 		if (d->kind != MIG_DISK_DATA)
 			return rpc_error(EINVAL, "%s: disk %s is not copied", m->id, d->target);
-		snprintf(path, sizeof(path), "%s", d->dst_path);
+		snprintf(path, sizeof(path), "%s", dest_copy_path(d));
 		snprintf(id, sizeof(id), "%s", jstr(req, "xfer_id") ?: d->target);
 		ret = disk_ops_find(d->backend)->size(path, &have);
 		if (ret)
@@ -240,6 +245,10 @@ static int dest_do_finish(struct migration *m, char *err, size_t errlen)
 	int i, ret;
 
 	xfer_unregister_mig(m->id);
+	/* Same host: the staged disks take the place the source left. */
+	ret = dest_unstage(m, err, errlen);
+	if (ret)
+		return ret;
 	for (i = 0; i < m->ndisks; i++) {
 		struct mig_disk *d = &m->disks[i];
 		char here[PATH_MAX], part[PATH_MAX], sum[65];
@@ -357,7 +366,8 @@ static int dest_teardown(struct migration *m, enum mig_step via, enum mig_step d
 		if (ret)
 			return ret;
 	}
-	ret = dest_cleanup(m);
+	/* Only a revert follows a finish: an abort never defined the domain. */
+	ret = dest_cleanup(m, via == MIG_STEP_REVERTING);
 	if (ret)
 		return ret;
 	return mig_set_step(m, done);

@@ -170,11 +170,22 @@ int cold_pick_dest(const struct cold_request *r, struct migration *m, char *err,
 
 	if (r->to[0]) {
 		if (!strcmp(r->to, ferryd->conf.host)) {
-			snprintf(err, errlen, "vm %s: cannot %s to its own host %s (same-host "
-					      "resize is not supported)",
-				 m->vm, r->type == MIG_TYPE_RESIZE ? "resize" : "migrate",
-				 ferryd->conf.host);
-			return -EINVAL;
+			/* As Nova: a resize may stay on its host when allowed; a migration
+			 * never does. */
+			if (r->type != MIG_TYPE_RESIZE) {
+				snprintf(err, errlen, "vm %s: cannot migrate to its own host %s",
+					 m->vm, ferryd->conf.host);
+				return -EINVAL;
+			}
+			if (!ferryd->conf.allow_same_host) {
+				snprintf(err, errlen, "vm %s: resize onto its own host %s is not "
+						      "allowed (allow_same_host in ferryd.conf)",
+					 m->vm, ferryd->conf.host);
+				return -EINVAL;
+			}
+			m->same_host = true;
+			snprintf(m->dst_host, sizeof(m->dst_host), "%s", r->to);
+			return 0;
 		}
 		if (!conf_peer(&ferryd->conf, r->to)) {
 			snprintf(err, errlen, "unknown host '%s' (peers of %s:", r->to,

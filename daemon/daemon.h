@@ -121,7 +121,8 @@ struct mig_disk {
 	char backend[8];                /* "file" | "lvm" (struct disk_ops) */
 	char format[8];                 /* raw | qcow2 */
 	char src_path[PATH_MAX];        /* on the source */
-	char dst_path[PATH_MAX];        /* on the destination */
+	char dst_path[PATH_MAX];        /* on the destination, once finished */
+	char stage_path[PATH_MAX];      /* where copies land before, if not there */
 	char backing[PATH_MAX];         /* qcow2 backing file, or "" */
 	uint64_t size_bytes;            /* container size: file or device */
 	uint64_t alloc_bytes;           /* allocated on the source (sparse files) */
@@ -164,8 +165,10 @@ struct migration {
 	char dst_host[FERRY_NAME_MAX];
 	bool was_running;               /* power state to restore */
 	bool auto_confirm;              /* confirm as soon as finished */
+	bool same_host;                 /* a resize onto the source host */
 	char inst_dir[PATH_MAX];        /* source instance dir, "" if none */
 	char dst_inst_dir[PATH_MAX];
+	char stage_inst_dir[PATH_MAX];  /* same host: new disks until finished */
 	char src_instances_dir[PATH_MAX]; /* the source's instances_dir */
 	struct flavor old_flavor, new_flavor;
 	struct mig_disk disks[FERRYD_MAX_DISKS];
@@ -202,7 +205,7 @@ int journal_init(const char *state_dir);
 int journal_save(const struct migration *m);
 /* Load every record; calls @fn for each (takes ownership). */
 int journal_load_all(int (*fn)(struct migration *m, void *ctx), void *ctx);
-int journal_remove(const char *id);
+int journal_remove(const char *id, enum mig_role role);
 
 /* virt.c: the only code that talks to libvirt. */
 struct virt;
@@ -277,6 +280,8 @@ struct disk_ops {
 	int (*grow)(const char *path, const char *format, uint64_t new_virtual_bytes);
 	/* Rename aside for revert and back; idempotent. */
 	int (*keep)(const char *path);
+	/* Rename @from to @to (same backend and volume group); idempotent. */
+	int (*rename)(const char *from, const char *to);
 	int (*restore)(const char *path);
 	/* Remove (the kept copy with @kept); -ENOENT is success. */
 	int (*remove)(const char *path, bool kept);
@@ -367,7 +372,9 @@ extern struct ferryd *ferryd;
 
 /* migstore.c: the in-memory set of migrations (under ferryd->lock). */
 void migstore_add(struct migration *m);
+/* By id; the source's record when this host holds both (same-host resize). */
 struct migration *migstore_find(const char *id);
+struct migration *migstore_find_role(const char *id, enum mig_role role);
 /* Active (non-terminal) migration of @vm on this host, or NULL. */
 struct migration *migstore_active_for_vm(const char *vm);
 /* Most recent migration of @vm (any state), or NULL. */
@@ -438,8 +445,16 @@ int dest_backings(struct migration *m, const char *src_instances, struct json_ob
 		  char *err, size_t errlen);
 /* The instance dir and empty disks (sparse, sized); idempotent. */
 int dest_create(struct migration *m, char *err, size_t errlen);
-/* Remove everything this record created here; idempotent. */
-int dest_cleanup(struct migration *m);
+/* Where copies go until finished: the staging path, or the final one. */
+const char *dest_copy_path(const struct mig_disk *d);
+/* Same host: move the staged disks into place (the source is kept aside). */
+int dest_unstage(struct migration *m, char *err, size_t errlen);
+/*
+ * Remove everything this record created here; idempotent.  @defined: it
+ * got as far as defining the domain (a revert), else it never did (an
+ * abort, which on the same host must not touch the source's domain).
+ */
+int dest_cleanup(struct migration *m, bool defined);
 
 /* coldpeer.c: the destination's handlers (idempotent). */
 struct json_object *dest_prep(struct json_object *req);

@@ -29,11 +29,50 @@ void dest_backing_path(const char *src_instances, const char *backing, char *out
 }
 
 /* Choose destination paths for every disk; -EEXIST if any is taken. */
+/* Same host: the new disks are staged beside the source's until finished. */
+static int dest_paths_same_host(struct migration *m, char *err, size_t errlen)
+{
+	int i;
+
+	if (m->inst_dir[0]) {
+		snprintf(m->dst_inst_dir, sizeof(m->dst_inst_dir), "%s", m->inst_dir);
+		snprintf(m->stage_inst_dir, sizeof(m->stage_inst_dir), "%s.ferry-new", m->inst_dir);
+		if (access(m->stage_inst_dir, F_OK) == 0) {
+			snprintf(err, errlen, "%s: %s already exists", ferryd->conf.host,
+				 m->stage_inst_dir);
+			return -EEXIST;
+		}
+	}
+	for (i = 0; i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+		char tmp[PATH_MAX];
+
+		snprintf(d->dst_path, sizeof(d->dst_path), "%s", d->src_path);
+		snprintf(tmp, sizeof(tmp), "%s", d->src_path);
+		if (!strcmp(d->backend, "file") && m->inst_dir[0])
+			snprintf(d->stage_path, sizeof(d->stage_path), "%s/%s", m->stage_inst_dir,
+				 basename(tmp));
+		else if (!strcmp(d->backend, "lvm"))
+			snprintf(d->stage_path, sizeof(d->stage_path), "%s_ferrynew", d->src_path);
+		else
+			snprintf(d->stage_path, sizeof(d->stage_path), "%s.ferry-new", d->src_path);
+		if (access(d->stage_path, F_OK) == 0) {
+			snprintf(err, errlen, "%s: disk %s: %s already exists", ferryd->conf.host,
+				 d->target, d->stage_path);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
 int dest_paths(struct migration *m, const char *src_instances, char *err, size_t errlen)
 {
 	int i;
 
 	m->dst_inst_dir[0] = '\0';
+	m->stage_inst_dir[0] = '\0';
+	if (m->same_host)
+		return dest_paths_same_host(m, err, errlen);
 	if (m->inst_dir[0]) {
 		char tmp[PATH_MAX];
 
@@ -50,6 +89,7 @@ int dest_paths(struct migration *m, const char *src_instances, char *err, size_t
 		struct mig_disk *d = &m->disks[i];
 		char tmp[PATH_MAX];
 
+		d->stage_path[0] = '\0';
 		snprintf(tmp, sizeof(tmp), "%s", d->src_path);
 		if (!strcmp(d->backend, "lvm")) {
 			if (!ferryd->conf.lvm_vg[0]) {
@@ -76,6 +116,45 @@ int dest_paths(struct migration *m, const char *src_instances, char *err, size_t
 	return 0;
 }
 
+const char *dest_copy_path(const struct mig_disk *d)
+{
+	return d->stage_path[0] ? d->stage_path : d->dst_path;
+}
+
+int dest_unstage(struct migration *m, char *err, size_t errlen)
+{
+	int i, ret;
+
+	if (!m->same_host)
+		return 0;
+	if (m->stage_inst_dir[0] && access(m->stage_inst_dir, F_OK) == 0) {
+		if (access(m->dst_inst_dir, F_OK) == 0) {
+			snprintf(err, errlen, "%s: %s is still there; the source was not kept aside",
+				 ferryd->conf.host, m->dst_inst_dir);
+			return -EEXIST;
+		}
+		if (rename(m->stage_inst_dir, m->dst_inst_dir) < 0 ||
+		    fsync_dir_of(m->dst_inst_dir)) {
+			snprintf(err, errlen, "%s: rename %s: %s", ferryd->conf.host,
+				 m->stage_inst_dir, strerror(errno));
+			return -errno;
+		}
+	}
+	for (i = 0; i < m->ndisks; i++) {
+		struct mig_disk *d = &m->disks[i];
+
+		if (!d->stage_path[0] || (!strcmp(d->backend, "file") && m->stage_inst_dir[0]))
+			continue; /* none, or moved with the dir */
+		ret = disk_ops_find(d->backend)->rename(d->stage_path, d->dst_path);
+		if (ret) {
+			snprintf(err, errlen, "%s: rename %s: %s", ferryd->conf.host, d->stage_path,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int dest_vg_free(uint64_t *bytes)
 {
 	char *argv[] = { "vgs", "--noheadings", "--nosuffix", "--units", "b", "-o", "vg_free",
@@ -95,13 +174,13 @@ static int dest_vg_free(uint64_t *bytes)
 /* Capacity and sanity, before anything is created. */
 int dest_precheck(struct migration *m, char *err, size_t errlen)
 {
-	uint64_t free_mib = 0, need_file = 0, need_lvm = 0, vg_free = 0;
+	uint64_t free_mib = 0, need_mib, need_file = 0, need_lvm = 0, vg_free = 0;
 	enum virt_power p;
 	struct statvfs sv;
 	int i, ret;
 
 	ret = virt_domain_state(ferryd->virt, m->vm, &p);
-	if (ret == 0) {
+	if (ret == 0 && !m->same_host) {
 		snprintf(err, errlen, "%s: a VM named %s already exists here", ferryd->conf.host,
 			 m->vm);
 		return -EEXIST;
@@ -111,7 +190,13 @@ int dest_precheck(struct migration *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot read free memory", ferryd->conf.host);
 		return ret;
 	}
-	if (m->new_flavor.memory_mib + ferryd->conf.reserved_host_memory_mib > free_mib) {
+	/* On the same host the VM's current memory is freed at power-off. */
+	need_mib = m->new_flavor.memory_mib;
+	if (m->same_host)
+		need_mib = need_mib > m->old_flavor.memory_mib ?
+				   need_mib - m->old_flavor.memory_mib :
+				   0;
+	if (need_mib + ferryd->conf.reserved_host_memory_mib > free_mib) {
 		snprintf(err, errlen, "%s: insufficient memory: vm %s needs %" PRIu64
 				      " MiB, %" PRIu64 " MiB available (%" PRIu64 " MiB reserved)",
 			 ferryd->conf.host, m->vm, m->new_flavor.memory_mib,
@@ -162,14 +247,13 @@ int dest_precheck(struct migration *m, char *err, size_t errlen)
 }
 
 /* Remove everything this record created here; idempotent. */
-int dest_cleanup(struct migration *m)
+int dest_cleanup(struct migration *m, bool defined)
 {
 	enum virt_power p;
 	int i, ret, first = 0;
 
 	xfer_unregister_mig(m->id);
-	if (m->step >= MIG_STEP_FINISHING && !virt_domain_state(ferryd->virt, m->vm, &p)) {
-		/* Ours only if the destination defined it for this migration. */
+	if (defined && !virt_domain_state(ferryd->virt, m->vm, &p)) {
 		ret = virt_domain_destroy(ferryd->virt, m->vm);
 		if (!ret)
 			ret = virt_domain_undefine(ferryd->virt, m->vm);
@@ -178,10 +262,17 @@ int dest_cleanup(struct migration *m)
 	}
 	for (i = 0; i < m->ndisks; i++) {
 		struct mig_disk *d = &m->disks[i];
+		const struct disk_ops *ops = disk_ops_find(d->backend);
 
-		if (!d->dst_path[0])
+		if (d->stage_path[0]) {
+			ret = ops->remove(d->stage_path, false);
+			if (ret && !first)
+				first = ret;
+		}
+		/* On the same host the final path is the source's until finished. */
+		if (!d->dst_path[0] || (m->same_host && !defined))
 			continue;
-		ret = disk_ops_find(d->backend)->remove(d->dst_path, false);
+		ret = ops->remove(d->dst_path, false);
 		if (ret && !first)
 			first = ret;
 	}
@@ -194,7 +285,12 @@ int dest_cleanup(struct migration *m)
 		snprintf(part, sizeof(part), "%s.part", here);
 		unlink(part);
 	}
-	if (m->dst_inst_dir[0]) {
+	if (m->stage_inst_dir[0]) {
+		ret = inst_dir_remove(m->stage_inst_dir);
+		if (ret && !first)
+			first = ret;
+	}
+	if (m->dst_inst_dir[0] && (!m->same_host || defined)) {
 		ret = inst_dir_remove(m->dst_inst_dir);
 		if (ret && !first)
 			first = ret;
@@ -234,16 +330,18 @@ int dest_create(struct migration *m, char *err, size_t errlen)
 {
 	int i, ret = 0;
 
-	if (m->dst_inst_dir[0])
+	if (m->stage_inst_dir[0])
+		ret = mkdir_p(m->stage_inst_dir, 0755);
+	else if (m->dst_inst_dir[0])
 		ret = mkdir_p(m->dst_inst_dir, 0755);
 	for (i = 0; !ret && i < m->ndisks; i++) {
 		struct mig_disk *d = &m->disks[i];
 		uint64_t size = d->kind == MIG_DISK_SWAP ? d->virtual_bytes : d->size_bytes;
 
-		ret = disk_ops_find(d->backend)->create(&ferryd->conf, d->dst_path, size);
+		ret = disk_ops_find(d->backend)->create(&ferryd->conf, dest_copy_path(d), size);
 		if (ret)
-			snprintf(err, errlen, "%s: create %s: %s", ferryd->conf.host, d->dst_path,
-				 strerror(-ret));
+			snprintf(err, errlen, "%s: create %s: %s", ferryd->conf.host,
+				 dest_copy_path(d), strerror(-ret));
 	}
 	for (i = 0; !ret && i < m->ndisks; i++) {
 		char here[PATH_MAX], dir[PATH_MAX];

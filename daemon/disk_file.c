@@ -85,6 +85,15 @@ static int file_keep(const char *path)
 	return fsync_dir_of(path);
 }
 
+static int file_rename(const char *from, const char *to)
+{
+	if (access(from, F_OK) != 0 && access(to, F_OK) == 0)
+		return 0;
+	if (rename(from, to) < 0)
+		return -errno;
+	return fsync_dir_of(to);
+}
+
 static int file_restore(const char *path)
 {
 	char kept[PATH_MAX];
@@ -121,6 +130,7 @@ const struct disk_ops disk_file_ops = {
 	.create = file_create,
 	.grow = file_grow,
 	.keep = file_keep,
+	.rename = file_rename,
 	.restore = file_restore,
 	.remove = file_remove,
 	.exists = file_exists,

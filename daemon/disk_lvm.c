@@ -110,6 +110,13 @@ static int lvm_rename(const char *from, const char *to)
 	return lvm_run(argv, "lvrename", from);
 }
 
+static int lvm_move(const char *from, const char *to)
+{
+	if (access(from, F_OK) != 0 && access(to, F_OK) == 0)
+		return 0;
+	return lvm_rename(from, to);
+}
+
 static int lvm_keep(const char *path)
 {
 	char kept[PATH_MAX];
@@ -155,6 +162,7 @@ const struct disk_ops disk_lvm_ops = {
 	.create = lvm_create,
 	.grow = lvm_grow,
 	.keep = lvm_keep,
+	.rename = lvm_move,
 	.restore = lvm_restore,
 	.remove = lvm_remove,
 	.exists = lvm_exists,

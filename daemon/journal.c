@@ -30,12 +30,17 @@ int journal_init(const char *state_dir)
 	return ret;
 }
 
-static int journal_path(const char *id, char *buf, size_t len)
+/*
+ * <id>.json for the source's record, <id>.dest.json for the destination's:
+ * a resize onto the same host keeps both.
+ */
+static int journal_path(const char *id, enum mig_role role, char *buf, size_t len)
 {
 	/* Ids are ours ("m-" + hex); refuse anything that could escape. */
 	if (!id[0] || strchr(id, '/') || id[0] == '.')
 		return -EINVAL;
-	if (snprintf(buf, len, "%s/%s.json", journal_dir, id) >= (int)len)
+	if (snprintf(buf, len, "%s/%s%s.json", journal_dir, id,
+		     role == MIG_ROLE_DEST ? ".dest" : "") >= (int)len)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -47,7 +52,7 @@ int journal_save(const struct migration *m)
 	const char *s;
 	int ret;
 
-	ret = journal_path(m->id, path, sizeof(path));
+	ret = journal_path(m->id, m->role, path, sizeof(path));
 	if (ret)
 		return ret;
 	o = mig_to_json(m, true);
@@ -60,12 +65,12 @@ int journal_save(const struct migration *m)
 	return ret;
 }
 
-int journal_remove(const char *id)
+int journal_remove(const char *id, enum mig_role role)
 {
 	char path[PATH_MAX];
 	int ret;
 
-	ret = journal_path(id, path, sizeof(path));
+	ret = journal_path(id, role, path, sizeof(path));
 	if (ret)
 		return ret;
 	if (unlink(path) < 0 && errno != ENOENT)

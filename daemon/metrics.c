@@ -27,7 +27,8 @@ void metrics_publish(const struct migration *m)
 	struct ferry_mig_key k;
 	int ret;
 
-	if (!metrics)
+	/* A same-host resize has two records; the source's speaks for it. */
+	if (!metrics || (m->same_host && m->role == MIG_ROLE_DEST))
 		return;
 	memset(&k, 0, sizeof(k));
 	memset(&v, 0, sizeof(v));

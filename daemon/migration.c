@@ -185,6 +185,7 @@ static struct json_object *disk_to_json(const struct mig_disk *d)
 	J_STR(o, "format", d->format);
 	J_STR(o, "src_path", d->src_path);
 	J_STR(o, "dst_path", d->dst_path);
+	J_STR(o, "stage_path", d->stage_path);
 	J_STR(o, "backing", d->backing);
 	J_U64(o, "size_bytes", d->size_bytes);
 	J_U64(o, "alloc_bytes", d->alloc_bytes);
@@ -215,6 +216,7 @@ struct json_object *mig_to_json(const struct migration *m, bool full)
 	J_STR(o, "dest", m->dst_host);
 	J_BOOL(o, "was_running", m->was_running);
 	J_BOOL(o, "auto_confirm", m->auto_confirm);
+	J_BOOL(o, "same_host", m->same_host);
 	J_STR(o, "error", m->error);
 	/* Flat copies of the headline metrics, as `ferry -j migrations` shows. */
 	J_U64(o, "downtime_ms", m->m.downtime_ms);
@@ -226,6 +228,7 @@ struct json_object *mig_to_json(const struct migration *m, bool full)
 		return o;
 	J_STR(o, "inst_dir", m->inst_dir);
 	J_STR(o, "dst_inst_dir", m->dst_inst_dir);
+	J_STR(o, "stage_inst_dir", m->stage_inst_dir);
 	J_STR(o, "src_instances_dir", m->src_instances_dir);
 	J_U64(o, "confirm_deadline_ms", m->confirm_deadline_ms);
 	J_STR(o, "rollback_from", mig_step_name(m->rollback_from));
@@ -359,6 +362,7 @@ static void disk_from_json(struct json_object *o, struct mig_disk *d, struct jr 
 	jr_str(&r, "format", d->format, sizeof(d->format), true);
 	jr_str(&r, "src_path", d->src_path, sizeof(d->src_path), true);
 	jr_str(&r, "dst_path", d->dst_path, sizeof(d->dst_path), false);
+	jr_str(&r, "stage_path", d->stage_path, sizeof(d->stage_path), false);
 	jr_str(&r, "backing", d->backing, sizeof(d->backing), false);
 	d->size_bytes = jr_u64(&r, "size_bytes");
 	d->alloc_bytes = jr_u64(&r, "alloc_bytes");
@@ -398,9 +402,11 @@ int mig_from_json(struct migration *m, struct json_object *o, char *err, size_t 
 	jr_str(&r, "dest", m->dst_host, sizeof(m->dst_host), true);
 	m->was_running = jr_bool(&r, "was_running");
 	m->auto_confirm = jr_bool(&r, "auto_confirm");
+	m->same_host = jr_bool(&r, "same_host");
 	jr_str(&r, "error", m->error, sizeof(m->error), false);
 	jr_str(&r, "inst_dir", m->inst_dir, sizeof(m->inst_dir), false);
 	jr_str(&r, "dst_inst_dir", m->dst_inst_dir, sizeof(m->dst_inst_dir), false);
+	jr_str(&r, "stage_inst_dir", m->stage_inst_dir, sizeof(m->stage_inst_dir), false);
 	jr_str(&r, "src_instances_dir", m->src_instances_dir, sizeof(m->src_instances_dir),
 	       false);
 	m->confirm_deadline_ms = jr_u64(&r, "confirm_deadline_ms");

@@ -28,14 +28,21 @@ void migstore_add(struct migration *m)
 		log_err("migration %s: out of memory", m->id);
 }
 
-struct migration *migstore_find(const char *id)
+struct migration *migstore_find_role(const char *id, enum mig_role role)
 {
 	int i;
 
 	for (i = 0; i < ferryd->nmigs; i++)
-		if (!strcmp(ferryd->migs[i]->id, id))
+		if (!strcmp(ferryd->migs[i]->id, id) && ferryd->migs[i]->role == role)
 			return ferryd->migs[i];
 	return NULL;
+}
+
+struct migration *migstore_find(const char *id)
+{
+	struct migration *m = migstore_find_role(id, MIG_ROLE_SOURCE);
+
+	return m ? m : migstore_find_role(id, MIG_ROLE_DEST);
 }
 
 struct migration *migstore_active_for_vm(const char *vm)
@@ -59,7 +66,7 @@ struct migration *migstore_latest_for_vm(const char *vm)
 	for (i = 0; i < ferryd->nmigs; i++) {
 		struct migration *m = ferryd->migs[i];
 
-		if (strcmp(m->vm, vm))
+		if (strcmp(m->vm, vm) || (m->role == MIG_ROLE_DEST && m->same_host))
 			continue;
 		/* An active one wins; otherwise the newest. */
 		if (!best || (!mig_step_terminal(m->step) && mig_step_terminal(best->step)) ||

@@ -321,6 +321,11 @@ struct json_object *peer_call(const char *host, struct json_object *req, int tim
 	struct peer_conn *pc;
 	int ret;
 
+	if (!strcmp(host, ferryd->conf.host)) {
+		/* This host is its own peer (a resize onto the same host). */
+		rep = rpc_handle(req, RPC_PEER, host);
+		goto reply;
+	}
 	if (!p) {
 		snprintf(err, errlen, "unknown host '%s'", host);
 		errno = ENOENT;
@@ -339,6 +344,7 @@ struct json_object *peer_call(const char *host, struct json_object *req, int tim
 		errno = ret == -EPIPE ? ECONNRESET : -ret;
 		return NULL;
 	}
+reply:
 	if (!json_object_object_get_ex(rep, "ok", &ok) || !json_object_get_boolean(ok)) {
 		int en = EIO;
 

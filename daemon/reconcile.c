@@ -21,44 +21,43 @@
 
 #define RECONCILE_PERIOD_S 3
 
-/* A snapshot of ids to visit without holding the lock across calls. */
-static int reconcile_pending(char (**ids)[FERRY_ID_LEN])
+/*
+ * A snapshot of the records to visit, so that no lock is held across the
+ * calls (records are never freed while ferryd runs; a same-host resize has
+ * two records under one id, hence records and not ids).
+ */
+static int reconcile_pending(struct migration ***out)
 {
 	int i, n = 0;
 
 	pthread_mutex_lock(&ferryd->lock);
-	*ids = calloc((size_t)ferryd->nmigs + 1, sizeof(**ids));
-	for (i = 0; *ids && i < ferryd->nmigs; i++) {
+	*out = calloc((size_t)ferryd->nmigs + 1, sizeof(**out));
+	for (i = 0; *out && i < ferryd->nmigs; i++) {
 		struct migration *m = ferryd->migs[i];
 
-		if (mig_step_terminal(m->step) || m->busy)
-			continue;
-		snprintf((*ids)[n++], FERRY_ID_LEN, "%s", m->id);
+		if (!mig_step_terminal(m->step) && !m->busy)
+			(*out)[n++] = m;
 	}
 	pthread_mutex_unlock(&ferryd->lock);
 	return n;
 }
 
-static void reconcile_one(const char *id, bool first)
+static void reconcile_one(struct migration *m, bool first)
 {
-	struct migration *m;
-	enum mig_role role;
-	bool busy;
+	bool skip;
 
 	pthread_mutex_lock(&ferryd->lock);
-	m = migstore_find(id);
-	busy = !m || m->busy || mig_step_terminal(m->step);
-	role = m ? m->role : MIG_ROLE_SOURCE;
+	skip = m->busy || mig_step_terminal(m->step);
 	pthread_mutex_unlock(&ferryd->lock);
-	if (busy)
+	if (skip)
 		return;
 	if (first)
 		log_info("migration %s (%s, vm %s): resuming at step %s", m->id,
-			 role == MIG_ROLE_DEST ? "destination" : "source", m->vm,
+			 m->role == MIG_ROLE_DEST ? "destination" : "source", m->vm,
 			 mig_step_name(m->step));
-	if (role == MIG_ROLE_SOURCE) {
-		/* A finished migration waits for confirm or revert: nothing to retry. */
-		if (m->step == MIG_STEP_FINISHED || first || m->step >= MIG_STEP_FINISHING)
+	if (m->role == MIG_ROLE_SOURCE) {
+		/* Before "finishing" only a restart rolls back; the rest retries. */
+		if (first || m->step >= MIG_STEP_FINISHING)
 			cold_resume(m);
 		return;
 	}
@@ -70,12 +69,12 @@ static void *reconcile_thread(void *arg)
 	bool first = true;
 
 	while (!ferryd->stopping) {
-		char(*ids)[FERRY_ID_LEN] = NULL;
-		int i, n = reconcile_pending(&ids);
+		struct migration **ms = NULL;
+		int i, n = reconcile_pending(&ms);
 
 		for (i = 0; i < n; i++)
-			reconcile_one(ids[i], first);
-		free(ids);
+			reconcile_one(ms[i], first);
+		free(ms);
 		first = false;
 		sleep(RECONCILE_PERIOD_S);
 	}

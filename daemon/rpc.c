@@ -279,7 +279,7 @@ static void rpc_local_migrations(struct json_object *arr, const char *vm)
 	for (i = 0; i < ferryd->nmigs; i++) {
 		struct migration *m = ferryd->migs[i];
 
-		if (vm && strcmp(m->vm, vm))
+		if ((vm && strcmp(m->vm, vm)) || (m->same_host && m->role == MIG_ROLE_DEST))
 			continue;
 		json_object_array_add(arr, mig_to_json(m, false));
 	}

@@ -202,6 +202,7 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	      const struct xfer_range *ranges, long nranges, char *err, size_t errlen)
 {
 	const struct peer_conf *peer = conf_peer(&ferryd->conf, dst_host);
+	bool self = !strcmp(dst_host, ferryd->conf.host);
 	struct mover_send_opts o = { .source_fd = -1 };
 	struct mover_range *mr = NULL;
 	struct mover_stats st;
@@ -210,7 +211,7 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	int ret;
 	long i;
 
-	if (!peer) {
+	if (!peer && !self) {
 		snprintf(err, errlen, "unknown host '%s'", dst_host);
 		return -ENOENT;
 	}
@@ -228,7 +229,8 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	snprintf(label, sizeof(label), "ferry://%s/%s", dst_host, xfer_id);
 	o.source = src;
 	o.label = label;
-	o.host = peer->addr.host;
+	/* To ourselves (same-host resize): our own receiver. */
+	o.host = self ? ferryd->conf.mover_listen.host : peer->addr.host;
 	o.port = port;
 	o.transfer_id = xfer_id;
 	memcpy(o.token, token, MOVER_TOKEN_BYTES);

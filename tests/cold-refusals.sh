@@ -23,6 +23,7 @@ refuse() { # refuse WANT CMD...: fails, and says WANT
 refuse "no such VM" ferry migrate nosuch --to h2
 refuse "unknown host 'h9'" ferry migrate g1 --to h9
 refuse "own host" ferry migrate g1 --to h1
+refuse "allow_same_host" ferry resize g1 --to h1 --memory 160
 refuse "unable to resize disk down" ferry resize g1 --to h2 --disk 1
 refuse "insufficient memory" ferry resize g1 --to h2 --memory 4000000
 refuse "migrate keeps the flavor" ferry migrate g1 --to h2 --memory 256
