@@ -21,22 +21,39 @@ mbps() {
 	L exec h1 iperf3 -c h2 -t 2 -O 1 -J "$@" |
 		jq '.end.sum_received.bits_per_second / 1e6 | floor'
 }
-# near GOT WANT WHAT: within +-25%
+# near WANT WHAT [IPERF-ARGS...]: the measured rate is within +-25% of
+# WANT Mbit/s.  Over 125% fails at once: the shaper let too much through.
+# Under 75% is measured again, up to three times, since a loaded 2-core
+# machine can leave iperf3 short of CPU; the best run must reach 75%.
 near() {
-	log "$3: $1 Mbit/s (configured $2)"
-	assert_ge "$1" $(($2 * 75 / 100)) "$3 (Mbit/s)"
-	assert_le "$1" $(($2 * 125 / 100)) "$3 (Mbit/s)"
+	local want=$1 what=$2 got best=0 try
+	shift 2
+	for try in 1 2 3; do
+		got=$(mbps "$@")
+		log "$what: $got Mbit/s (configured $want, run $try)"
+		assert_le "$got" $((want * 125 / 100)) "$what (Mbit/s)"
+		[ "$got" -le "$best" ] || best=$got
+		[ "$best" -lt $((want * 75 / 100)) ] || break
+	done
+	assert_ge "$best" $((want * 75 / 100)) "$what, best of $try runs (Mbit/s)"
 }
 
 assert_eq "$(L -j status | jq -r '.shaping.rate')" 200mbit "status shaping"
-near "$(mbps)" 200 "up --rate 200mbit, h1 -> h2"
+near 200 "up --rate 200mbit, h1 -> h2"
 L shape --rate 1gbit
-near "$(mbps)" 1000 "shape --rate 1gbit, h1 -> h2"
-near "$(mbps -R)" 1000 "shape --rate 1gbit, h2 -> h1"
+near 1000 "shape --rate 1gbit, h1 -> h2"
+near 1000 "shape --rate 1gbit, h2 -> h1" -R
 L shape --rate none
-fast=$(mbps)
-log "unshaped: $fast Mbit/s"
-assert_ge "$fast" 3000 "unshaped rate (Mbit/s)"
+# Unshaped, the link must be clearly faster than the last shaped rate:
+# best of three, for the same reason as above.
+fast=0
+for try in 1 2 3; do
+	got=$(mbps)
+	log "unshaped: $got Mbit/s (run $try)"
+	[ "$got" -le "$fast" ] || fast=$got
+	[ "$fast" -lt 3000 ] || break
+done
+assert_ge "$fast" 3000 "unshaped rate, best of $try runs (Mbit/s)"
 assert_eq "$(L -j status | jq '.shaping.rate_bps')" null "status after shape --rate none"
 
 # connect_ms: time of a TCP connect h1 -> h2 (one round trip), in ms
