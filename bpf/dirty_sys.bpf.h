@@ -560,6 +560,14 @@ static long aio_iocb_cb(__u64 i, void *arg)
 	d = file_disk(f, &slot);
 	if (!d)
 		return 0;
+	flags = file_iocb_flags(f);
+	/*
+	 * O_DIRECT on a block device: its requests are marked as they
+	 * complete, whatever the iovecs (QEMU's aio=native sends up to
+	 * IOV_MAX of them).
+	 */
+	if (d->kind == DIRTY_KIND_BDEV && (flags & IOCB_DIRECT))
+		return 0;
 	if (cb.aio_lio_opcode == IOCB_CMD_PWRITE_) {
 		len = cb.aio_nbytes;
 	} else {
@@ -579,7 +587,6 @@ static long aio_iocb_cb(__u64 i, void *arg)
 			len += (__u64)iov.iov_len;
 		}
 	}
-	flags = file_iocb_flags(f);
 	if ((flags & IOCB_APPEND) || (cb.aio_rw_flags & RWF_APPEND))
 		rescan(d, DIRTY_RESCAN_APPEND);
 	/*
