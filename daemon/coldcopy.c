@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpf/bpf.h"
 #include "daemon/daemon.h"
 
 /* Ask the destination for a transfer into disk @i (at its current size). */
@@ -98,6 +99,8 @@ int cold_round(struct migration *m, struct cold_disk_state *st, bool whole,
 	*copied = 0;
 	for (i = 0; i < m->ndisks && !ret; i++) {
 		struct xfer_range *ranges = NULL;
+		uint32_t reasons = 0;
+		char why[160];
 		long n = -1;
 		uint64_t bytes = m->disks[i].size_bytes;
 		bool rescan = whole || !st[i].track;
@@ -105,16 +108,17 @@ int cold_round(struct migration *m, struct cold_disk_state *st, bool whole,
 		if (m->disks[i].kind != MIG_DISK_DATA)
 			continue;
 		if (!rescan) {
-			ret = track_drain(st[i].track, &ranges, &n, &bytes, &rescan);
+			ret = track_drain(st[i].track, &ranges, &n, &bytes, &rescan, &reasons);
 			if (ret) {
 				snprintf(err, errlen, "disk %s: dirty tracking: %s",
 					 m->disks[i].target, strerror(-ret));
 				break;
 			}
 			if (rescan) {
-				log_warn("migration %s: disk %s: tracker lost writes; copying "
-					 "the whole disk",
-					 m->id, m->disks[i].target);
+				log_warn("migration %s: disk %s: tracker lost writes (%s); "
+					 "copying the whole disk",
+					 m->id, m->disks[i].target,
+					 tracker_rescan_str(reasons, why, sizeof(why)));
 				pthread_mutex_lock(&ferryd->lock);
 				m->m.rescans++;
 				pthread_mutex_unlock(&ferryd->lock);

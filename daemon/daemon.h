@@ -507,7 +507,7 @@ int track_start(const char *path, struct track_disk **out);
  * lost writes and the whole disk must be copied.
  */
 int track_drain(struct track_disk *d, struct xfer_range **ranges, long *n, uint64_t *bytes,
-		bool *rescan);
+		bool *rescan, uint32_t *reasons);
 void track_stop(struct track_disk *d);
 
 /* metrics.c: migration metrics in a pinned BPF map, for bpftool. */

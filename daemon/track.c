@@ -53,7 +53,7 @@ int track_start(const char *path, struct track_disk **out)
 }
 
 int track_drain(struct track_disk *d, struct xfer_range **ranges, long *n, uint64_t *bytes,
-		bool *rescan)
+		bool *rescan, uint32_t *reasons)
 {
 	struct tracker_range *tr = NULL;
 	struct xfer_range *xr = NULL;
@@ -67,6 +67,7 @@ int track_drain(struct track_disk *d, struct xfer_range **ranges, long *n, uint6
 	if (ret)
 		return ret;
 	*rescan = d->bm.rescan_needed;
+	*reasons = d->bm.rescan_reasons;
 	if (*rescan)
 		return 0;
 	ret = tracker_bitmap_ranges(&d->bm, 0, &tr, &cnt);
