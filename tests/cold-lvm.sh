@@ -7,9 +7,13 @@
 # timeout: 400
 . "$(dirname "$0")/lib.sh"
 need_root
-need_cmd jq lvs
+need_cmd jq lvs losetup
+# Without device-mapper in the kernel (CONFIG_BLK_DEV_DM) LVM cannot
+# activate a volume: the lab then activates each LV as a loop device over its
+# extents of the PV (tools/lab/lvm-loop), a stand-in for dm's linear target
+# only; LVM's metadata, lvcreate/lvrename/lvremove and vgs are the real ones.
 if ! grep -qw device-mapper /proc/misc 2>/dev/null && ! modprobe -q dm_mod 2>/dev/null; then
-	skip "kernel without device-mapper (CONFIG_BLK_DEV_DM): LVM volumes cannot be activated"
+	log "no device-mapper in this kernel: LVs are activated by the lab's stand-in (tools/lab/lvm-loop)"
 fi
 lab=$(test_lab_name)
 L() { "$LAB" --lab "$lab" "$@"; }
@@ -21,16 +25,17 @@ L exec h1 test -b "/dev/$vg1/g1_disk" || fail "g1's disk is an LV on h1"
 log "migrate g1 to h2"
 L exec h1 ferry migrate g1 --to h2 --wait
 assert_eq "$(L virsh h2 domstate g1 | head -1)" running "g1 on h2"
-L virsh h2 domblklist g1 | grep -q "/dev/$vg2/g1_disk" || fail "g1 on h2 uses an LV of $vg2"
+assert_contains "$(L virsh h2 domblklist g1)" "/dev/$vg2/g1_disk" "g1's disk on h2"
 L exec h1 test -b "/dev/$vg1/g1_disk_resize" || fail "source LV kept as g1_disk_resize"
-L verify h2 g1 | grep -q '^VERIFY PASS' || fail "VERIFY on h2"
+assert_contains "$(L verify h2 g1)" "VERIFY PASS" "VERIFY on h2"
 log "revert"
 L exec h2 ferry revert g1 --wait
 L exec h1 test -b "/dev/$vg1/g1_disk" || fail "source LV back"
-L exec h2 sh -c "! lvs --noheadings $vg2 | grep -q g1" || fail "LV left on h2 after revert"
-L verify h1 g1 | grep -q '^VERIFY PASS' || fail "VERIFY on h1 after revert"
+assert_eq "$(L exec h2 lvs --noheadings -o lv_name "$vg2" 2>/dev/null | xargs)" "" "LVs of $vg2 after revert"
+assert_contains "$(L verify h1 g1)" "VERIFY PASS" "VERIFY on h1 after revert"
 log "migrate and confirm"
 L exec h1 ferry migrate g1 --to h2 --confirm
-L exec h1 sh -c "! lvs --noheadings $vg1 | grep -q g1" || fail "LV left on h1 after confirm"
-L verify h2 g1 | grep -q '^VERIFY PASS' || fail "VERIFY on h2 after confirm"
+assert_eq "$(L exec h1 lvs --noheadings -o lv_name "$vg1" 2>/dev/null | xargs)" "" "LVs of $vg1 after confirm"
+L exec h1 test ! -e "/dev/$vg1/g1_disk_resize" || fail "/dev/$vg1/g1_disk_resize left after confirm"
+assert_contains "$(L verify h2 g1)" "VERIFY PASS" "VERIFY on h2 after confirm"
 log "ok"

@@ -71,8 +71,6 @@ lab_guest_disks() {
 	if [ "$G_LVM" = 1 ]; then
 		vg=${LAB_VG[$host]:-}
 		[ -n "$vg" ] || lab_die "$host: no volume group (bring the lab up with 'up --lvm SIZE')"
-		lab_have_dm ||
-			lab_die "$host: this kernel has no device-mapper: LVM volumes cannot be activated for a guest"
 		G_DISK_TYPE='block'
 		G_DISK_SRC=/dev/$vg/${name}_disk
 		G_SWAP_SRC=/dev/$vg/${name}_disk.swap

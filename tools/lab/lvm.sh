@@ -8,6 +8,10 @@
 # own /etc/lvm (bound over it in the host's mount namespace): it sees only its
 # own loop device and never waits for udev (there is none in a lab host).
 # From the root namespace, lab_lvm_env runs LVM with a host's configuration.
+#
+# On a kernel without device-mapper, LVM keeps its metadata but cannot
+# activate a volume; inside the hosts tools/lab/lvm-loop then stands in for
+# activation (each LV a loop device over its extents of the PV; see there).
 
 lab_have_dm() {
 	grep -qw device-mapper /proc/misc 2>/dev/null && return 0
@@ -56,7 +60,7 @@ lab_lvm_check() { # lab_lvm_check SIZE: before anything is made
 	[[ $1 =~ ^[0-9]+[KMGT]?$ ]] || lab_usage_die "up: --lvm '$1': want a size like 4G"
 	lab_need_cmds pvcreate vgcreate vgchange losetup
 	lab_have_dm ||
-		lab_warn "--lvm: this kernel has no device-mapper (no 'device-mapper' in /proc/misc): the volume groups are made, but logical volumes cannot be activated"
+		lab_warn "--lvm: this kernel has no device-mapper (no 'device-mapper' in /proc/misc): logical volumes are activated by the lab's stand-in, as loop devices over the PV's extents (tools/lab/lvm-loop)"
 }
 
 lab_lvm_up() { # lab_lvm_up HOST SIZE
@@ -89,7 +93,12 @@ lab_lvm_down() {
 	fi
 	rm -rf "/dev/${vg:?}"
 	for dev in "$@"; do
-		[ ! -b "$dev" ] || losetup -d "$dev" 2>/dev/null || lab_warn "$host: cannot detach $dev"
+		[ -b "$dev" ] || continue
+		# LVs that tools/lab/lvm-loop mapped over this PV
+		for d in $(losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v pv="$dev" '$2 == pv {print $1}'); do
+			losetup -d "$d" 2>/dev/null || lab_warn "$host: cannot detach $d (an LV over $dev)"
+		done
+		losetup -d "$dev" 2>/dev/null || lab_warn "$host: cannot detach $dev"
 	done
 }
 
