@@ -3,7 +3,8 @@
 # group, which Nova refuses to cold-migrate) migrates with ferry: its LV is
 # created in the destination's VG, copied with zero runs written out (a new
 # LV may hold old data), the source LV kept as LV_resize until confirm;
-# revert brings it back; VERIFY PASS everywhere.
+# revert brings it back; a resize grows the LV (lvextend); VERIFY PASS
+# everywhere.
 # timeout: 400
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -38,4 +39,9 @@ L exec h1 ferry migrate g1 --to h2 --confirm
 assert_eq "$(L exec h1 lvs --noheadings -o lv_name "$vg1" 2>/dev/null | xargs)" "" "LVs of $vg1 after confirm"
 L exec h1 test ! -e "/dev/$vg1/g1_disk_resize" || fail "/dev/$vg1/g1_disk_resize left after confirm"
 assert_contains "$(L verify h2 g1)" "VERIFY PASS" "VERIFY on h2 after confirm"
+log "resize back to h1 with a 1 GiB disk, then confirm"
+L exec h2 ferry resize g1 --to h1 --disk 1 --memory 160 --confirm
+assert_eq "$(L exec h1 blockdev --getsize64 "/dev/$vg1/g1_disk")" $((1 << 30)) "g1's LV on h1 (bytes)"
+assert_eq "$(L exec h2 lvs --noheadings -o lv_name "$vg2" 2>/dev/null | xargs)" "" "LVs of $vg2 after confirm"
+assert_contains "$(L verify h1 g1)" "VERIFY PASS" "VERIFY on h1 after the resize"
 log "ok"
