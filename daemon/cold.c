@@ -243,7 +243,13 @@ static void cold_checksum_kept(struct migration *m)
 	mig_save(m);
 }
 
-static int cold_finish(struct migration *m, char *err, size_t errlen)
+/*
+ * Ask the destination to define and start the VM.  The trackers in st are
+ * stopped once it runs: detaching waits for RCU grace periods, which must
+ * not count as downtime, but the migration rests (finished) only after.
+ */
+static int cold_finish(struct migration *m, struct cold_disk_state *st, char *err,
+		       size_t errlen)
 {
 	struct json_object *req, *rep;
 	int ret;
@@ -268,8 +274,6 @@ static int cold_finish(struct migration *m, char *err, size_t errlen)
 	if (!rep)
 		return -errno;
 	json_object_put(rep);
-	if (!m->auto_confirm)
-		cold_checksum_kept(m);
 	pthread_mutex_lock(&ferryd->lock);
 	/*
 	 * VM off -> running on the destination (wall clock: survives restarts).
@@ -277,6 +281,12 @@ static int cold_finish(struct migration *m, char *err, size_t errlen)
 	 */
 	if (m->was_running && (m->m.t_off_ms || m->m.t_poweroff_ms))
 		m->m.downtime_ms = wall_ms() - (m->m.t_off_ms ? m->m.t_off_ms : m->m.t_poweroff_ms);
+	pthread_mutex_unlock(&ferryd->lock);
+	/* The VM runs on the destination: what follows is not downtime. */
+	cold_tracking_stop(st, m->ndisks);
+	if (!m->auto_confirm)
+		cold_checksum_kept(m);
+	pthread_mutex_lock(&ferryd->lock);
 	m->m.t_finished_ms = wall_ms();
 	if (ferryd->conf.resize_confirm_window_s)
 		m->confirm_deadline_ms =
@@ -343,7 +353,11 @@ static void cold_run(struct migration *m)
 		m->m.last_delta_bytes = copied;
 		pthread_mutex_unlock(&ferryd->lock);
 	}
-	cold_tracking_stop(st, m->ndisks);
+	/*
+	 * The trackers stay attached until the VM runs on the destination:
+	 * detaching the syscall tracepoints waits for RCU grace periods
+	 * (seconds on a busy host), and nothing writes the disks now.
+	 */
 	mig_crash_point(m, "final-copied");
 
 	ret = mig_set_step(m, MIG_STEP_KEEP_SOURCE);
@@ -358,7 +372,8 @@ static void cold_run(struct migration *m)
 finishing:
 	if (m->step <= MIG_STEP_FINISHING) {
 		/* Past the point of no return: only forward. */
-		ret = cold_finish(m, err, sizeof(err));
+		ret = cold_finish(m, st, err, sizeof(err));
+		cold_tracking_stop(st, m->ndisks);
 		if (ret) {
 			cold_set_error(m, err);
 			log_err("migration %s: finish on %s: %s (will retry)", m->id, m->dst_host,
