@@ -3,8 +3,8 @@
 # group, which Nova refuses to cold-migrate) migrates with ferry: its LV is
 # created in the destination's VG, copied with zero runs written out (a new
 # LV may hold old data), the source LV kept as LV_resize until confirm;
-# revert brings it back; a resize grows the LV (lvextend); VERIFY PASS
-# everywhere.
+# revert brings it back; a resize grows the LV (lvextend) and confirm
+# removes the source LV; VERIFY PASS everywhere.
 # timeout: 400
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -34,14 +34,11 @@ L exec h2 ferry revert g1 --wait
 L exec h1 test -b "/dev/$vg1/g1_disk" || fail "source LV back"
 assert_eq "$(L exec h2 lvs --noheadings -o lv_name "$vg2" 2>/dev/null | xargs)" "" "LVs of $vg2 after revert"
 assert_contains "$(L verify h1 g1)" "VERIFY PASS" "VERIFY on h1 after revert"
-log "migrate and confirm"
-L exec h1 ferry migrate g1 --to h2 --confirm
+log "resize to h2 with a 1 GiB disk, then confirm"
+L exec h1 ferry resize g1 --to h2 --disk 1 --memory 160 --confirm
+assert_eq "$(L exec h2 blockdev --getsize64 "/dev/$vg2/g1_disk")" $((1 << 30)) "g1's LV on h2 (bytes)"
+assert_contains "$(L virsh h2 domblklist g1)" "/dev/$vg2/g1_disk" "g1's disk on h2"
 assert_eq "$(L exec h1 lvs --noheadings -o lv_name "$vg1" 2>/dev/null | xargs)" "" "LVs of $vg1 after confirm"
 L exec h1 test ! -e "/dev/$vg1/g1_disk_resize" || fail "/dev/$vg1/g1_disk_resize left after confirm"
-assert_contains "$(L verify h2 g1)" "VERIFY PASS" "VERIFY on h2 after confirm"
-log "resize back to h1 with a 1 GiB disk, then confirm"
-L exec h2 ferry resize g1 --to h1 --disk 1 --memory 160 --confirm
-assert_eq "$(L exec h1 blockdev --getsize64 "/dev/$vg1/g1_disk")" $((1 << 30)) "g1's LV on h1 (bytes)"
-assert_eq "$(L exec h2 lvs --noheadings -o lv_name "$vg2" 2>/dev/null | xargs)" "" "LVs of $vg2 after confirm"
-assert_contains "$(L verify h1 g1)" "VERIFY PASS" "VERIFY on h1 after the resize"
+assert_contains "$(L verify h2 g1)" "VERIFY PASS" "VERIFY on h2 after the resize"
 log "ok"
