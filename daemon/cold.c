@@ -373,7 +373,7 @@ finishing:
 	if (m->step <= MIG_STEP_FINISHING) {
 		/* Past the point of no return: only forward. */
 		ret = cold_finish(m, st, err, sizeof(err));
-		cold_tracking_stop(st, m->ndisks);
+		cold_tracking_stop(st, m->ndisks); /* when finish failed first */
 		if (ret) {
 			cold_set_error(m, err);
 			log_err("migration %s: finish on %s: %s (will retry)", m->id, m->dst_host,
