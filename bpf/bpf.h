@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common.h"
+
 /* dirty.c: the dirty-block tracker (docs/dirty-tracking.md) */
 
 /* 64 KiB: QEMU's default dirty-bitmap granularity and the mover's chunk. */
@@ -44,11 +46,6 @@ struct tracker_bitmap {
 	uint64_t seq; /* drain number, from 1 */
 	bool rescan_needed;
 	uint32_t rescan_reasons; /* enum dirty_rescan bits (bpf/dirty.h) */
-};
-
-struct tracker_range {
-	uint64_t offset_bytes;
-	uint64_t length_bytes;
 };
 
 struct tracker_disk_stats {
@@ -109,7 +106,7 @@ uint64_t tracker_bitmap_count(const struct tracker_bitmap *bm);
  * malloc'ed (NULL when *n is 0).  0 or -ENOMEM.
  */
 int tracker_bitmap_ranges(const struct tracker_bitmap *bm, uint64_t max_len_bytes,
-			  struct tracker_range **out, size_t *n);
+			  struct ferry_range **out, size_t *n);
 /* "mmap,shrink" for enum dirty_rescan bits, into buf; "none" for 0. */
 const char *tracker_rescan_str(uint32_t reasons, char *buf, size_t len);
 /* Call fn for each reason name in reasons (for JSON arrays). */

@@ -84,11 +84,11 @@ static uint64_t next_bit(const struct tracker_bitmap *bm, uint64_t from, bool se
 	return bm->nbits;
 }
 
-static int ranges_push(struct tracker_range **v, size_t *n, size_t *cap, uint64_t off, uint64_t len)
+static int ranges_push(struct ferry_range **v, size_t *n, size_t *cap, uint64_t off, uint64_t len)
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 64;
-		struct tracker_range *nv = realloc(*v, nc * sizeof(*nv));
+		struct ferry_range *nv = realloc(*v, nc * sizeof(*nv));
 
 		if (!nv)
 			return -ENOMEM;
@@ -102,10 +102,10 @@ static int ranges_push(struct tracker_range **v, size_t *n, size_t *cap, uint64_
 }
 
 int tracker_bitmap_ranges(const struct tracker_bitmap *bm, uint64_t max_len_bytes,
-			  struct tracker_range **out, size_t *n)
+			  struct ferry_range **out, size_t *n)
 {
 	uint64_t g = bm->granularity_bytes, chunk_blocks = 0, b = 0;
-	struct tracker_range *v = NULL;
+	struct ferry_range *v = NULL;
 	size_t cnt = 0, cap = 0;
 	int ret = 0;
 

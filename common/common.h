@@ -26,6 +26,15 @@
 #define __printf(a, b) __attribute__((format(printf, a, b)))
 #define __unused __attribute__((unused))
 
+/*
+ * A byte range of a disk: what the dirty tracker reports and what the mover
+ * copies, passed from one to the other unchanged.
+ */
+struct ferry_range {
+	uint64_t offset_bytes;
+	uint64_t length_bytes; /* > 0 */
+};
+
 #define KIB (1024ULL)
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)

@@ -58,7 +58,7 @@ static int cold_xfer_open(struct migration *m, int i, struct cold_disk_state *st
 
 /* Copy disk @i (whole if nranges < 0), reopening the transfer after a peer restart. */
 static int cold_copy(struct migration *m, int i, struct cold_disk_state *st,
-		     const struct xfer_range *ranges, long nranges, char *err, size_t errlen)
+		     const struct ferry_range *ranges, long nranges, char *err, size_t errlen)
 {
 	uint64_t deadline = now_ms() + (uint64_t)ferryd->conf.peer_retry_s * 1000;
 	int ret;
@@ -76,13 +76,13 @@ static int cold_copy(struct migration *m, int i, struct cold_disk_state *st,
 	}
 }
 
-static uint64_t ranges_bytes(const struct xfer_range *r, long n)
+static uint64_t ranges_bytes(const struct ferry_range *r, long n)
 {
 	uint64_t b = 0;
 	long i;
 
 	for (i = 0; i < n; i++)
-		b += r[i].len;
+		b += r[i].length_bytes;
 	return b;
 }
 
@@ -98,7 +98,7 @@ int cold_round(struct migration *m, struct cold_disk_state *st, bool whole,
 
 	*copied = 0;
 	for (i = 0; i < m->ndisks && !ret; i++) {
-		struct xfer_range *ranges = NULL;
+		struct ferry_range *ranges = NULL;
 		uint32_t reasons = 0;
 		char why[160];
 		long n = -1;

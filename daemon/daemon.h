@@ -484,10 +484,6 @@ void xfer_server_stop(void);
 int xfer_register(const char *mig_id, const char *xfer_id, const char *path, uint64_t size,
 		  bool is_block, uint8_t token[32]);
 void xfer_unregister_mig(const char *mig_id);
-struct xfer_range {
-	uint64_t off;
-	uint64_t len;
-};
 /*
  * Source: copy @src (whole when nranges < 0, else the ranges) into
  * @dest_path through the transfer @token at the destination's mover port.
@@ -495,7 +491,7 @@ struct xfer_range {
  */
 int xfer_send(struct migration *m, const char *src, const char *dest_path, const char *xfer_id,
 	      const char *dst_host, uint16_t port, const uint8_t token[32],
-	      const struct xfer_range *ranges, long nranges, char *err, size_t errlen);
+	      const struct ferry_range *ranges, long nranges, char *err, size_t errlen);
 
 /* track.c: dirty tracking of a migrating disk (bpf/ tracker). */
 struct track_disk;
@@ -506,7 +502,7 @@ int track_start(const char *path, struct track_disk **out);
  * Dirty ranges since the previous drain (malloc'd); *rescan when tracking
  * lost writes and the whole disk must be copied.
  */
-int track_drain(struct track_disk *d, struct xfer_range **ranges, long *n, uint64_t *bytes,
+int track_drain(struct track_disk *d, struct ferry_range **ranges, long *n, uint64_t *bytes,
 		bool *rescan, uint32_t *reasons);
 void track_stop(struct track_disk *d);
 

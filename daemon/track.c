@@ -52,11 +52,9 @@ int track_start(const char *path, struct track_disk **out)
 	return 0;
 }
 
-int track_drain(struct track_disk *d, struct xfer_range **ranges, long *n, uint64_t *bytes,
+int track_drain(struct track_disk *d, struct ferry_range **ranges, long *n, uint64_t *bytes,
 		bool *rescan, uint32_t *reasons)
 {
-	struct tracker_range *tr = NULL;
-	struct xfer_range *xr = NULL;
 	size_t i, cnt = 0;
 	int ret;
 
@@ -70,23 +68,11 @@ int track_drain(struct track_disk *d, struct xfer_range **ranges, long *n, uint6
 	*reasons = d->bm.rescan_reasons;
 	if (*rescan)
 		return 0;
-	ret = tracker_bitmap_ranges(&d->bm, 0, &tr, &cnt);
+	ret = tracker_bitmap_ranges(&d->bm, 0, ranges, &cnt);
 	if (ret)
 		return ret;
-	if (cnt) {
-		xr = calloc(cnt, sizeof(*xr));
-		if (!xr) {
-			free(tr);
-			return -ENOMEM;
-		}
-	}
-	for (i = 0; i < cnt; i++) {
-		xr[i].off = tr[i].offset_bytes;
-		xr[i].len = tr[i].length_bytes;
-		*bytes += tr[i].length_bytes;
-	}
-	free(tr);
-	*ranges = xr;
+	for (i = 0; i < cnt; i++)
+		*bytes += (*ranges)[i].length_bytes;
 	*n = (long)cnt;
 	return 0;
 }

@@ -199,17 +199,15 @@ static void xfer_progress(const struct mover_progress *p, void *arg)
 
 int xfer_send(struct migration *m, const char *src, const char *dest_path, const char *xfer_id,
 	      const char *dst_host, uint16_t port, const uint8_t token[32],
-	      const struct xfer_range *ranges, long nranges, char *err, size_t errlen)
+	      const struct ferry_range *ranges, long nranges, char *err, size_t errlen)
 {
 	const struct peer_conf *peer = conf_peer(&ferryd->conf, dst_host);
 	bool self = !strcmp(dst_host, ferryd->conf.host);
 	struct mover_send_opts o = { .source_fd = -1 };
-	struct mover_range *mr = NULL;
 	struct mover_stats st;
 	struct xfer_ctx ctx = { .m = m };
 	char label[PATH_MAX + 80];
 	int ret;
-	long i;
 
 	if (!peer && !self) {
 		snprintf(err, errlen, "unknown host '%s'", dst_host);
@@ -217,15 +215,6 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	}
 	if (nranges == 0)
 		return 0;
-	if (nranges > 0) {
-		mr = calloc((size_t)nranges, sizeof(*mr));
-		if (!mr)
-			return -ENOMEM;
-		for (i = 0; i < nranges; i++) {
-			mr[i].offset = ranges[i].off;
-			mr[i].length = ranges[i].len;
-		}
-	}
 	snprintf(label, sizeof(label), "ferry://%s/%s", dst_host, xfer_id);
 	o.source = src;
 	o.label = label;
@@ -237,7 +226,7 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	o.connections = ferryd->conf.mover_connections;
 	mover_compress_parse(ferryd->conf.mover_compress, &o.compress, &o.compress_level);
 	o.bwlimit_bps = ferryd->conf.mover_bwlimit_bps;
-	o.ranges = mr;
+	o.ranges = nranges > 0 ? ranges : NULL;
 	o.nr_ranges = nranges > 0 ? (size_t)nranges : 0;
 	o.progress = xfer_progress;
 	o.progress_ctx = &ctx;
@@ -263,6 +252,5 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	metrics_publish(m);
 	if (ret)
 		snprintf(err, errlen, "%s: %s", label, st.error[0] ? st.error : strerror(-ret));
-	free(mr);
 	return ret;
 }

@@ -22,28 +22,28 @@
 
 static int range_cmp(const void *a, const void *b)
 {
-	const struct mover_range *x = a, *y = b;
+	const struct ferry_range *x = a, *y = b;
 
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return x->offset_bytes < y->offset_bytes ? -1 : x->offset_bytes > y->offset_bytes;
 }
 
-int mover_ranges_normalize(struct mover_range *r, size_t *n, uint64_t image_bytes)
+int mover_ranges_normalize(struct ferry_range *r, size_t *n, uint64_t image_bytes)
 {
 	size_t i, out = 0;
 
 	for (i = 0; i < *n; i++) {
-		if (r[i].length == 0)
+		if (r[i].length_bytes == 0)
 			return -EINVAL;
-		if (r[i].offset >= image_bytes || r[i].length > image_bytes - r[i].offset)
+		if (r[i].offset_bytes >= image_bytes || r[i].length_bytes > image_bytes - r[i].offset_bytes)
 			return -ERANGE;
 	}
 	qsort(r, *n, sizeof(*r), range_cmp);
 	for (i = 0; i < *n; i++) {
-		if (out && r[i].offset <= r[out - 1].offset + r[out - 1].length) {
-			uint64_t end = MAX(r[out - 1].offset + r[out - 1].length,
-					   r[i].offset + r[i].length);
+		if (out && r[i].offset_bytes <= r[out - 1].offset_bytes + r[out - 1].length_bytes) {
+			uint64_t end = MAX(r[out - 1].offset_bytes + r[out - 1].length_bytes,
+					   r[i].offset_bytes + r[i].length_bytes);
 
-			r[out - 1].length = end - r[out - 1].offset;
+			r[out - 1].length_bytes = end - r[out - 1].offset_bytes;
 			continue;
 		}
 		r[out++] = r[i];
@@ -52,7 +52,7 @@ int mover_ranges_normalize(struct mover_range *r, size_t *n, uint64_t image_byte
 	return 0;
 }
 
-uint64_t mover_ranges_digest(const struct mover_range *r, size_t n)
+uint64_t mover_ranges_digest(const struct ferry_range *r, size_t n)
 {
 	XXH3_state_t st;
 	uint8_t b[16];
@@ -61,8 +61,8 @@ uint64_t mover_ranges_digest(const struct mover_range *r, size_t n)
 
 	XXH3_64bits_reset(&st);
 	for (i = 0; i < n; i++) {
-		put_le64(b, r[i].offset);
-		put_le64(b + 8, r[i].length);
+		put_le64(b, r[i].offset_bytes);
+		put_le64(b + 8, r[i].length_bytes);
 		XXH3_64bits_update(&st, b, sizeof(b));
 	}
 	d = XXH3_64bits_digest(&st);
@@ -106,9 +106,9 @@ static int plan_add(struct mover_plan *p, size_t *cap_u, size_t *cap_p, uint64_t
 }
 
 int mover_plan_build(struct mover_plan *p, uint64_t image_bytes, uint64_t unit_bytes,
-		     const struct mover_range *ranges, size_t nr_ranges)
+		     const struct ferry_range *ranges, size_t nr_ranges)
 {
-	struct mover_range whole = { 0, image_bytes };
+	struct ferry_range whole = { 0, image_bytes };
 	size_t cap_u = 0, cap_p = 0, i;
 	int ret = 0;
 
@@ -122,7 +122,7 @@ int mover_plan_build(struct mover_plan *p, uint64_t image_bytes, uint64_t unit_b
 		nr_ranges = image_bytes ? 1 : 0;
 	}
 	for (i = 0; i < nr_ranges && !ret; i++) {
-		uint64_t off = ranges[i].offset, end = off + ranges[i].length;
+		uint64_t off = ranges[i].offset_bytes, end = off + ranges[i].length_bytes;
 
 		while (off < end && !ret) {
 			uint64_t next = MIN(ROUND_DOWN(off, unit_bytes) + unit_bytes, end);

@@ -32,7 +32,7 @@ struct copy_cli {
 	enum progress_mode progress;
 	const char *token_file;
 	const char *ranges_file;
-	struct mover_range *ranges;
+	struct ferry_range *ranges;
 	size_t nr_ranges, cap_ranges;
 	/* --serve */
 	bool serve, once;
@@ -155,7 +155,7 @@ static int range_add(struct copy_cli *cli, uint64_t off, uint64_t len)
 		cli->ranges = nr;
 		cli->cap_ranges = nc;
 	}
-	cli->ranges[cli->nr_ranges++] = (struct mover_range){ off, len };
+	cli->ranges[cli->nr_ranges++] = (struct ferry_range){ off, len };
 	return 0;
 }
 

@@ -106,11 +106,6 @@ enum mover_zero {
 	MOVER_ZERO_SKIP,     /* leave the bytes: the destination is known zero */
 };
 
-struct mover_range {
-	uint64_t offset; /* bytes */
-	uint64_t length; /* bytes, > 0 */
-};
-
 /* The summary of a transfer; counters are bytes unless named otherwise. */
 struct mover_stats {
 	uint64_t image_bytes;	  /* virtual size of the source */
@@ -171,7 +166,7 @@ struct mover_send_opts {
 	uint64_t bwlimit_bps;		/* bytes/s on the wire, 0: none */
 	bool verify;			/* re-read the destination and compare */
 	enum mover_zero zero_mode;
-	const struct mover_range *ranges; /* NULL: the whole image */
+	const struct ferry_range *ranges; /* NULL: the whole image */
 	size_t nr_ranges;
 	uint64_t unit_bytes;	/* work unit, power of two, 0: 32 MiB */
 	int connect_timeout_ms; /* 0: 10 s */
@@ -426,10 +421,10 @@ struct mover_plan {
 };
 
 /* Sort, check and merge ranges (in place); *n becomes the merged count. */
-int mover_ranges_normalize(struct mover_range *r, size_t *n, uint64_t image_bytes);
-uint64_t mover_ranges_digest(const struct mover_range *r, size_t n);
+int mover_ranges_normalize(struct ferry_range *r, size_t *n, uint64_t image_bytes);
+uint64_t mover_ranges_digest(const struct ferry_range *r, size_t n);
 int mover_plan_build(struct mover_plan *p, uint64_t image_bytes, uint64_t unit_bytes,
-		     const struct mover_range *ranges, size_t nr_ranges);
+		     const struct ferry_range *ranges, size_t nr_ranges);
 void mover_plan_free(struct mover_plan *p);
 
 struct mover_seg {

@@ -413,7 +413,7 @@ static void xfer_order(struct mover_xfer *x)
 static int xfer_plan(struct mover_xfer *x)
 {
 	const struct mover_send_opts *o = x->o;
-	struct mover_range *r = NULL;
+	struct ferry_range *r = NULL;
 	size_t n = o->nr_ranges;
 	int ret;
 

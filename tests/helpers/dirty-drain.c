@@ -29,7 +29,7 @@ static void reason_add(const char *name, void *arg)
 
 static int drain_one(struct tracker_disk *d, struct tracker_bitmap *bm)
 {
-	struct tracker_range *r;
+	struct ferry_range *r;
 	size_t n, i;
 	int ret;
 

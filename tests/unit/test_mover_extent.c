@@ -18,19 +18,19 @@
 
 static void test_ranges(void **state)
 {
-	struct mover_range r[] = { { 100, 10 }, { 0, 50 }, { 40, 20 }, { 110, 5 }, { 200, 1 } };
+	struct ferry_range r[] = { { 100, 10 }, { 0, 50 }, { 40, 20 }, { 110, 5 }, { 200, 1 } };
 	size_t n = ARRAY_SIZE(r);
-	struct mover_range bad = { 10, 0 }, out = { 990, 11 };
+	struct ferry_range bad = { 10, 0 }, out = { 990, 11 };
 	size_t one = 1;
 
 	assert_int_equal(mover_ranges_normalize(r, &n, 1000), 0);
 	assert_int_equal(n, 3);
-	assert_true(r[0].offset == 0 && r[0].length == 60);
-	assert_true(r[1].offset == 100 && r[1].length == 15); /* adjacent: merged */
-	assert_true(r[2].offset == 200 && r[2].length == 1);
+	assert_true(r[0].offset_bytes == 0 && r[0].length_bytes == 60);
+	assert_true(r[1].offset_bytes == 100 && r[1].length_bytes == 15); /* adjacent: merged */
+	assert_true(r[2].offset_bytes == 200 && r[2].length_bytes == 1);
 	assert_int_equal(mover_ranges_normalize(&bad, &one, 1000), -EINVAL);
 	assert_int_equal(mover_ranges_normalize(&out, &one, 1000), -ERANGE);
-	out = (struct mover_range){ 1, UINT64_MAX };
+	out = (struct ferry_range){ 1, UINT64_MAX };
 	assert_int_equal(mover_ranges_normalize(&out, &one, 1000), -ERANGE);
 	assert_true(mover_ranges_digest(r, n) != 0);
 	assert_true(mover_ranges_digest(r, n) != mover_ranges_digest(r, n - 1));
@@ -38,7 +38,7 @@ static void test_ranges(void **state)
 
 static void test_plan(void **state)
 {
-	struct mover_range r[] = { { 1, 10 }, { (2 << 20) - 5, 10 }, { 5 << 20, 3 << 20 } };
+	struct ferry_range r[] = { { 1, 10 }, { (2 << 20) - 5, 10 }, { 5 << 20, 3 << 20 } };
 	struct mover_plan p;
 	uint64_t U = 1 << 20;
 

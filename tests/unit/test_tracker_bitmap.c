@@ -41,7 +41,7 @@ static struct tracker_bitmap make(uint64_t gran, uint64_t nbits, uint64_t size)
 static void test_empty(void **state)
 {
 	struct tracker_bitmap bm = make(4096, 1000, 0);
-	struct tracker_range *r = (void *)1;
+	struct ferry_range *r = (void *)1;
 	size_t n = 7;
 
 	assert_int_equal(tracker_bitmap_ranges(&bm, 0, &r, &n), 0);
@@ -56,7 +56,7 @@ static void test_merge_adjacent(void **state)
 	/* Runs across a word boundary (63, 64, 65) merge into one range. */
 	static const uint64_t bits[] = { 0, 1, 2, 10, 63, 64, 65, 200 };
 	struct tracker_bitmap bm = make(65536, 256, 0);
-	struct tracker_range *r;
+	struct ferry_range *r;
 	size_t n;
 
 	set_bits(&bm, bits, ARRAY_SIZE(bits));
@@ -81,7 +81,7 @@ static void test_merge_adjacent(void **state)
 static void test_full_words(void **state)
 {
 	struct tracker_bitmap bm = make(4096, 64 * 3, 0);
-	struct tracker_range *r;
+	struct ferry_range *r;
 	size_t n;
 
 	memset(bm.words, 0xff, 3 * sizeof(uint64_t));
@@ -98,7 +98,7 @@ static void test_bits_past_nbits_ignored(void **state)
 {
 	/* nbits not a multiple of 64: stray bits in the last word do not count. */
 	struct tracker_bitmap bm = make(4096, 70, 0);
-	struct tracker_range *r;
+	struct ferry_range *r;
 	size_t n;
 
 	bm.words[1] = ~0ULL;
@@ -115,7 +115,7 @@ static void test_max_len_split(void **state)
 {
 	/* 10 blocks of 64 KiB in a row, at most 256 KiB per range: 4 + 4 + 2. */
 	struct tracker_bitmap bm = make(65536, 64, 0);
-	struct tracker_range *r;
+	struct ferry_range *r;
 	size_t n;
 
 	bm.words[0] = 0x3ffULL << 5;
@@ -139,7 +139,7 @@ static void test_clip_at_size(void **state)
 {
 	/* A 100 KiB disk at 64 KiB: the last block is cut to the size. */
 	struct tracker_bitmap bm = make(65536, 2, 100 * 1024);
-	struct tracker_range *r;
+	struct ferry_range *r;
 	size_t n;
 
 	bm.words[0] = 3;
