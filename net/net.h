@@ -59,5 +59,10 @@ int net_msg_send(int fd, const void *buf, uint32_t len);
  * payload is read.  -EPIPE on orderly EOF.
  */
 int net_msg_recv(int fd, uint32_t max, char **buf, uint32_t *len);
+/*
+ * The same, all of it before CLOCK_MONOTONIC @deadline_ms (now_ms()):
+ * a sender that trickles bytes gets no more time.  -ETIMEDOUT after.
+ */
+int net_msg_recv_by(int fd, uint32_t max, uint64_t deadline_ms, char **buf, uint32_t *len);
 
 #endif /* FERRY_NET_H */

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -345,6 +346,68 @@ int net_msg_recv(int fd, uint32_t max, char **buf, uint32_t *len)
 	if (!p)
 		return -ENOMEM;
 	ret = read_full(fd, p, n);
+	if (ret) {
+		free(p);
+		return ret;
+	}
+	p[n] = '\0';
+	*buf = p;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+/* Read exactly @len bytes before CLOCK_MONOTONIC @deadline_ms. */
+static int net_read_by(int fd, void *buf, size_t len, uint64_t deadline_ms)
+{
+	char *p = buf;
+
+	while (len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_ms();
+		ssize_t n;
+		int ret;
+
+		if (now >= deadline_ms)
+			return -ETIMEDOUT;
+		ret = poll(&pfd, 1, (int)MIN(deadline_ms - now, (uint64_t)INT_MAX));
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return -errno;
+		if (ret == 0)
+			return -ETIMEDOUT;
+		n = recv(fd, p, len, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int net_msg_recv_by(int fd, uint32_t max, uint64_t deadline_ms, char **buf, uint32_t *len)
+{
+	uint32_t be, n;
+	char *p;
+	int ret;
+
+	*buf = NULL;
+	ret = net_read_by(fd, &be, sizeof(be), deadline_ms);
+	if (ret)
+		return ret;
+	n = ntohl(be);
+	if (n > max)
+		return -EMSGSIZE;
+	p = malloc((size_t)n + 1);
+	if (!p)
+		return -ENOMEM;
+	ret = net_read_by(fd, p, n, deadline_ms);
 	if (ret) {
 		free(p);
 		return ret;
