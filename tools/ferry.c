@@ -5,7 +5,7 @@
  *
  *   ferry [-j] [-p] [--host H] migrate VM [--to HOST] [--wait] [--confirm]
  *   ferry resize VM [--to HOST] [--vcpus N] [--memory MIB] [--disk GIB] ...
- *   ferry confirm|revert VM|MIGRATION [--wait]
+ *   ferry confirm|revert|abort VM|MIGRATION [--wait]
  *   ferry migrations [VM] | show MIGRATION|VM | hosts | list
  */
 #include <errno.h>
@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		"                        move VM to a new flavor\n"
 		"  confirm VM|MIGRATION [--wait]   keep the result, remove the source copy\n"
 		"  revert VM|MIGRATION [--wait]    go back to the source, exactly as it was\n"
+		"  abort VM|MIGRATION [--wait]     stop it and roll back (before its point of no\n"
+		"                        return: for migrate and resize, \"finishing\")\n"
 		"  migrations [VM]       migrations known to the cluster\n"
 		"  show MIGRATION|VM     one migration, its states and metrics\n"
 		"  hosts                 the cluster's hosts\n"
@@ -222,7 +224,7 @@ static bool step_resting(const char *step, const char *want)
 {
 	if (!step)
 		return true;
-	if (!strcmp(step, want) || !strcmp(step, "failed"))
+	if (!strcmp(step, want) || !strcmp(step, "failed") || !strcmp(step, "cancelled"))
 		return true;
 	if (!strcmp(want, "finished"))
 		return !strcmp(step, "confirmed") || !strcmp(step, "reverted");
@@ -371,10 +373,10 @@ usage:
 	return 2;
 }
 
-static int cmd_confirm_revert(int argc, char **argv, bool confirm)
+/* confirm, revert, abort: @want is the step --wait waits for. */
+static int cmd_act(int argc, char **argv, const char *op, const char *want)
 {
 	static const struct option opts[] = { { "wait", no_argument, NULL, 'w' }, {} };
-	const char *op = confirm ? "confirm" : "revert";
 	struct json_object *req, *rep;
 	bool wait = false;
 	char id[64];
@@ -398,7 +400,7 @@ static int cmd_confirm_revert(int argc, char **argv, bool confirm)
 	snprintf(id, sizeof(id), "%s", js(rep, "id") ?: "?");
 	json_object_put(rep);
 	if (wait)
-		return ferry_wait(id, confirm ? "confirmed" : "reverted");
+		return ferry_wait(id, want);
 	out_object_open(NULL);
 	out_str("id", "%s: ", id);
 	out_str("requested", "%s requested\n", op);
@@ -542,6 +544,53 @@ static int cmd_list(void)
 	return 0;
 }
 
+static int cmd_migrate(int argc, char **argv)
+{
+	return cmd_cold(argc, argv, false);
+}
+
+static int cmd_resize(int argc, char **argv)
+{
+	return cmd_cold(argc, argv, true);
+}
+
+static int cmd_confirm(int argc, char **argv)
+{
+	return cmd_act(argc, argv, "confirm", "confirmed");
+}
+
+static int cmd_revert(int argc, char **argv)
+{
+	return cmd_act(argc, argv, "revert", "reverted");
+}
+
+static int cmd_abort(int argc, char **argv)
+{
+	return cmd_act(argc, argv, "abort", "cancelled");
+}
+
+static int cmd_hosts_(int argc, char **argv)
+{
+	return cmd_hosts();
+}
+
+static int cmd_list_(int argc, char **argv)
+{
+	return cmd_list();
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	bool no_args;
+} cmds[] = {
+	{ "migrate", cmd_migrate },	  { "resize", cmd_resize },
+	{ "confirm", cmd_confirm },	  { "revert", cmd_revert },
+	{ "abort", cmd_abort },		  { "show", cmd_show },
+	{ "migrations", cmd_migrations }, { "hosts", cmd_hosts_, true },
+	{ "list", cmd_list_, true },
+};
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -594,22 +643,15 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
-	if (!strcmp(cmd, "migrate"))
-		return cmd_cold(argc, argv, false);
-	if (!strcmp(cmd, "resize"))
-		return cmd_cold(argc, argv, true);
-	if (!strcmp(cmd, "confirm"))
-		return cmd_confirm_revert(argc, argv, true);
-	if (!strcmp(cmd, "revert"))
-		return cmd_confirm_revert(argc, argv, false);
-	if (!strcmp(cmd, "show"))
-		return cmd_show(argc, argv);
-	if (!strcmp(cmd, "migrations"))
-		return cmd_migrations(argc, argv);
-	if (!strcmp(cmd, "hosts") && argc == 1)
-		return cmd_hosts();
-	if (!strcmp(cmd, "list") && argc == 1)
-		return cmd_list();
+	for (c = 0; c < (int)ARRAY_SIZE(cmds); c++) {
+		if (strcmp(cmd, cmds[c].name))
+			continue;
+		if (cmds[c].no_args && argc != 1) {
+			out_error("%s: takes no arguments", cmd);
+			return 2;
+		}
+		return cmds[c].fn(argc, argv);
+	}
 	out_error("unknown command '%s' (try ferry --help)", cmd);
 	return 2;
 }
