@@ -157,7 +157,7 @@ $(BIN)/ferry-copy: $(call obj,mover/ferry-copy.c) $(MOVER_LIB) $(O)/lib/libnet.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MOVER_LDLIBS) $(COMMON_LDLIBS)
 all: $(MOVER_LIB) $(BIN)/ferry-copy
-$(O)/fuzz/fuzz_migrecord: tests/fuzz/fuzz_migrecord.c daemon/engine/record.c common/util.c common/log.c
+$(O)/fuzz/fuzz_migrecord: tests/fuzz/fuzz_migrecord.c daemon/engine/record.c daemon/engine/flow.c common/util.c common/log.c
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
@@ -177,11 +177,9 @@ $(NET_LIB): $(call obj,$(NET_SRCS))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # --- daemon/ -------------------------------------------------------------
-# Every component folder but copy/ and engine/metrics.c, which need the BPF
-# skeletons and go into ferryd only.
-DAEMON_SRCS := daemon/config.c $(filter-out daemon/engine/metrics.c, \
-	$(wildcard daemon/engine/*.c daemon/flows/*.c daemon/cluster/*.c daemon/storage/*.c \
-		   daemon/host/*.c))
+# One folder per component (docs/state-machine.md); ferryd.c is the daemon.
+DAEMON_SRCS := daemon/config.c $(wildcard daemon/engine/*.c daemon/flows/*.c \
+	daemon/cluster/*.c daemon/storage/*.c daemon/host/*.c daemon/copy/*.c)
 DAEMON_LIB := $(O)/lib/libdaemon.a
 $(DAEMON_LIB): $(call obj,$(DAEMON_SRCS))
 	@mkdir -p $(dir $@)
@@ -190,7 +188,7 @@ $(DAEMON_LIB): $(call obj,$(DAEMON_SRCS))
 DAEMON_CFLAGS = $(call pc_cflags,libxml-2.0)
 $(call obj,$(DAEMON_SRCS) daemon/ferryd.c): ALL_CFLAGS += $(DAEMON_CFLAGS)
 DAEMON_LDLIBS = $(LIBS_VIRT) $(call pc_libs,libxml-2.0) $(LIBS_CRYPTO)
-$(OBJ)/daemon/engine/metrics.o $(OBJ)/daemon/copy/track.o: $(BPF_SKELS)
+$(OBJ)/daemon/copy/track.o: $(BPF_SKELS)
 
 # ferryd embeds the mover's receiver and sender, the dirty tracker and the
 # metrics map.
@@ -198,8 +196,7 @@ FERRYD_LIBS = $(DAEMON_LIB) $(O)/lib/libmover.a $(O)/lib/libtracker.a $(METRICS_
 	$(COMMON_LIB)
 FERRYD_LDLIBS = $(DAEMON_LDLIBS) $(LIBS_BPF) $(LIBS_ZSTD) $(LIBS_XXHASH) $(LIBS_AIO) \
 	$(LIBS_JSON)
-$(BIN)/ferryd: $(call obj,daemon/ferryd.c daemon/copy/xfer.c daemon/copy/track.c \
-		daemon/engine/metrics.c) \
+$(BIN)/ferryd: $(call obj,daemon/ferryd.c) \
 		$(FERRYD_LIBS)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
@@ -238,7 +235,7 @@ all: guest-bins
 # component library.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
-UNIT_LIBS = $(DAEMON_LIB) $(TRACKER_LIB) $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
+UNIT_LIBS = $(DAEMON_LIB) $(METRICS_LIB) $(TRACKER_LIB) $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
 UNIT_LDLIBS = $(DAEMON_LDLIBS) $(TRACKER_LDLIBS) $(MOVER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_CMOCKA)
 
 $(O)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_LIBS)

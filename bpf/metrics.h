@@ -13,6 +13,31 @@ struct ferry_mig_key {
 	char id[16]; /* "m-" + 12 hex digits */
 };
 
+/*
+ * The counters, once: this list makes the map's fields (below), ferryd's
+ * struct mig_metrics, the record's JSON and the copy into the map, so no
+ * field can be missing from one of them.  X(type, name, comment).
+ */
+#define FERRY_MIG_COUNTERS(X)                                                   \
+	X(__u64, t_created_ms, "wall clock, ms since the epoch")               \
+	X(__u64, t_precopy_ms, "pre-copy started")                             \
+	X(__u64, t_poweroff_ms, "shutdown requested")                          \
+	X(__u64, t_off_ms, "the VM was seen off")                              \
+	X(__u64, t_final_copy_ms, "last delta started")                        \
+	X(__u64, t_finished_ms, "running on the destination")                  \
+	X(__u64, t_ended_ms, "confirmed, reverted, failed or cancelled")       \
+	X(__u64, disk_total_bytes, "to copy, all rounds (grows per round)")    \
+	X(__u64, disk_processed_bytes, "copied so far, all rounds")            \
+	X(__u64, disk_remaining_bytes, "of the current round")                 \
+	X(__u64, wire_bytes, "on the network, all rounds")                     \
+	X(__u64, raw_bytes, "non-zero data before compression")                \
+	X(__u64, dirty_rate_bps, "last measured")                              \
+	X(__u64, last_delta_bytes, "copied while the VM was off")              \
+	X(__u64, shutdown_ms, "shutdown request -> VM off")                    \
+	X(__u64, downtime_ms, "VM off -> running on the destination")          \
+	X(__u64, precopy_rounds, "dirty rounds while the VM ran")              \
+	X(__u64, rescans, "disks copied whole after a tracker loss")
+
 struct ferry_mig_metrics {
 	char vm[64];
 	char type[12];    /* migration | resize */
@@ -20,23 +45,10 @@ struct ferry_mig_metrics {
 	char step[16];    /* ferry's step within it */
 	char source[32];
 	char dest[32];
-	__u64 t_created_ms; /* wall clock, ms since the epoch */
-	__u64 t_precopy_ms;
-	__u64 t_poweroff_ms;
-	__u64 t_final_copy_ms;
-	__u64 t_finished_ms;
-	__u64 t_ended_ms;
-	__u64 disk_total_bytes;
-	__u64 disk_processed_bytes;
-	__u64 disk_remaining_bytes;
-	__u64 wire_bytes;
-	__u64 raw_bytes;          /* non-zero data before compression */
-	__u64 dirty_rate_bps;
-	__u64 last_delta_bytes;   /* copied while the VM was off */
-	__u64 shutdown_ms;        /* shutdown request -> VM off */
-	__u64 downtime_ms;        /* VM off -> running on the destination */
-	__u32 precopy_rounds;
-	__u32 rescans;
+	char flow[16];    /* the engine's flow: cold */
+#define FERRY_MIG_FIELD(type, name, comment) type name;
+	FERRY_MIG_COUNTERS(FERRY_MIG_FIELD)
+#undef FERRY_MIG_FIELD
 	__u32 compression_x1000;  /* raw_bytes / wire_bytes * 1000 */
 	__u32 reserved;
 };

@@ -22,9 +22,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/flows/flows.h"
 
 struct ferryd *ferryd;
+
+#define FERRYD_STOP_MS 20000 /* SIGTERM: how long workers get to reach a boundary */
 
 static volatile sig_atomic_t ferryd_signalled;
 static int ferryd_sigpipe[2] = { -1, -1 };
@@ -164,18 +166,26 @@ reply:
 	return NULL;
 }
 
+struct ferryd_peer_arg {
+	int fd;
+	struct sockaddr_storage ss;
+};
+
 static void *ferryd_peer_conn(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct ferryd_peer_arg *a = arg;
 	struct peer_conn *pc;
 	char err[512];
 
-	pc = peer_accept(fd, ferryd->conf.host, ferryd->key, err, sizeof(err));
+	pc = peer_accept(a->fd, ferryd->conf.host, ferryd->key, err, sizeof(err));
 	if (!pc) {
 		log_warn("%s", err);
-		close(fd);
+		close(a->fd);
+		peer_gate_leave(&a->ss, false);
+		free(a);
 		return NULL;
 	}
+	peer_gate_authed(&a->ss);
 	for (;;) {
 		struct json_object *req, *rep;
 		int ret = peer_recv(pc, &req);
@@ -189,11 +199,14 @@ static void *ferryd_peer_conn(void *arg)
 		if (ret)
 			break;
 	}
+	/* The peer closed, or the link was idle PEER_IDLE_S: its pool reconnects. */
 	peer_close(pc);
+	peer_gate_leave(&a->ss, true);
+	free(a);
 	return NULL;
 }
 
-static int ferryd_spawn(void *(*fn)(void *), int fd)
+static int ferryd_spawn(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -201,13 +214,38 @@ static int ferryd_spawn(void *(*fn)(void *), int fd)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = pthread_create(&t, &attr, fn, (void *)(intptr_t)fd);
+	ret = pthread_create(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
-	if (ret) {
-		close(fd);
-		return -ret;
+	return -ret;
+}
+
+/* A peer connection: through the gate, or closed at once. */
+static void ferryd_peer_accept(int lfd)
+{
+	struct ferryd_peer_arg *a = calloc(1, sizeof(*a));
+	socklen_t len = sizeof(a->ss);
+	char who[80];
+
+	if (!a)
+		return;
+	a->fd = net_accept(lfd, &a->ss, &len);
+	if (a->fd < 0) {
+		log_warn("accept: %s", strerror(-a->fd));
+		free(a);
+		return;
 	}
-	return 0;
+	if (peer_gate_enter(&a->ss)) {
+		log_debug(LOG_SUB_PEER, "peer %s: too many handshakes in progress; closed",
+			  net_peer_str(a->fd, who, sizeof(who)));
+		close(a->fd);
+		free(a);
+		return;
+	}
+	if (ferryd_spawn(ferryd_peer_conn, a)) {
+		close(a->fd);
+		peer_gate_leave(&a->ss, false);
+		free(a);
+	}
 }
 
 static int ferryd_serve(int ctl_fd, int peer_fd)
@@ -219,7 +257,7 @@ static int ferryd_serve(int ctl_fd, int peer_fd)
 	};
 
 	while (!ferryd_signalled) {
-		int i, n = poll(pfd, 3, -1);
+		int n = poll(pfd, 3, -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -227,27 +265,28 @@ static int ferryd_serve(int ctl_fd, int peer_fd)
 			log_err("poll: %s", strerror(errno));
 			return -errno;
 		}
-		for (i = 0; i < 2; i++) {
-			int fd;
+		if (pfd[0].revents & POLLIN) {
+			int fd = net_accept(pfd[0].fd, NULL, NULL);
 
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			fd = net_accept(pfd[i].fd, NULL, NULL);
-			if (fd < 0) {
+			if (fd < 0)
 				log_warn("accept: %s", strerror(-fd));
-				continue;
-			}
-			ferryd_spawn(i == 0 ? ferryd_control_conn : ferryd_peer_conn, fd);
+			else if (ferryd_spawn(ferryd_control_conn, (void *)(intptr_t)fd))
+				close(fd);
 		}
+		if (pfd[1].revents & POLLIN)
+			ferryd_peer_accept(pfd[1].fd);
 	}
-	log_info("signal %d: stopping (unfinished operations resume at next start)",
+	log_info("signal %d: stopping at the next step boundary (unfinished operations resume "
+		 "at next start)",
 		 (int)ferryd_signalled);
+	engine_stop(FERRYD_STOP_MS);
 	return 0;
 }
 
 static int ferryd_load_mig(struct migration *m, void *ctx)
 {
-	migstore_add(m);
+	(*(int *)ctx)++;
+	store_add(m);
 	return 0;
 }
 
@@ -271,7 +310,7 @@ int main(int argc, char **argv)
 	const char *pidfile = NULL;
 	enum out_mode mode = OUT_PLAIN;
 	bool foreground = false, dump = false;
-	int c, i, verbose = 0, ready_fd = -1, ctl_fd = -1, peer_fd = -1, ret = 1;
+	int c, i, verbose = 0, ready_fd = -1, ctl_fd = -1, peer_fd = -1, ret = 1, nrecords = 0;
 	struct sigaction sa = { .sa_handler = ferryd_on_signal };
 	char buf[300];
 
@@ -333,7 +372,6 @@ int main(int argc, char **argv)
 	ferryd = calloc(1, sizeof(*ferryd));
 	if (!ferryd)
 		return 1;
-	pthread_mutex_init(&ferryd->lock, NULL);
 	conf_defaults(&ferryd->conf);
 	if (access(config, F_OK) == 0 || strcmp(config, FERRYD_DEFAULT_CONFIG)) {
 		if (conf_load(&ferryd->conf, config)) {
@@ -353,6 +391,7 @@ int main(int argc, char **argv)
 		}
 	}
 	ferryd->crash_at = getenv("FERRY_TEST_CRASH");
+	ferryd->pause_at = getenv("FERRY_TEST_PAUSE");
 	if (pipe2(ferryd_sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		goto out;
 	sigaction(SIGTERM, &sa, NULL);
@@ -361,8 +400,9 @@ int main(int argc, char **argv)
 
 	if (auth_key_load(ferryd->conf.cluster_key_file, ferryd->key))
 		goto out;
-	if (journal_init(ferryd->conf.state_dir) ||
-	    journal_load_all(ferryd_load_mig, NULL) < 0)
+	/* The flows first: each journaled record names its own. */
+	if (flows_register() || journal_init(ferryd->conf.state_dir) ||
+	    journal_load_all(ferryd_load_mig, &nrecords) < 0)
 		goto out;
 	ferryd->virt = virt_open(ferryd->conf.libvirt_uri);
 	if (!ferryd->virt)
@@ -407,7 +447,7 @@ int main(int argc, char **argv)
 		goto out;
 	log_info("host %s ready: peers on %s, control on %s, %d journaled migration(s)",
 		 ferryd->conf.host, net_addr_str(&ferryd->conf.listen, buf, sizeof(buf)),
-		 ferryd->conf.control_socket, ferryd->nmigs);
+		 ferryd->conf.control_socket, nrecords);
 	if (pidfile) {
 		char pid[32];
 
@@ -430,6 +470,7 @@ out:
 	if (peer_fd >= 0)
 		close(peer_fd);
 	xfer_server_stop();
+	peer_pool_fini();
 	track_fini();
 	metrics_fini();
 	/* Operation threads may still hold the libvirt connection: exit, don't free. */

@@ -14,7 +14,7 @@
 
 #include <openssl/hmac.h>
 
-#include "daemon/daemon.h"
+#include "daemon/cluster/cluster.h"
 
 int auth_key_load(const char *path, uint8_t key[AUTH_KEY_LEN])
 {

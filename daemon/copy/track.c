@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/daemon.h"
+#include "daemon/copy/copy.h"
 #include "bpf/bpf.h"
 
 struct track_disk {

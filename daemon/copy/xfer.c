@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/daemon.h"
+#include "daemon/copy/copy.h"
 #include "mover/mover.h"
 
 struct xfer_entry {
@@ -186,11 +186,11 @@ static void xfer_progress(const struct mover_progress *p, void *arg)
 	struct xfer_ctx *c = arg;
 	struct migration *m = c->m;
 
-	pthread_mutex_lock(&ferryd->lock);
+	mig_lock(m);
 	m->m.disk_processed_bytes = c->base_done + p->done_bytes;
 	m->m.wire_bytes = c->base_wire + p->wire_bytes;
 	m->m.disk_remaining_bytes = p->total_bytes - MIN(p->done_bytes, p->total_bytes);
-	pthread_mutex_unlock(&ferryd->lock);
+	mig_unlock(m);
 	if (p->final || now_ms() - c->last_pub_ms >= 500) {
 		c->last_pub_ms = now_ms();
 		metrics_publish(m);
@@ -230,6 +230,7 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	o.nr_ranges = nranges > 0 ? (size_t)nranges : 0;
 	o.progress = xfer_progress;
 	o.progress_ctx = &ctx;
+	o.cancel = &m->stop; /* an abort or a shutdown stops the copy at once */
 	o.dest_path = dest_path;
 	/*
 	 * Zero runs must reach the destination (it may hold other data): files
@@ -237,18 +238,18 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	 * BLKZEROOUT clears them far faster than written zero blocks.
 	 */
 	o.zero_mode = strncmp(dest_path, "/dev/", 5) ? MOVER_ZERO_AUTO : MOVER_ZERO_ZEROOUT;
-	pthread_mutex_lock(&ferryd->lock);
+	mig_lock(m);
 	ctx.base_done = m->m.disk_processed_bytes;
 	ctx.base_wire = m->m.wire_bytes;
-	pthread_mutex_unlock(&ferryd->lock);
+	mig_unlock(m);
 
 	ret = mover_send(&o, &st);
-	pthread_mutex_lock(&ferryd->lock);
+	mig_lock(m);
 	m->m.disk_processed_bytes = ctx.base_done + (ret ? 0 : st.total_bytes);
 	m->m.wire_bytes = ctx.base_wire + st.wire_bytes;
 	m->m.raw_bytes += st.data_bytes;
 	m->m.disk_remaining_bytes = 0;
-	pthread_mutex_unlock(&ferryd->lock);
+	mig_unlock(m);
 	metrics_publish(m);
 	if (ret)
 		snprintf(err, errlen, "%s: %s", label, st.error[0] ? st.error : strerror(-ret));

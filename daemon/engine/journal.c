@@ -7,13 +7,16 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include <fcntl.h>
+
+#include "daemon/engine/engine.h"
 
 static char journal_dir[PATH_MAX];
 
@@ -45,23 +48,72 @@ static int journal_path(const char *id, enum mig_role role, char *buf, size_t le
 	return 0;
 }
 
-int journal_save(const struct migration *m)
+/* Write @s to a new file @tmp (never an existing one, never a link), fsync'd. */
+static int journal_write_tmp(const char *tmp, const char *s)
 {
+	int fd, ret;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = write_full(fd, s, strlen(s));
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+/*
+ * Serialize under the record's lock (with a sequence number), write and
+ * fsync without it, then rename into place unless a later snapshot got
+ * there first; the directory's fsync makes the rename durable.  Two saves
+ * of one record can race; the newest state always wins.
+ */
+int journal_save(struct migration *m)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 32];
 	struct json_object *o;
-	char path[PATH_MAX];
-	const char *s;
+	uint64_t seq;
+	char *s;
 	int ret;
 
+	if (!m->flow)
+		return -EPERM; /* foreign: left as found */
 	ret = journal_path(m->id, m->role, path, sizeof(path));
 	if (ret)
 		return ret;
+	mig_lock(m);
+	seq = ++m->journal_seq;
 	o = mig_to_json(m, true);
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
-	ret = file_write_atomic(path, s, strlen(s), 0600);
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+	mig_unlock(m);
+	json_object_put(o);
+	if (!s)
+		return -ENOMEM;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%" PRIu64, path, seq);
+	unlink(tmp); /* a crash's leftover: ours by name, in our own dir */
+	ret = journal_write_tmp(tmp, s);
+	free(s);
+	if (!ret) {
+		mig_lock(m);
+		if (seq > m->journal_done) {
+			if (rename(tmp, path) < 0)
+				ret = -errno;
+			else
+				m->journal_done = seq;
+		} else {
+			unlink(tmp);
+		}
+		mig_unlock(m);
+	}
+	if (!ret)
+		ret = fsync_dir_of(path);
 	if (ret)
 		log_err("migration %s: journal %s: %s", m->id, path, strerror(-ret));
-	json_object_put(o);
 	return ret;
 }
 
@@ -93,9 +145,10 @@ int journal_load_all(int (*fn)(struct migration *m, void *ctx), void *ctx)
 		struct migration *m;
 		size_t len = strlen(de->d_name);
 		char *buf;
+		int rc;
 
 		if (len < 6 || strcmp(de->d_name + len - 5, ".json") || de->d_name[0] == '.')
-			continue;
+			continue; /* and *.json.tmp.N: a save a crash cut short */
 		snprintf(path, sizeof(path), "%s/%s", journal_dir, de->d_name);
 		buf = file_read_all(path, 16 * MIB, NULL);
 		if (!buf) {
@@ -105,7 +158,17 @@ int journal_load_all(int (*fn)(struct migration *m, void *ctx), void *ctx)
 		o = json_tokener_parse(buf);
 		free(buf);
 		m = mig_new();
-		if (!o || !m || mig_from_json(m, o, err, sizeof(err))) {
+		rc = o && m ? mig_from_json(m, o, err, sizeof(err)) : -EINVAL;
+		if (rc == -ENOTSUP) {
+			/* A newer ferryd's: keep it, show it, never run it. */
+			log_err("journal %s: not run: %s", path, m->foreign);
+			json_object_put(o);
+			ret = fn(m, ctx);
+			if (ret)
+				break;
+			continue;
+		}
+		if (rc) {
 			/* Keep the file for a human; never act on a record we can't read. */
 			log_err("journal %s: unreadable record, ignored: %s", path,
 				o ? err : "not JSON");

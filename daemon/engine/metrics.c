@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * metrics.c - publishes each migration's metrics into the pinned BPF map
- * (bpf/metrics.c), on every step change and on copy progress.
+ * metrics.c - publishes each operation's metrics into the pinned BPF map
+ * (bpf/metrics.c), on every step change and on copy progress.  The fields
+ * come from one list, FERRY_MIG_COUNTERS (bpf/metrics.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,8 +10,7 @@
 
 #include <linux/types.h>
 
-#include "daemon/daemon.h"
-#include "bpf/metrics.h"
+#include "daemon/engine/engine.h"
 
 static struct ferry_metrics *metrics;
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -28,39 +28,26 @@ void metrics_publish(const struct migration *m)
 	int ret;
 
 	/* A same-host resize has two records; the source's speaks for it. */
-	if (!metrics || (m->same_host && m->role == MIG_ROLE_DEST))
+	if (!metrics || !m->flow || (m->same_host && m->role == MIG_ROLE_DEST))
 		return;
 	memset(&k, 0, sizeof(k));
 	memset(&v, 0, sizeof(v));
 	snprintf(k.id, sizeof(k.id), "%s", m->id);
-	pthread_mutex_lock(&ferryd->lock);
+	mig_lock(m);
 	snprintf(v.vm, sizeof(v.vm), "%s", m->vm);
 	snprintf(v.type, sizeof(v.type), "%s", mig_type_name(m->type));
-	snprintf(v.status, sizeof(v.status), "%s", mig_status_name(m->step));
-	snprintf(v.step, sizeof(v.step), "%s", mig_step_name(m->step));
+	snprintf(v.status, sizeof(v.status), "%s", mig_status_name(m));
+	snprintf(v.step, sizeof(v.step), "%s", mig_step_name(m));
 	snprintf(v.source, sizeof(v.source), "%s", m->src_host);
 	snprintf(v.dest, sizeof(v.dest), "%s", m->dst_host);
-	v.t_created_ms = m->m.t_created_ms;
-	v.t_precopy_ms = m->m.t_precopy_ms;
-	v.t_poweroff_ms = m->m.t_poweroff_ms;
-	v.t_final_copy_ms = m->m.t_final_copy_ms;
-	v.t_finished_ms = m->m.t_finished_ms;
-	v.t_ended_ms = m->m.t_ended_ms;
-	v.disk_total_bytes = m->m.disk_total_bytes;
-	v.disk_processed_bytes = m->m.disk_processed_bytes;
-	v.disk_remaining_bytes = m->m.disk_remaining_bytes;
-	v.wire_bytes = m->m.wire_bytes;
-	v.raw_bytes = m->m.raw_bytes;
-	v.dirty_rate_bps = m->m.dirty_rate_bps;
-	v.last_delta_bytes = m->m.last_delta_bytes;
-	v.shutdown_ms = m->m.shutdown_ms;
-	v.downtime_ms = m->m.downtime_ms;
-	v.precopy_rounds = m->m.precopy_rounds;
-	v.rescans = m->m.rescans;
+	snprintf(v.flow, sizeof(v.flow), "%s", m->flow->name);
+#define METRIC_COPY(type, name, comment) v.name = m->m.name;
+	FERRY_MIG_COUNTERS(METRIC_COPY)
+#undef METRIC_COPY
 	v.compression_x1000 = m->m.wire_bytes ?
 				      (__u32)MIN(m->m.raw_bytes * 1000 / m->m.wire_bytes, UINT32_MAX) :
 				      0;
-	pthread_mutex_unlock(&ferryd->lock);
+	mig_unlock(m);
 	pthread_mutex_lock(&metrics_lock);
 	ret = ferry_metrics_update(metrics, &k, &v);
 	pthread_mutex_unlock(&metrics_lock);

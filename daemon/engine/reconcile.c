@@ -2,14 +2,16 @@
 /*
  * reconcile.c - bringing journaled operations to rest.
  *
- * At start every unfinished record is resumed: as a source (coordinator)
- * by rolling back anything before "finishing" and forward anything after;
- * as a destination by finishing or tearing down what its journal says was
- * under way, and otherwise by asking the source.  Afterwards the same
+ * At start every unfinished record is resumed through its own flow
+ * (engine_resume): a coordinator's by the policy of the step it stopped
+ * at (walk back before the point of no return, run again after it), a
+ * participant's by its flow's participant_resume (finish or tear down
+ * what it journaled, else ask the coordinator).  Afterwards the same
  * thread wakes every few seconds to retry what could not be done yet (a
- * peer was down), to auto-confirm after the confirm window, and to let
- * destinations learn the outcome of migrations whose source decided while
- * they were unreachable.
+ * peer was down), to take rest actions (auto-confirm after the confirm
+ * window), and to let participants learn the outcome of operations whose
+ * coordinator decided while they were unreachable.  Records of flows this
+ * ferryd does not know are left as found.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,51 +19,33 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/engine/engine.h"
 
 #define RECONCILE_PERIOD_S 3
 
-/*
- * A snapshot of the records to visit, so that no lock is held across the
- * calls (records are never freed while ferryd runs; a same-host resize has
- * two records under one id, hence records and not ids).
- */
-static int reconcile_pending(struct migration ***out)
+static void reconcile_pass(bool first)
 {
-	int i, n = 0;
+	struct migration **all = NULL;
+	int i, n = store_list(&all);
 
-	pthread_mutex_lock(&ferryd->lock);
-	*out = calloc((size_t)ferryd->nmigs + 1, sizeof(**out));
-	for (i = 0; *out && i < ferryd->nmigs; i++) {
-		struct migration *m = ferryd->migs[i];
+	for (i = 0; i < n; i++) {
+		struct migration *m = all[i];
+		bool skip;
 
-		if (!mig_step_terminal(m->step) && !m->busy)
-			(*out)[n++] = m;
+		if (!m->flow)
+			continue;
+		mig_lock(m);
+		skip = m->busy || mig_terminal(m);
+		mig_unlock(m);
+		if (skip)
+			continue;
+		if (first)
+			log_info("migration %s (%s %s, vm %s): resuming at %s", m->id,
+				 m->flow->name, m->coordinating ? "coordinator" : "participant",
+				 m->vm, mig_step_name(m));
+		engine_resume(m);
 	}
-	pthread_mutex_unlock(&ferryd->lock);
-	return n;
-}
-
-static void reconcile_one(struct migration *m, bool first)
-{
-	bool skip;
-
-	pthread_mutex_lock(&ferryd->lock);
-	skip = m->busy || mig_step_terminal(m->step);
-	pthread_mutex_unlock(&ferryd->lock);
-	if (skip)
-		return;
-	if (first)
-		log_info("migration %s (%s, vm %s): resuming at step %s", m->id,
-			 m->role == MIG_ROLE_DEST ? "destination" : "source", m->vm,
-			 mig_step_name(m->step));
-	if (m->role == MIG_ROLE_SOURCE) {
-		/* Before "finishing" only a restart rolls back; the rest retries. */
-		if (first || m->step >= MIG_STEP_FINISHING)
-			cold_resume(m);
-		return;
-	}
-	dest_resume(m);
+	free(all);
 }
 
 static void *reconcile_thread(void *arg)
@@ -69,12 +53,7 @@ static void *reconcile_thread(void *arg)
 	bool first = true;
 
 	while (!ferryd->stopping) {
-		struct migration **ms = NULL;
-		int i, n = reconcile_pending(&ms);
-
-		for (i = 0; i < n; i++)
-			reconcile_one(ms[i], first);
-		free(ms);
+		reconcile_pass(first);
 		first = false;
 		sleep(RECONCILE_PERIOD_S);
 	}

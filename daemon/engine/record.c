@@ -1,115 +1,111 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * migration.c - the migration record: steps and Nova's names for them, and
- * its JSON form (the journal and the peer protocol use the same one).
+ * record.c - the operation record: Nova's names for where it is (from its
+ * flow's step table), and its JSON form (the journal and the peer protocol
+ * use the same one).  A record names its format and flow; one this ferryd
+ * cannot run (a newer flow, format or type) is kept as found and never
+ * guessed at.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/daemon.h"
+#include "daemon/engine/engine.h"
 
-static const struct {
-	const char *step;
-	const char *status; /* Nova migration status */
-} mig_steps[MIG_STEP__MAX] = {
-	[MIG_STEP_NEW] = { "new", "pre-migrating" },
-	[MIG_STEP_PREP] = { "prep", "pre-migrating" },
-	[MIG_STEP_PRECOPY] = { "precopy", "migrating" },
-	[MIG_STEP_POWEROFF] = { "poweroff", "migrating" },
-	[MIG_STEP_FINAL_COPY] = { "final-copy", "migrating" },
-	[MIG_STEP_KEEP_SOURCE] = { "keep-source", "post-migrating" },
-	[MIG_STEP_FINISHING] = { "finishing", "post-migrating" },
-	[MIG_STEP_FINISHED] = { "finished", "finished" },
-	[MIG_STEP_CONFIRMING] = { "confirming", "confirming" },
-	[MIG_STEP_CONFIRMED] = { "confirmed", "confirmed" },
-	[MIG_STEP_REVERTING] = { "reverting", "reverting" },
-	[MIG_STEP_REVERT_SOURCE] = { "revert-source", "reverting" },
-	[MIG_STEP_REVERTED] = { "reverted", "reverted" },
-	[MIG_STEP_ROLLBACK] = { "rollback", "error" },
-	[MIG_STEP_FAILED] = { "failed", "error" },
+static const char *const mig_types[MIG_TYPE__MAX] = {
+	[MIG_TYPE_MIGRATION] = "migration",
+	[MIG_TYPE_RESIZE] = "resize",
 };
 
-const char *mig_step_name(enum mig_step s)
+const char *mig_type_name(enum mig_type t)
 {
-	return s < MIG_STEP__MAX ? mig_steps[s].step : "?";
+	return t < MIG_TYPE__MAX ? mig_types[t] : "?";
 }
 
-const char *mig_status_name(enum mig_step s)
-{
-	return s < MIG_STEP__MAX ? mig_steps[s].status : "?";
-}
-
-int mig_step_parse(const char *s, enum mig_step *out)
+int mig_type_parse(const char *s, enum mig_type *out)
 {
 	int i;
 
-	for (i = 0; i < MIG_STEP__MAX; i++) {
-		if (!strcmp(s, mig_steps[i].step)) {
-			*out = (enum mig_step)i;
+	for (i = 0; i < MIG_TYPE__MAX; i++) {
+		if (!strcmp(s, mig_types[i])) {
+			*out = (enum mig_type)i;
 			return 0;
 		}
 	}
 	return -EINVAL;
 }
 
-bool mig_step_terminal(enum mig_step s)
+static const struct flow_step *mig_cur(const struct migration *m)
 {
-	return s == MIG_STEP_CONFIRMED || s == MIG_STEP_REVERTED || s == MIG_STEP_FAILED;
+	if (!m->flow || m->step < 0 || m->step >= m->flow->nsteps)
+		return NULL;
+	return &m->flow->steps[m->step];
 }
 
-const char *mig_type_name(enum mig_type t)
+/* While walking back the step shown is "rollback", as before the engine. */
+const char *mig_step_name(const struct migration *m)
 {
-	return t == MIG_TYPE_RESIZE ? "resize" : "migration";
+	const struct flow_step *s = mig_cur(m);
+
+	if (!s)
+		return "unknown";
+	return m->undoing ? "rollback" : s->name;
 }
 
-/* Nova's instance vm_state while the migration is at its step. */
+const char *mig_status_name(const struct migration *m)
+{
+	const struct flow_step *s = mig_cur(m);
+
+	if (!s)
+		return "unknown";
+	if (m->undoing)
+		return m->cancelled ? "cancelling" : "error";
+	return s->status;
+}
+
+bool mig_terminal(const struct migration *m)
+{
+	const struct flow_step *s = mig_cur(m);
+
+	return s && !m->undoing && (s->flags & FLOW_STEP_TERMINAL);
+}
+
+bool mig_at_rest(const struct migration *m)
+{
+	const struct flow_step *s = mig_cur(m);
+
+	return s && !m->undoing && (s->flags & (FLOW_STEP_TERMINAL | FLOW_STEP_REST));
+}
+
+/* Nova's instance vm_state while the operation is at its step. */
 const char *mig_vm_state(const struct migration *m)
 {
+	const struct flow_step *s = mig_cur(m);
 	const char *base = m->was_running ? "active" : "stopped";
 
-	switch (m->step) {
-	case MIG_STEP_FINISHED:
-	case MIG_STEP_CONFIRMING:
-	case MIG_STEP_REVERTING:
-	case MIG_STEP_REVERT_SOURCE:
-		return "resized";
-	case MIG_STEP_ROLLBACK:
-		return "error";
-	default:
+	if (!s)
 		return base;
-	}
+	if (m->undoing)
+		return m->cancelled ? base : "error";
+	return s->vm_state ? s->vm_state : base;
 }
 
 /* Nova's instance task_state (NULL shown as "-"). */
 const char *mig_task_state(const struct migration *m)
 {
-	switch (m->step) {
-	case MIG_STEP_NEW:
-	case MIG_STEP_PREP:
-		return "resize_prep";
-	case MIG_STEP_PRECOPY:
-	case MIG_STEP_POWEROFF:
-	case MIG_STEP_FINAL_COPY:
-		return "resize_migrating";
-	case MIG_STEP_KEEP_SOURCE:
-		return "resize_migrated";
-	case MIG_STEP_FINISHING:
-		return "resize_finish";
-	case MIG_STEP_CONFIRMING:
-		return "resize_confirming";
-	case MIG_STEP_REVERTING:
-	case MIG_STEP_REVERT_SOURCE:
-		return "resize_reverting";
-	default:
-		return NULL;
-	}
+	const struct flow_step *s = mig_cur(m);
+
+	return s && !m->undoing ? s->task_state : NULL;
 }
 
 struct migration *mig_new(void)
 {
-	return calloc(1, sizeof(struct migration));
+	struct migration *m = calloc(1, sizeof(struct migration));
+
+	if (m)
+		pthread_mutex_init(&m->lock, NULL);
+	return m;
 }
 
 void mig_free(struct migration *m)
@@ -118,6 +114,8 @@ void mig_free(struct migration *m)
 		return;
 	free(m->src_xml);
 	free(m->dst_xml);
+	json_object_put(m->raw);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
 
@@ -150,29 +148,11 @@ static struct json_object *flavor_to_json(const struct flavor *f)
 	return o;
 }
 
-static struct json_object *metrics_to_json(const struct mig_metrics *mm)
+void mig_metrics_to_json(const struct mig_metrics *mm, struct json_object *o)
 {
-	struct json_object *o = json_object_new_object();
-
-	J_U64(o, "t_created_ms", mm->t_created_ms);
-	J_U64(o, "t_precopy_ms", mm->t_precopy_ms);
-	J_U64(o, "t_poweroff_ms", mm->t_poweroff_ms);
-	J_U64(o, "t_off_ms", mm->t_off_ms);
-	J_U64(o, "t_final_copy_ms", mm->t_final_copy_ms);
-	J_U64(o, "t_finished_ms", mm->t_finished_ms);
-	J_U64(o, "t_ended_ms", mm->t_ended_ms);
-	J_U64(o, "disk_total_bytes", mm->disk_total_bytes);
-	J_U64(o, "disk_processed_bytes", mm->disk_processed_bytes);
-	J_U64(o, "disk_remaining_bytes", mm->disk_remaining_bytes);
-	J_U64(o, "wire_bytes", mm->wire_bytes);
-	J_U64(o, "raw_bytes", mm->raw_bytes);
-	J_U64(o, "precopy_rounds", mm->precopy_rounds);
-	J_U64(o, "dirty_rate_bps", mm->dirty_rate_bps);
-	J_U64(o, "last_delta_bytes", mm->last_delta_bytes);
-	J_U64(o, "shutdown_ms", mm->shutdown_ms);
-	J_U64(o, "downtime_ms", mm->downtime_ms);
-	J_U64(o, "rescans", mm->rescans);
-	return o;
+#define MIG_METRIC_JSON(type, name, comment) J_U64(o, #name, mm->name);
+	FERRY_MIG_COUNTERS(MIG_METRIC_JSON)
+#undef MIG_METRIC_JSON
 }
 
 static struct json_object *disk_to_json(const struct mig_disk *d)
@@ -194,22 +174,40 @@ static struct json_object *disk_to_json(const struct mig_disk *d)
 	J_U64(o, "new_virtual_bytes", d->new_virtual_bytes);
 	J_STR(o, "xfer_id", d->xfer_id);
 	J_STR(o, "src_sha256", d->src_sha256);
+	J_BOOL(o, "in_inst_dir", d->in_inst_dir);
 	return o;
 }
 
 struct json_object *mig_to_json(const struct migration *m, bool full)
 {
-	struct json_object *o = json_object_new_object(), *disks;
+	struct json_object *o, *disks, *mo;
 	const char *task = mig_task_state(m);
 	int i;
 
+	if (!m->flow) {
+		/* Foreign: as found, and why it is left alone. */
+		o = m->raw ? json_object_get(m->raw) : json_object_new_object();
+		J_STR(o, "id", m->id);
+		J_STR(o, "status", "unknown");
+		J_STR(o, "foreign", m->foreign);
+		return o;
+	}
+	o = json_object_new_object();
+	J_INT(o, "format", MIG_FORMAT);
+	J_STR(o, "flow", m->flow->name);
+	J_INT(o, "flow_version", (int)m->flow->version);
 	J_STR(o, "id", m->id);
 	J_STR(o, "vm", m->vm);
 	J_STR(o, "uuid", m->uuid);
 	J_STR(o, "type", mig_type_name(m->type));
 	J_STR(o, "role", m->role == MIG_ROLE_DEST ? "dest" : "source");
-	J_STR(o, "status", mig_status_name(m->step));
-	J_STR(o, "step", mig_step_name(m->step));
+	J_STR(o, "status", mig_status_name(m));
+	J_STR(o, "step", mig_step_name(m));
+	J_STR(o, "flow_step", m->flow->steps[m->step].name);
+	J_STR(o, "phase", m->undoing ? "undo" : "run");
+	J_BOOL(o, "cancelled", m->cancelled);
+	J_STR(o, "coordinator", m->coordinator);
+	J_BOOL(o, "coordinating", m->coordinating);
 	J_STR(o, "vm_state", mig_vm_state(m));
 	json_object_object_add(o, "task_state", task ? json_object_new_string(task) : NULL);
 	J_STR(o, "source", m->src_host);
@@ -231,10 +229,12 @@ struct json_object *mig_to_json(const struct migration *m, bool full)
 	J_STR(o, "stage_inst_dir", m->stage_inst_dir);
 	J_STR(o, "src_instances_dir", m->src_instances_dir);
 	J_U64(o, "confirm_deadline_ms", m->confirm_deadline_ms);
-	J_STR(o, "rollback_from", mig_step_name(m->rollback_from));
+	J_STR(o, "undo_from", m->flow->steps[m->undo_from].name);
 	json_object_object_add(o, "old_flavor", flavor_to_json(&m->old_flavor));
 	json_object_object_add(o, "new_flavor", flavor_to_json(&m->new_flavor));
-	json_object_object_add(o, "metrics", metrics_to_json(&m->m));
+	mo = json_object_new_object();
+	mig_metrics_to_json(&m->m, mo);
+	json_object_object_add(o, "metrics", mo);
 	disks = json_object_new_array();
 	for (i = 0; i < m->ndisks; i++)
 		json_object_array_add(disks, disk_to_json(&m->disks[i]));
@@ -321,33 +321,14 @@ static void flavor_from_json(struct jr *r, const char *k, struct flavor *f)
 		r->bad = sub.bad;
 }
 
-static void metrics_from_json(struct jr *r, struct mig_metrics *mm)
+const char *mig_metrics_from_json(struct mig_metrics *mm, struct json_object *o)
 {
-	struct json_object *v = jr_get(r, "metrics", json_type_object, false);
-	struct jr s = { .o = v };
+	struct jr r = { .o = o };
 
-	if (!v)
-		return;
-	mm->t_created_ms = jr_u64(&s, "t_created_ms");
-	mm->t_precopy_ms = jr_u64(&s, "t_precopy_ms");
-	mm->t_poweroff_ms = jr_u64(&s, "t_poweroff_ms");
-	mm->t_off_ms = jr_u64(&s, "t_off_ms");
-	mm->t_final_copy_ms = jr_u64(&s, "t_final_copy_ms");
-	mm->t_finished_ms = jr_u64(&s, "t_finished_ms");
-	mm->t_ended_ms = jr_u64(&s, "t_ended_ms");
-	mm->disk_total_bytes = jr_u64(&s, "disk_total_bytes");
-	mm->disk_processed_bytes = jr_u64(&s, "disk_processed_bytes");
-	mm->disk_remaining_bytes = jr_u64(&s, "disk_remaining_bytes");
-	mm->wire_bytes = jr_u64(&s, "wire_bytes");
-	mm->raw_bytes = jr_u64(&s, "raw_bytes");
-	mm->precopy_rounds = (uint32_t)jr_u64(&s, "precopy_rounds");
-	mm->dirty_rate_bps = jr_u64(&s, "dirty_rate_bps");
-	mm->last_delta_bytes = jr_u64(&s, "last_delta_bytes");
-	mm->shutdown_ms = jr_u64(&s, "shutdown_ms");
-	mm->downtime_ms = jr_u64(&s, "downtime_ms");
-	mm->rescans = (uint32_t)jr_u64(&s, "rescans");
-	if (s.bad && !r->bad)
-		r->bad = s.bad;
+#define MIG_METRIC_READ(type, name, comment) mm->name = jr_u64(&r, #name);
+	FERRY_MIG_COUNTERS(MIG_METRIC_READ)
+#undef MIG_METRIC_READ
+	return r.bad;
 }
 
 static void disk_from_json(struct json_object *o, struct mig_disk *d, struct jr *parent)
@@ -371,16 +352,115 @@ static void disk_from_json(struct json_object *o, struct mig_disk *d, struct jr 
 	d->new_virtual_bytes = jr_u64(&r, "new_virtual_bytes");
 	jr_str(&r, "xfer_id", d->xfer_id, sizeof(d->xfer_id), false);
 	jr_str(&r, "src_sha256", d->src_sha256, sizeof(d->src_sha256), false);
+	d->in_inst_dir = jr_bool(&r, "in_inst_dir");
 	if (r.bad && !parent->bad)
 		parent->bad = r.bad;
+}
+
+/* Refuse to run a record we do not understand; keep it as found. */
+static int mig_foreign(struct migration *m, struct json_object *o, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s", m->foreign);
+	m->flow = NULL;
+	json_object_put(m->raw);
+	m->raw = json_object_get(o);
+	return -ENOTSUP;
+}
+
+/* Which flow, format and step: the part of a record an old ferryd lacks. */
+static int mig_flow_from_json(struct migration *m, struct jr *r, char *err, size_t errlen)
+{
+	char buf[32] = "", from[32] = "";
+	struct json_object *v;
+	long format = 1, version = 1;
+	int step;
+
+	v = jr_get(r, "format", json_type_int, false);
+	if (v)
+		format = json_object_get_int64(v);
+	if (format < 1 || format > MIG_FORMAT) {
+		snprintf(m->foreign, sizeof(m->foreign),
+			 "record format %ld is not one this ferryd reads (1 to %d)", format,
+			 MIG_FORMAT);
+		return mig_foreign(m, r->o, err, errlen);
+	}
+	jr_str(r, "type", buf, sizeof(buf), true);
+	if (buf[0] && mig_type_parse(buf, &m->type)) {
+		snprintf(m->foreign, sizeof(m->foreign),
+			 "operation type '%s' is not one this ferryd knows", buf);
+		return mig_foreign(m, r->o, err, errlen);
+	}
+	if (format == 1) {
+		/* Before the engine: cold migration and resize, the source decides. */
+		m->flow = flow_for_type(m->type);
+	} else {
+		buf[0] = '\0';
+		jr_str(r, "flow", buf, sizeof(buf), true);
+		m->flow = buf[0] ? flow_find(buf) : NULL;
+		if (buf[0] && !m->flow) {
+			snprintf(m->foreign, sizeof(m->foreign),
+				 "flow '%s' is not one this ferryd runs", buf);
+			return mig_foreign(m, r->o, err, errlen);
+		}
+		v = jr_get(r, "flow_version", json_type_int, false);
+		if (v)
+			version = json_object_get_int64(v);
+		if (m->flow && (version < 1 || version > (long)m->flow->version)) {
+			snprintf(m->foreign, sizeof(m->foreign),
+				 "flow '%s' version %ld is not one this ferryd runs (it runs "
+				 "1 to %u)",
+				 m->flow->name, version, m->flow->version);
+			return mig_foreign(m, r->o, err, errlen);
+		}
+	}
+	if (!m->flow) {
+		if (!r->bad)
+			r->bad = "flow";
+		return -EINVAL;
+	}
+	buf[0] = '\0';
+	jr_str(r, "role", buf, sizeof(buf), true);
+	if (!strcmp(buf, "dest"))
+		m->role = MIG_ROLE_DEST;
+	else if (!strcmp(buf, "source") || (format == 1 && !buf[0]))
+		m->role = MIG_ROLE_SOURCE;
+	else if (!r->bad)
+		r->bad = "role";
+	buf[0] = '\0';
+	jr_str(r, format == 1 ? "step" : "flow_step", buf, sizeof(buf), true);
+	if (format == 1) {
+		m->coordinating = m->role == MIG_ROLE_SOURCE;
+		jr_str(r, "source", m->coordinator, sizeof(m->coordinator), true);
+		jr_str(r, "rollback_from", from, sizeof(from), false);
+		if (!strcmp(buf, "rollback")) {
+			m->undoing = true;
+			snprintf(buf, sizeof(buf), "%s", from[0] ? from : "prep");
+		}
+	} else {
+		char phase[8] = "run";
+
+		m->coordinating = jr_bool(r, "coordinating");
+		m->cancelled = jr_bool(r, "cancelled");
+		jr_str(r, "coordinator", m->coordinator, sizeof(m->coordinator), true);
+		jr_str(r, "phase", phase, sizeof(phase), false);
+		m->undoing = !strcmp(phase, "undo");
+		jr_str(r, "undo_from", from, sizeof(from), false);
+	}
+	step = buf[0] ? flow_step_find(m->flow, buf) : -1;
+	if (step < 0 && !r->bad)
+		r->bad = format == 1 ? "step" : "flow_step";
+	m->step = step < 0 ? 0 : step;
+	step = from[0] ? flow_step_find(m->flow, from) : m->step;
+	m->undo_from = step < 0 ? m->step : step;
+	return 0;
 }
 
 int mig_from_json(struct migration *m, struct json_object *o, char *err, size_t errlen)
 {
 	struct jr r = { .o = o };
-	struct json_object *disks;
-	char buf[32] = "";
+	struct json_object *disks, *mo;
 	size_t i, n;
+	int ret;
 
 	if (!json_object_is_type(o, json_type_object)) {
 		snprintf(err, errlen, "migration record is not an object");
@@ -389,15 +469,9 @@ int mig_from_json(struct migration *m, struct json_object *o, char *err, size_t 
 	jr_str(&r, "id", m->id, sizeof(m->id), true);
 	jr_str(&r, "vm", m->vm, sizeof(m->vm), true);
 	jr_str(&r, "uuid", m->uuid, sizeof(m->uuid), false);
-	jr_str(&r, "type", buf, sizeof(buf), true);
-	m->type = !strcmp(buf, "resize") ? MIG_TYPE_RESIZE : MIG_TYPE_MIGRATION;
-	buf[0] = '\0';
-	jr_str(&r, "role", buf, sizeof(buf), false);
-	m->role = !strcmp(buf, "dest") ? MIG_ROLE_DEST : MIG_ROLE_SOURCE;
-	buf[0] = '\0';
-	jr_str(&r, "step", buf, sizeof(buf), true);
-	if (buf[0] && mig_step_parse(buf, &m->step) && !r.bad)
-		r.bad = "step";
+	ret = mig_flow_from_json(m, &r, err, errlen);
+	if (ret == -ENOTSUP)
+		return ret;
 	jr_str(&r, "source", m->src_host, sizeof(m->src_host), true);
 	jr_str(&r, "dest", m->dst_host, sizeof(m->dst_host), true);
 	m->was_running = jr_bool(&r, "was_running");
@@ -410,13 +484,11 @@ int mig_from_json(struct migration *m, struct json_object *o, char *err, size_t 
 	jr_str(&r, "src_instances_dir", m->src_instances_dir, sizeof(m->src_instances_dir),
 	       false);
 	m->confirm_deadline_ms = jr_u64(&r, "confirm_deadline_ms");
-	buf[0] = '\0';
-	jr_str(&r, "rollback_from", buf, sizeof(buf), false);
-	if (buf[0] && mig_step_parse(buf, &m->rollback_from) && !r.bad)
-		r.bad = "rollback_from";
 	flavor_from_json(&r, "old_flavor", &m->old_flavor);
 	flavor_from_json(&r, "new_flavor", &m->new_flavor);
-	metrics_from_json(&r, &m->m);
+	mo = jr_get(&r, "metrics", json_type_object, false);
+	if (mo && !r.bad)
+		r.bad = mig_metrics_from_json(&m->m, mo);
 	disks = jr_get(&r, "disks", json_type_array, false);
 	n = disks ? json_object_array_length(disks) : 0;
 	if (n > FERRYD_MAX_DISKS && !r.bad)

@@ -1,135 +1,189 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * migstore.c - the migrations this host takes part in, in memory (under
- * ferryd->lock) and in the journal.  mig_set_step() is the one place a
- * step changes: journal first (fsync'd), then metrics, then the caller
- * performs the step's side effect.
+ * store.c - the operations this host takes part in, in memory.  The store
+ * lock covers only the list and the claim of a VM; each record's fields
+ * have their own lock (mig_lock), taken after the store's when both are
+ * needed, and neither is ever held across I/O.  Records are never freed
+ * while ferryd runs, so a pointer from the store stays valid.
  */
-#include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/engine/engine.h"
 
-void migstore_add(struct migration *m)
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct migration **store;
+static int nstore, store_cap;
+
+static int __store_add(struct migration *m)
 {
 	struct migration **n;
 
-	pthread_mutex_lock(&ferryd->lock);
-	n = realloc(ferryd->migs, sizeof(*n) * (size_t)(ferryd->nmigs + 1));
-	if (n) {
-		ferryd->migs = n;
-		ferryd->migs[ferryd->nmigs++] = m;
+	if (nstore == store_cap) {
+		int cap = store_cap ? store_cap * 2 : 32;
+
+		n = realloc(store, sizeof(*n) * (size_t)cap);
+		if (!n)
+			return -ENOMEM;
+		store = n;
+		store_cap = cap;
 	}
-	pthread_mutex_unlock(&ferryd->lock);
-	if (!n)
+	store[nstore++] = m;
+	return 0;
+}
+
+void store_add(struct migration *m)
+{
+	int ret;
+
+	pthread_mutex_lock(&store_lock);
+	ret = __store_add(m);
+	pthread_mutex_unlock(&store_lock);
+	if (ret)
 		log_err("migration %s: out of memory", m->id);
 }
 
-struct migration *migstore_find_role(const char *id, enum mig_role role)
+/* Under the store lock: does @m hold its VM? */
+static bool store_holds_vm(struct migration *m)
+{
+	bool held;
+
+	if (!m->flow)
+		return true; /* foreign: we cannot tell, so it does */
+	mig_lock(m);
+	held = !mig_terminal(m);
+	mig_unlock(m);
+	return held;
+}
+
+static struct migration *__store_active_for_vm(const char *vm, const struct migration *self)
 {
 	int i;
 
-	for (i = 0; i < ferryd->nmigs; i++)
-		if (!strcmp(ferryd->migs[i]->id, id) && ferryd->migs[i]->role == role)
-			return ferryd->migs[i];
-	return NULL;
-}
+	for (i = 0; i < nstore; i++) {
+		struct migration *m = store[i];
 
-struct migration *migstore_find(const char *id)
-{
-	struct migration *m = migstore_find_role(id, MIG_ROLE_SOURCE);
-
-	return m ? m : migstore_find_role(id, MIG_ROLE_DEST);
-}
-
-struct migration *migstore_active_for_vm(const char *vm)
-{
-	int i;
-
-	for (i = 0; i < ferryd->nmigs; i++) {
-		struct migration *m = ferryd->migs[i];
-
-		if (!strcmp(m->vm, vm) && !mig_step_terminal(m->step))
+		if (strcmp(m->vm, vm) || m == self)
+			continue;
+		/* A resize onto its own host: the other role of one operation. */
+		if (self && !strcmp(m->id, self->id))
+			continue;
+		if (store_holds_vm(m))
 			return m;
 	}
 	return NULL;
 }
 
-struct migration *migstore_latest_for_vm(const char *vm)
+int store_claim(struct migration *m, char *rival, size_t len)
 {
-	struct migration *best = NULL;
+	struct migration *r;
+	int ret;
+
+	pthread_mutex_lock(&store_lock);
+	r = __store_active_for_vm(m->vm, m);
+	if (r) {
+		if (r->flow) {
+			mig_lock(r);
+			snprintf(rival, len, "%s %s, status %s", mig_type_name(r->type), r->id,
+				 mig_status_name(r));
+			mig_unlock(r);
+		} else {
+			snprintf(rival, len, "%s, a record this ferryd cannot run: %s", r->id,
+				 r->foreign);
+		}
+		ret = -EBUSY;
+	} else {
+		ret = __store_add(m);
+	}
+	pthread_mutex_unlock(&store_lock);
+	return ret;
+}
+
+struct migration *store_find(const char *id, enum mig_role role)
+{
+	struct migration *m = NULL;
 	int i;
 
-	for (i = 0; i < ferryd->nmigs; i++) {
-		struct migration *m = ferryd->migs[i];
+	pthread_mutex_lock(&store_lock);
+	for (i = 0; i < nstore && !m; i++)
+		if (!strcmp(store[i]->id, id) && store[i]->role == role)
+			m = store[i];
+	pthread_mutex_unlock(&store_lock);
+	return m;
+}
+
+struct migration *store_find_any(const char *id)
+{
+	struct migration *m = NULL;
+	int i;
+
+	pthread_mutex_lock(&store_lock);
+	for (i = 0; i < nstore; i++) {
+		if (strcmp(store[i]->id, id))
+			continue;
+		if (!m || store[i]->coordinating)
+			m = store[i];
+	}
+	pthread_mutex_unlock(&store_lock);
+	return m;
+}
+
+struct migration *store_active_for_vm(const char *vm)
+{
+	struct migration *m;
+
+	pthread_mutex_lock(&store_lock);
+	m = __store_active_for_vm(vm, NULL);
+	pthread_mutex_unlock(&store_lock);
+	return m;
+}
+
+struct migration *store_latest_for_vm(const char *vm)
+{
+	struct migration *best = NULL;
+	bool best_active = false;
+	int i;
+
+	pthread_mutex_lock(&store_lock);
+	for (i = 0; i < nstore; i++) {
+		struct migration *m = store[i];
+		bool active;
 
 		if (strcmp(m->vm, vm) || (m->role == MIG_ROLE_DEST && m->same_host))
 			continue;
+		active = store_holds_vm(m);
 		/* An active one wins; otherwise the newest. */
-		if (!best || (!mig_step_terminal(m->step) && mig_step_terminal(best->step)) ||
-		    (mig_step_terminal(m->step) == mig_step_terminal(best->step) &&
-		     m->m.t_created_ms > best->m.t_created_ms))
+		if (!best || (active && !best_active) ||
+		    (active == best_active && m->m.t_created_ms > best->m.t_created_ms)) {
 			best = m;
+			best_active = active;
+		}
 	}
+	pthread_mutex_unlock(&store_lock);
 	return best;
+}
+
+int store_list(struct migration ***out)
+{
+	int n;
+
+	pthread_mutex_lock(&store_lock);
+	n = nstore;
+	*out = calloc((size_t)n + 1, sizeof(**out));
+	if (*out)
+		memcpy(*out, store, sizeof(**out) * (size_t)n);
+	else
+		n = -ENOMEM;
+	pthread_mutex_unlock(&store_lock);
+	return n;
 }
 
 int mig_save(struct migration *m)
 {
-	int ret;
+	int ret = journal_save(m);
 
-	pthread_mutex_lock(&ferryd->lock);
-	ret = journal_save(m);
-	pthread_mutex_unlock(&ferryd->lock);
 	metrics_publish(m);
 	return ret;
-}
-
-int mig_set_step(struct migration *m, enum mig_step step)
-{
-	enum mig_step old;
-	int ret;
-
-	pthread_mutex_lock(&ferryd->lock);
-	old = m->step;
-	m->step = step;
-	if (mig_step_terminal(step) && !m->m.t_ended_ms)
-		m->m.t_ended_ms = wall_ms();
-	ret = journal_save(m);
-	if (ret)
-		m->step = old; /* not journaled: not taken */
-	pthread_mutex_unlock(&ferryd->lock);
-	if (ret)
-		return ret;
-	log_info("migration %s (%s %s): %s -> %s [%s]", m->id, mig_type_name(m->type), m->vm,
-		 mig_step_name(old), mig_step_name(step), mig_status_name(step));
-	metrics_publish(m);
-	mig_crash_point(m, mig_step_name(step));
-	return 0;
-}
-
-/*
- * FERRY_TEST_CRASH="ROLE:POINT" (ROLE source|dest, POINT a step name or a
- * named point inside one): the daemon kills itself with SIGKILL there, just
- * after journaling, as a crash at the worst moment would.  Tests only.
- */
-void mig_crash_point(const struct migration *m, const char *point)
-{
-	const char *spec = ferryd->crash_at, *colon;
-	const char *role = m->role == MIG_ROLE_DEST ? "dest" : "source";
-
-	if (!spec || !*spec)
-		return;
-	colon = strchr(spec, ':');
-	if (!colon || strncmp(spec, role, (size_t)(colon - spec)) || strlen(role) !=
-									     (size_t)(colon - spec))
-		return;
-	if (strcmp(colon + 1, point))
-		return;
-	log_warn("migration %s: FERRY_TEST_CRASH=%s: killing ferryd", m->id, spec);
-	kill(getpid(), SIGKILL);
-	pause();
 }

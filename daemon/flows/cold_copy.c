@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "bpf/bpf.h"
-#include "daemon/daemon.h"
+#include "daemon/flows/flows.h"
 
 /* Ask the destination for a transfer into disk @i (at its current size). */
 static int cold_xfer_open(struct migration *m, int i, struct cold_disk_state *st, char *err,
@@ -36,22 +36,22 @@ static int cold_xfer_open(struct migration *m, int i, struct cold_disk_state *st
 	/* One transfer id per round: a retry of the same round resumes it. */
 	snprintf(m->disks[i].xfer_id, sizeof(m->disks[i].xfer_id), "%s-%s-r%u", m->id,
 		 m->disks[i].target, st->round);
-	req = cold_req("xfer_open", m);
+	req = rpc_req("cold.xfer_open", m);
 	json_object_object_add(req, "disk", json_object_new_int(i));
 	json_object_object_add(req, "size", json_object_new_uint64(size));
 	json_object_object_add(req, "xfer_id", json_object_new_string(m->disks[i].xfer_id));
 	rep = cold_call(m, req, false, err, errlen);
 	if (!rep)
 		return -errno;
-	tok = cold_jstr(rep, "token");
-	if (!tok || hex_decode(tok, st->token, sizeof(st->token)) || !cold_jstr(rep, "path") ||
+	tok = rpc_str(rep, "token");
+	if (!tok || hex_decode(tok, st->token, sizeof(st->token)) || !rpc_str(rep, "path") ||
 	    !json_object_object_get_ex(rep, "port", &v)) {
 		snprintf(err, errlen, "%s: bad xfer_open reply", m->dst_host);
 		json_object_put(rep);
 		return -EPROTO;
 	}
 	st->port = (uint16_t)json_object_get_int(v);
-	snprintf(st->dest_path, sizeof(st->dest_path), "%s", cold_jstr(rep, "path"));
+	snprintf(st->dest_path, sizeof(st->dest_path), "%s", rpc_str(rep, "path"));
 	json_object_put(rep);
 	return 0;
 }
@@ -69,7 +69,7 @@ static int cold_copy(struct migration *m, int i, struct cold_disk_state *st,
 			ret = xfer_send(m, m->disks[i].src_path, st->dest_path,
 					m->disks[i].xfer_id, m->dst_host, st->port, st->token,
 					ranges, nranges, err, errlen);
-		if (!ret || !cold_transient(-ret) || now_ms() >= deadline || ferryd->stopping)
+		if (!ret || !cold_transient(-ret) || now_ms() >= deadline || engine_stopping(m))
 			return ret;
 		log_warn("migration %s: disk %s: %s; resuming", m->id, m->disks[i].target, err);
 		sleep(1);
@@ -119,9 +119,9 @@ int cold_round(struct migration *m, struct cold_disk_state *st, bool whole,
 					 "copying the whole disk",
 					 m->id, m->disks[i].target,
 					 tracker_rescan_str(reasons, why, sizeof(why)));
-				pthread_mutex_lock(&ferryd->lock);
+				mig_lock(m);
 				m->m.rescans++;
-				pthread_mutex_unlock(&ferryd->lock);
+				mig_unlock(m);
 			}
 		}
 		if (rescan) {
@@ -132,10 +132,10 @@ int cold_round(struct migration *m, struct cold_disk_state *st, bool whole,
 		} else {
 			bytes = ranges_bytes(ranges, n);
 		}
-		pthread_mutex_lock(&ferryd->lock);
+		mig_lock(m);
 		m->m.disk_total_bytes += bytes;
 		m->m.disk_remaining_bytes = bytes;
-		pthread_mutex_unlock(&ferryd->lock);
+		mig_unlock(m);
 		st[i].round++;
 		if (n != 0)
 			ret = cold_copy(m, i, &st[i], ranges, n, err, errlen);
@@ -170,6 +170,8 @@ int cold_precopy(struct migration *m, struct cold_disk_state *st, char *err,
 	for (round = 1; round <= ferryd->conf.precopy_max_rounds; round++) {
 		bool tracked = false;
 
+		if (engine_stopping(m))
+			return -ECANCELED; /* an abort, or ferryd stopping */
 		for (i = 0; i < m->ndisks; i++)
 			tracked |= st[i].track != NULL;
 		if (!tracked)
@@ -178,12 +180,12 @@ int cold_precopy(struct migration *m, struct cold_disk_state *st, char *err,
 		ret = cold_round(m, st, false, &copied, err, errlen);
 		if (ret)
 			return ret;
-		pthread_mutex_lock(&ferryd->lock);
+		mig_lock(m);
 		m->m.precopy_rounds = (uint32_t)round;
 		m->m.dirty_rate_bps = copied * 1000 / MAX(now_ms() - t0, 1);
-		pthread_mutex_unlock(&ferryd->lock);
+		mig_unlock(m);
 		mig_save(m);
-		mig_crash_point(m, "precopy-round");
+		engine_crash_point(m, "precopy-round");
 		log_info("migration %s: pre-copy round %d: %" PRIu64 " bytes", m->id, round,
 			 copied);
 		if (copied <= ferryd->conf.precopy_target_bytes)

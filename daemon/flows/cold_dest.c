@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * coldpeer.c - cold migration and resize, the destination host's side.
+ * cold_dest.c - cold migration and resize, the destination host's side:
+ * a participant, whose handlers are the flow's peer requests (cold.*).
  *
- * Every handler is idempotent: the source repeats a request after either
- * side restarts and must get the same answer.  The destination journals
- * before it creates anything, never decides to roll back on its own before
- * "finishing" (it asks the source, dest_resume), and only ever deletes what
- * its own record says it created.
+ * Every handler is idempotent: the coordinator repeats a request after
+ * either side restarts and must get the same answer.  The destination
+ * journals before it creates anything, never decides to roll back on its
+ * own before "finishing" (it asks the coordinator, cold_dest_resume), and
+ * only ever deletes what its own record says it created.  A handler holds
+ * its record for the request (engine_hold): records of other VMs proceed
+ * at the same time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,44 +22,42 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/flows/flows.h"
+
+#define jstr rpc_str
 
 /*
- * One destination-side action at a time: a handler and reconcile never
- * work on the same record concurrently.
+ * The destination record named by req's "id", held for this request
+ * (NULL: reply set; EAGAIN while another thread works on it).
  */
-static pthread_mutex_t dest_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/* The destination record named by req's "id" (NULL: reply set). */
 static struct migration *dest_lookup(struct json_object *req, struct json_object **rep)
 {
 	const char *id = jstr(req, "id");
 	struct migration *m = NULL;
 
 	if (id) {
-		pthread_mutex_lock(&ferryd->lock);
-		m = migstore_find_role(id, MIG_ROLE_DEST);
+		m = store_find(id, MIG_ROLE_DEST);
 		if (!m)
-			m = migstore_find(id);
-		pthread_mutex_unlock(&ferryd->lock);
+			m = store_find_any(id);
 	}
 	if (!m)
 		*rep = rpc_error(ENOENT, "%s: no such migration on %s", id ? id : "?",
 				 ferryd->conf.host);
-	else if (m->role != MIG_ROLE_DEST)
+	else if (m->role != MIG_ROLE_DEST || m->flow != &cold_flow)
 		*rep = rpc_error(EINVAL, "%s: %s is not its destination", m->id, ferryd->conf.host);
+	else if (engine_hold(m))
+		*rep = rpc_error(EAGAIN, "%s: %s is busy with it; try again", m->id,
+				 ferryd->conf.host);
 	else
 		return m;
 	return NULL;
+}
+
+/* Release the record, then reply. */
+static struct json_object *dest_done(struct migration *m, struct json_object *rep)
+{
+	engine_unhold(m);
+	return rep;
 }
 
 static struct json_object *dest_prep_reply(const struct migration *m, struct json_object *need)
@@ -72,10 +73,32 @@ static struct json_object *dest_prep_reply(const struct migration *m, struct jso
 	return rep;
 }
 
-static struct json_object *__dest_prep(struct json_object *req)
+/* Asked again (our reply was lost, or we restarted midway): same answer. */
+static struct json_object *dest_prep_again(struct migration *old)
+{
+	struct json_object *need = json_object_new_array();
+	char err[1024] = "";
+	int ret;
+
+	if (engine_hold(old)) {
+		json_object_put(need);
+		return rpc_error(EAGAIN, "%s: %s is busy with it; try again", old->id,
+				 ferryd->conf.host);
+	}
+	ret = place_backings(old, old->src_instances_dir, need, err, sizeof(err));
+	if (!ret)
+		ret = place_create(old, err, sizeof(err));
+	if (ret) {
+		json_object_put(need);
+		return dest_done(old, rpc_error(-ret, "%s", err));
+	}
+	return dest_done(old, dest_prep_reply(old, need));
+}
+
+struct json_object *cold_dest_prep(const struct rpc_ctx *ctx, struct json_object *req)
 {
 	struct json_object *mo, *need = NULL;
-	char err[1024] = "", src_instances[PATH_MAX] = "";
+	char err[1024] = "", rival[256];
 	struct migration *m, *old;
 	int ret;
 
@@ -84,73 +107,66 @@ static struct json_object *__dest_prep(struct json_object *req)
 	m = mig_new();
 	if (!m)
 		return rpc_error(ENOMEM, "out of memory");
-	if (mig_from_json(m, mo, err, sizeof(err))) {
+	ret = mig_from_json(m, mo, err, sizeof(err));
+	if (ret || m->flow != &cold_flow) {
 		mig_free(m);
-		return rpc_error(EINVAL, "prep: %s", err);
+		return rpc_error(EINVAL, "prep: %s", err[0] ? err : "not a cold migration");
 	}
-	pthread_mutex_lock(&ferryd->lock);
-	old = migstore_find_role(m->id, MIG_ROLE_DEST);
-	if (!old)
-		old = migstore_active_for_vm(m->vm);
-	/* Resizing onto the same host: the source's own record is not a rival. */
-	if (old && old->role == MIG_ROLE_SOURCE && !strcmp(old->id, m->id))
-		old = NULL;
-	pthread_mutex_unlock(&ferryd->lock);
-	if (old && !strcmp(old->id, m->id) && old->role == MIG_ROLE_DEST &&
-	    old->step == MIG_STEP_PREP) {
-		/* Asked again (our reply was lost, or we restarted midway). */
+	old = store_find(m->id, MIG_ROLE_DEST);
+	if (old && old->step == COLD_PREP && !old->undoing) {
 		mig_free(m);
-		need = json_object_new_array();
-		ret = dest_backings(old, old->src_instances_dir, need, err, sizeof(err));
-		if (!ret)
-			ret = dest_create(old, err, sizeof(err));
-		if (ret) {
-			json_object_put(need);
-			return rpc_error(-ret, "%s", err);
-		}
-		return dest_prep_reply(old, need);
+		return dest_prep_again(old);
 	}
 	if (old) {
-		ret = -EBUSY;
-		snprintf(err, sizeof(err), "%s: vm %s: operation already in progress (%s)",
-			 ferryd->conf.host, m->vm, old->id);
-		goto refuse;
+		snprintf(err, sizeof(err), "%s: %s is already %s here", ferryd->conf.host, m->id,
+			 mig_status_name(old));
+		mig_free(m);
+		return rpc_error(EEXIST, "%s", err);
 	}
+	/* A participant: the sender coordinates. */
 	m->role = MIG_ROLE_DEST;
-	m->step = MIG_STEP_PREP;
+	m->coordinating = false;
+	m->step = COLD_PREP;
+	m->undoing = false;
 	m->error[0] = '\0';
-	if (jstr(req, "src_instances_dir"))
-		snprintf(src_instances, sizeof(src_instances), "%s",
-			 jstr(req, "src_instances_dir"));
-	snprintf(m->src_instances_dir, sizeof(m->src_instances_dir), "%s", src_instances);
+	snprintf(m->src_instances_dir, sizeof(m->src_instances_dir), "%s",
+		 jstr(req, "src_instances_dir") ?: "");
 	need = json_object_new_array();
-	ret = dest_precheck(m, err, sizeof(err));
+	ret = place_precheck(m, err, sizeof(err));
 	if (!ret)
-		ret = dest_paths(m, src_instances, err, sizeof(err));
+		ret = place_paths(m, m->src_instances_dir, err, sizeof(err));
 	if (!ret)
-		ret = dest_backings(m, src_instances, need, err, sizeof(err));
+		ret = place_backings(m, m->src_instances_dir, need, err, sizeof(err));
 	if (ret)
 		goto refuse;
-	/* Journal first: from here on we may create things. */
-	pthread_mutex_lock(&ferryd->lock);
+	/* Claim the VM here (atomically), journal, and only then create. */
+	m->busy = true;
+	ret = store_claim(m, rival, sizeof(rival));
+	if (ret) {
+		snprintf(err, sizeof(err), "%s: vm %s: operation already in progress (%s)",
+			 ferryd->conf.host, m->vm, rival);
+		goto refuse;
+	}
 	ret = journal_save(m);
-	pthread_mutex_unlock(&ferryd->lock);
 	if (ret) {
 		snprintf(err, sizeof(err), "%s: cannot journal: %s", ferryd->conf.host,
 			 strerror(-ret));
-		goto refuse;
-	}
-	migstore_add(m);
-	mig_crash_point(m, "prep");
-	ret = dest_create(m, err, sizeof(err));
-	if (ret) {
-		dest_cleanup(m, false);
-		mig_set_step(m, MIG_STEP_FAILED);
+		mig_lock(m);
+		m->step = COLD_FAILED;
+		mig_unlock(m);
 		json_object_put(need);
-		return rpc_error(-ret, "%s", err);
+		return dest_done(m, rpc_error(-ret, "%s", err));
+	}
+	engine_crash_point(m, "prep");
+	ret = place_create(m, err, sizeof(err));
+	if (ret) {
+		place_cleanup(m, false);
+		engine_step_set(m, COLD_FAILED);
+		json_object_put(need);
+		return dest_done(m, rpc_error(-ret, "%s", err));
 	}
 	log_info("migration %s: prepared vm %s from %s", m->id, m->vm, m->src_host);
-	return dest_prep_reply(m, need);
+	return dest_done(m, dest_prep_reply(m, need));
 refuse:
 	log_warn("migration %s: refused: %s", m->id, err);
 	json_object_put(need);
@@ -158,22 +174,18 @@ refuse:
 	return rpc_error(-ret, "%s", err);
 }
 
-static struct json_object *__dest_xfer_open(struct json_object *req)
+static struct json_object *__dest_xfer_open(struct migration *m, struct json_object *req)
 {
 	struct json_object *rep = NULL, *v;
 	char path[PATH_MAX], hex[65], id[80];
 	uint8_t token[32];
-	struct migration *m;
 	struct mig_disk *d;
 	uint64_t size, limit, have = 0;
 	bool backing;
 	int disk, ret;
 
-	m = dest_lookup(req, &rep);
-	if (!m)
-		return rep;
-	if (m->step != MIG_STEP_PREP)
-		return rpc_error(EINVAL, "%s: no transfers once %s", m->id, mig_status_name(m->step));
+	if (m->step != COLD_PREP)
+		return rpc_error(EINVAL, "%s: no transfers once %s", m->id, mig_status_name(m));
 	if (!json_object_object_get_ex(req, "disk", &v) || !json_object_object_get_ex(req, "size",
 										     NULL))
 		return rpc_error(EINVAL, "xfer_open: need disk and size");
@@ -189,7 +201,7 @@ static struct json_object *__dest_xfer_open(struct json_object *req)
 					 d->target);
 		char here[PATH_MAX];
 
-		dest_backing_path(jstr(req, "src_instances_dir") ?: "", d->backing, here,
+		place_backing_path(jstr(req, "src_instances_dir") ?: "", d->backing, here,
 				  sizeof(here));
 		if (access(here, F_OK) == 0)
 			return rpc_error(EEXIST, "%s: backing file %s already present", m->id,
@@ -204,7 +216,7 @@ static struct json_object *__dest_xfer_open(struct json_object *req)
 	} else {
 		if (d->kind != MIG_DISK_DATA)
 			return rpc_error(EINVAL, "%s: disk %s is not copied", m->id, d->target);
-		snprintf(path, sizeof(path), "%s", dest_copy_path(d));
+		snprintf(path, sizeof(path), "%s", place_copy_path(d));
 		snprintf(id, sizeof(id), "%s", jstr(req, "xfer_id") ?: d->target);
 		ret = disk_ops_find(d->backend)->size(path, &have);
 		if (ret)
@@ -212,7 +224,7 @@ static struct json_object *__dest_xfer_open(struct json_object *req)
 					 strerror(-ret));
 		if (have < size) {
 			/* The source grew (qcow2 allocating while the VM runs). */
-			if (!strcmp(d->backend, "lvm"))
+			if (!disk_has(d, DISK_CAP_GROW))
 				return rpc_error(ENOSPC, "%s: %s is smaller than the source",
 						 ferryd->conf.host, path);
 			if (truncate(path, (off_t)size) < 0)
@@ -227,7 +239,8 @@ static struct json_object *__dest_xfer_open(struct json_object *req)
 	limit = size;
 	if (!backing && !strcmp(d->format, "qcow2"))
 		limit = MAX(size, d->virtual_bytes + d->virtual_bytes / 8 + 64 * MIB);
-	ret = xfer_register(m->id, id, path, limit, !strcmp(d->backend, "lvm") && !backing, token);
+	ret = xfer_register(m->id, id, path, limit, disk_has(d, DISK_CAP_BLOCK) && !backing,
+			    token);
 	if (ret)
 		return rpc_error(-ret, "%s: cannot register transfer: %s", ferryd->conf.host,
 				 strerror(-ret));
@@ -246,7 +259,7 @@ static int dest_do_finish(struct migration *m, char *err, size_t errlen)
 
 	xfer_unregister_mig(m->id);
 	/* Same host: the staged disks take the place the source left. */
-	ret = dest_unstage(m, err, errlen);
+	ret = place_unstage(m, err, errlen);
 	if (ret)
 		return ret;
 	for (i = 0; i < m->ndisks; i++) {
@@ -255,7 +268,7 @@ static int dest_do_finish(struct migration *m, char *err, size_t errlen)
 
 		if (!d->backing[0])
 			continue;
-		dest_backing_path(m->src_instances_dir, d->backing, here, sizeof(here));
+		place_backing_path(m->src_instances_dir, d->backing, here, sizeof(here));
 		snprintf(part, sizeof(part), "%s.part", here);
 		if (access(here, F_OK) == 0 || access(part, F_OK) != 0)
 			continue;
@@ -283,13 +296,13 @@ static int dest_do_finish(struct migration *m, char *err, size_t errlen)
 			return ret;
 		}
 	}
-	mig_crash_point(m, "finish-grown");
+	engine_crash_point(m, "finish-grown");
 	ret = virt_domain_define(ferryd->virt, m->dst_xml);
 	if (ret) {
 		snprintf(err, errlen, "%s: cannot define vm %s", ferryd->conf.host, m->vm);
 		return ret;
 	}
-	mig_crash_point(m, "finish-defined");
+	engine_crash_point(m, "finish-defined");
 	if (m->was_running) {
 		ret = virt_domain_start(ferryd->virt, m->vm);
 		if (ret) {
@@ -297,41 +310,39 @@ static int dest_do_finish(struct migration *m, char *err, size_t errlen)
 			return ret;
 		}
 	}
-	pthread_mutex_lock(&ferryd->lock);
+	mig_lock(m);
 	m->m.t_finished_ms = wall_ms();
-	pthread_mutex_unlock(&ferryd->lock);
-	return mig_set_step(m, MIG_STEP_FINISHED);
+	mig_unlock(m);
+	return engine_step_set(m, COLD_FINISHED);
 }
 
-static struct json_object *__dest_finish(struct json_object *req)
+static struct json_object *__dest_finish(struct migration *m, struct json_object *req)
 {
-	struct json_object *rep = NULL, *mo;
-	struct migration *m, tmp;
+	struct json_object *mo;
+	struct migration tmp;
 	char err[1024] = "";
 	int ret;
 
-	m = dest_lookup(req, &rep);
-	if (!m)
-		return rep;
-	if (m->step == MIG_STEP_FINISHED)
+	if (m->step == COLD_FINISHED)
 		return rpc_ok();
-	if (m->step != MIG_STEP_PREP && m->step != MIG_STEP_FINISHING)
-		return rpc_error(EINVAL, "%s: cannot finish: %s", m->id, mig_status_name(m->step));
+	if (m->step != COLD_PREP && m->step != COLD_FINISHING)
+		return rpc_error(EINVAL, "%s: cannot finish: %s", m->id, mig_status_name(m));
 	memset(&tmp, 0, sizeof(tmp));
 	if (!json_object_object_get_ex(req, "migration", &mo) ||
 	    mig_from_json(&tmp, mo, err, sizeof(err)) || !tmp.dst_xml) {
 		free(tmp.src_xml);
 		free(tmp.dst_xml);
+		json_object_put(tmp.raw);
 		return rpc_error(EINVAL, "finish: bad migration record %s", err);
 	}
-	pthread_mutex_lock(&ferryd->lock);
+	mig_lock(m);
 	free(m->dst_xml);
 	m->dst_xml = tmp.dst_xml;
 	m->was_running = tmp.was_running;
 	m->new_flavor = tmp.new_flavor;
-	pthread_mutex_unlock(&ferryd->lock);
+	mig_unlock(m);
 	free(tmp.src_xml);
-	ret = mig_set_step(m, MIG_STEP_FINISHING);
+	ret = engine_step_set(m, COLD_FINISHING);
 	if (!ret)
 		ret = dest_do_finish(m, err, sizeof(err));
 	if (ret)
@@ -339,99 +350,75 @@ static struct json_object *__dest_finish(struct json_object *req)
 	return rpc_ok();
 }
 
-static struct json_object *__dest_confirm(struct json_object *req)
+static struct json_object *__dest_confirm(struct migration *m, struct json_object *req)
 {
-	struct json_object *rep = NULL;
-	struct migration *m;
-
-	m = dest_lookup(req, &rep);
-	if (!m)
-		return rep;
-	if (m->step == MIG_STEP_CONFIRMED)
+	if (m->step == COLD_CONFIRMED)
 		return rpc_ok();
-	if (m->step != MIG_STEP_FINISHED)
-		return rpc_error(EINVAL, "%s: cannot confirm: %s", m->id, mig_status_name(m->step));
-	if (mig_set_step(m, MIG_STEP_CONFIRMED))
+	if (m->step != COLD_FINISHED)
+		return rpc_error(EINVAL, "%s: cannot confirm: %s", m->id, mig_status_name(m));
+	if (engine_step_set(m, COLD_CONFIRMED))
 		return rpc_error(EIO, "%s: cannot journal", m->id);
 	return rpc_ok();
 }
 
-/* Tear down what we made, through @via (journaled) to @done. */
-static int dest_teardown(struct migration *m, enum mig_step via, enum mig_step done)
+/* Tear down what we made for a revert (journaled reverting), to reverted. */
+static int dest_revert_teardown(struct migration *m)
 {
 	int ret;
 
-	if (m->step != via) {
-		ret = mig_set_step(m, via);
+	if (m->step != COLD_REVERTING) {
+		ret = engine_step_set(m, COLD_REVERTING);
 		if (ret)
 			return ret;
 	}
-	/* Only a revert follows a finish: an abort never defined the domain. */
-	ret = dest_cleanup(m, via == MIG_STEP_REVERTING);
+	ret = place_cleanup(m, true);
 	if (ret)
 		return ret;
-	return mig_set_step(m, done);
+	return engine_step_set(m, COLD_REVERTED);
 }
 
-static struct json_object *__dest_revert(struct json_object *req)
+/* Walk back a prepared record (journaled), to failed: it never defined the VM. */
+static int dest_abort_teardown(struct migration *m)
 {
-	struct json_object *rep = NULL;
-	struct migration *m;
 	int ret;
 
-	m = dest_lookup(req, &rep);
-	if (!m)
-		return rep;
-	if (m->step == MIG_STEP_REVERTED)
+	ret = engine_undo_mark(m);
+	if (ret)
+		return ret;
+	ret = place_cleanup(m, false);
+	if (ret)
+		return ret;
+	return engine_step_set(m, COLD_FAILED);
+}
+
+static struct json_object *__dest_revert(struct migration *m, struct json_object *req)
+{
+	int ret;
+
+	if (m->step == COLD_REVERTED)
 		return rpc_ok();
-	if (m->step != MIG_STEP_FINISHED && m->step != MIG_STEP_REVERTING)
-		return rpc_error(EINVAL, "%s: cannot revert: %s", m->id, mig_status_name(m->step));
-	ret = dest_teardown(m, MIG_STEP_REVERTING, MIG_STEP_REVERTED);
+	if (m->step != COLD_FINISHED && m->step != COLD_REVERTING)
+		return rpc_error(EINVAL, "%s: cannot revert: %s", m->id, mig_status_name(m));
+	ret = dest_revert_teardown(m);
 	if (ret)
 		return rpc_error(-ret, "%s: revert of vm %s failed: %s", ferryd->conf.host, m->vm,
 				 strerror(-ret));
 	return rpc_ok();
 }
 
-static struct json_object *__dest_abort(struct json_object *req)
+static struct json_object *__dest_abort(struct migration *m, struct json_object *req)
 {
-	struct json_object *rep = NULL;
-	struct migration *m;
 	int ret;
 
-	m = dest_lookup(req, &rep);
-	if (!m) {
-		json_object_put(rep);
-		return rpc_ok(); /* never prepared: nothing here */
-	}
-	if (m->step == MIG_STEP_FAILED)
+	if (m->step == COLD_FAILED)
 		return rpc_ok();
-	if (m->step != MIG_STEP_PREP && m->step != MIG_STEP_ROLLBACK)
-		return rpc_error(EINVAL, "%s: cannot abort: %s", m->id, mig_status_name(m->step));
-	ret = dest_teardown(m, MIG_STEP_ROLLBACK, MIG_STEP_FAILED);
+	if (m->step != COLD_PREP)
+		return rpc_error(EINVAL, "%s: cannot abort: %s", m->id, mig_status_name(m));
+	ret = dest_abort_teardown(m);
 	if (ret)
 		return rpc_error(-ret, "%s: abort of vm %s incomplete: %s", ferryd->conf.host,
 				 m->vm, strerror(-ret));
 	return rpc_ok();
-}
-
-struct json_object *dest_status(struct json_object *req)
-{
-	const char *id = jstr(req, "id");
-	struct json_object *rep;
-	struct migration *m;
-
-	pthread_mutex_lock(&ferryd->lock);
-	m = id ? migstore_find(id) : NULL;
-	if (!m) {
-		pthread_mutex_unlock(&ferryd->lock);
-		return rpc_error(ENOENT, "%s: no such migration", id ? id : "?");
-	}
-	rep = rpc_ok();
-	json_object_object_add(rep, "step", json_object_new_string(mig_step_name(m->step)));
-	json_object_object_add(rep, "status", json_object_new_string(mig_status_name(m->step)));
-	pthread_mutex_unlock(&ferryd->lock);
-	return rep;
 }
 
 /*
@@ -442,23 +429,24 @@ struct json_object *dest_status(struct json_object *req)
 static void __dest_resume(struct migration *m)
 {
 	struct json_object *req, *rep;
-	enum mig_step src_step;
+	int src_step;
 	char err[1024];
 	const char *s;
 
+	if (m->undoing) {
+		dest_abort_teardown(m);
+		return;
+	}
 	switch (m->step) {
-	case MIG_STEP_FINISHING:
+	case COLD_FINISHING:
 		if (dest_do_finish(m, err, sizeof(err)))
 			log_err("migration %s: finish: %s (will retry)", m->id, err);
 		return;
-	case MIG_STEP_REVERTING:
-		dest_teardown(m, MIG_STEP_REVERTING, MIG_STEP_REVERTED);
+	case COLD_REVERTING:
+		dest_revert_teardown(m);
 		return;
-	case MIG_STEP_ROLLBACK:
-		dest_teardown(m, MIG_STEP_ROLLBACK, MIG_STEP_FAILED);
-		return;
-	case MIG_STEP_PREP:
-	case MIG_STEP_FINISHED:
+	case COLD_PREP:
+	case COLD_FINISHED:
 		break;
 	default:
 		return;
@@ -466,93 +454,60 @@ static void __dest_resume(struct migration *m)
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("status"));
 	json_object_object_add(req, "id", json_object_new_string(m->id));
-	rep = peer_call(m->src_host, req, 5000, err, sizeof(err));
+	rep = peer_call(m->coordinator, req, 5000, err, sizeof(err));
 	json_object_put(req);
 	if (!rep) {
-		/* The source has no record: it never got past journaling "new". */
-		if (errno == ENOENT && m->step == MIG_STEP_PREP) {
+		/* The coordinator has no record: it never got past journaling "new". */
+		if (errno == ENOENT && m->step == COLD_PREP) {
 			log_warn("migration %s: unknown to %s; removing what was prepared", m->id,
-				 m->src_host);
-			dest_teardown(m, MIG_STEP_ROLLBACK, MIG_STEP_FAILED);
+				 m->coordinator);
+			dest_abort_teardown(m);
 		}
 		return;
 	}
-	s = json_object_get_string(json_object_object_get(rep, "step"));
-	if (s && !mig_step_parse(s, &src_step)) {
-		if (src_step == MIG_STEP_FAILED && m->step == MIG_STEP_PREP)
-			dest_teardown(m, MIG_STEP_ROLLBACK, MIG_STEP_FAILED);
-		else if (src_step == MIG_STEP_CONFIRMED && m->step == MIG_STEP_FINISHED)
-			mig_set_step(m, MIG_STEP_CONFIRMED);
-		else if ((src_step == MIG_STEP_REVERTED || src_step == MIG_STEP_REVERT_SOURCE) &&
-			 m->step == MIG_STEP_FINISHED)
-			dest_teardown(m, MIG_STEP_REVERTING, MIG_STEP_REVERTED);
+	s = rpc_str(rep, "step");
+	src_step = s ? flow_step_find(&cold_flow, s) : -1;
+	if (src_step >= 0) {
+		if ((src_step == COLD_FAILED || src_step == COLD_CANCELLED) &&
+		    m->step == COLD_PREP)
+			dest_abort_teardown(m);
+		else if (src_step == COLD_CONFIRMED && m->step == COLD_FINISHED)
+			engine_step_set(m, COLD_CONFIRMED);
+		else if ((src_step == COLD_REVERTED || src_step == COLD_REVERT_SOURCE) &&
+			 m->step == COLD_FINISHED)
+			dest_revert_teardown(m);
 	}
 	json_object_put(rep);
 }
 
-struct json_object *dest_prep(struct json_object *req)
-{
-	struct json_object *rep;
+#define COLD_DEST_HANDLER(name)                                                        \
+	struct json_object *cold_dest_##name(const struct rpc_ctx *ctx,                \
+					     struct json_object *req)                  \
+	{                                                                              \
+		struct json_object *rep = NULL;                                        \
+		struct migration *m = dest_lookup(req, &rep);                          \
+                                                                                       \
+		return m ? dest_done(m, __dest_##name(m, req)) : rep;                  \
+	}
 
-	pthread_mutex_lock(&dest_lock);
-	rep = __dest_prep(req);
-	pthread_mutex_unlock(&dest_lock);
-	return rep;
+COLD_DEST_HANDLER(xfer_open)
+COLD_DEST_HANDLER(finish)
+COLD_DEST_HANDLER(confirm)
+COLD_DEST_HANDLER(revert)
+
+struct json_object *cold_dest_abort(const struct rpc_ctx *ctx, struct json_object *req)
+{
+	struct json_object *rep = NULL;
+	struct migration *m = dest_lookup(req, &rep);
+
+	if (!m && rpc_int(rep, "errno", 0) == ENOENT) {
+		json_object_put(rep);
+		return rpc_ok(); /* never prepared: nothing here */
+	}
+	return m ? dest_done(m, __dest_abort(m, req)) : rep;
 }
 
-struct json_object *dest_xfer_open(struct json_object *req)
+void cold_dest_resume(struct migration *m)
 {
-	struct json_object *rep;
-
-	pthread_mutex_lock(&dest_lock);
-	rep = __dest_xfer_open(req);
-	pthread_mutex_unlock(&dest_lock);
-	return rep;
-}
-
-struct json_object *dest_finish(struct json_object *req)
-{
-	struct json_object *rep;
-
-	pthread_mutex_lock(&dest_lock);
-	rep = __dest_finish(req);
-	pthread_mutex_unlock(&dest_lock);
-	return rep;
-}
-
-struct json_object *dest_confirm(struct json_object *req)
-{
-	struct json_object *rep;
-
-	pthread_mutex_lock(&dest_lock);
-	rep = __dest_confirm(req);
-	pthread_mutex_unlock(&dest_lock);
-	return rep;
-}
-
-struct json_object *dest_revert(struct json_object *req)
-{
-	struct json_object *rep;
-
-	pthread_mutex_lock(&dest_lock);
-	rep = __dest_revert(req);
-	pthread_mutex_unlock(&dest_lock);
-	return rep;
-}
-
-struct json_object *dest_abort(struct json_object *req)
-{
-	struct json_object *rep;
-
-	pthread_mutex_lock(&dest_lock);
-	rep = __dest_abort(req);
-	pthread_mutex_unlock(&dest_lock);
-	return rep;
-}
-
-void dest_resume(struct migration *m)
-{
-	pthread_mutex_lock(&dest_lock);
 	__dest_resume(m);
-	pthread_mutex_unlock(&dest_lock);
 }

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/flows/flows.h"
 
 #define COLD_CALL_MS 5000
 
@@ -23,6 +23,7 @@ static int cold_fill_disk(struct migration *m, const struct domxml_disk *dd, cha
 {
 	struct mig_disk *d = &m->disks[m->ndisks];
 	const struct disk_ops *ops;
+	char why[PATH_MAX + 80];
 	int ret;
 
 	memset(d, 0, sizeof(*d));
@@ -35,20 +36,12 @@ static int cold_fill_disk(struct migration *m, const struct domxml_disk *dd, cha
 		return -EOPNOTSUPP;
 	}
 	snprintf(d->format, sizeof(d->format), "%s", dd->format);
-	if (!strcmp(dd->type, "block")) {
-		char vg[128];
-
-		if (sscanf(dd->path, "/dev/%127[^/]/", vg) != 1 || strcmp(dd->format, "raw")) {
-			snprintf(err, errlen, "vm %s: disk %s: %s is not a raw LVM volume "
-					      "(/dev/VG/LV); ferry moves image files and LVs",
-				 m->vm, dd->target, dd->path);
-			return -EOPNOTSUPP;
-		}
-		snprintf(d->backend, sizeof(d->backend), "lvm");
-	} else {
-		snprintf(d->backend, sizeof(d->backend), "file");
+	ops = disk_ops_for(dd, why, sizeof(why));
+	if (!ops) {
+		snprintf(err, errlen, "vm %s: disk %s: %s", m->vm, dd->target, why);
+		return -EOPNOTSUPP;
 	}
-	ops = disk_ops_find(d->backend);
+	snprintf(d->backend, sizeof(d->backend), "%s", ops->name);
 	ret = ops->size(d->src_path, &d->size_bytes);
 	if (!ret)
 		ret = disk_virtual_size(d->src_path, d->format, &d->virtual_bytes);
@@ -56,13 +49,9 @@ static int cold_fill_disk(struct migration *m, const struct domxml_disk *dd, cha
 		ret = disk_backing_file(d->src_path, d->backing, sizeof(d->backing));
 	if (!ret && d->backing[0])
 		ret = disk_sha256(d->backing, d->backing_sha256);
-	if (!ret) {
-		struct stat st;
-
+	d->alloc_bytes = d->size_bytes;
+	if (!ret && ops->alloc && ops->alloc(d->src_path, &d->alloc_bytes))
 		d->alloc_bytes = d->size_bytes;
-		if (!strcmp(d->backend, "file") && stat(d->src_path, &st) == 0)
-			d->alloc_bytes = (uint64_t)st.st_blocks * 512;
-	}
 	if (ret) {
 		snprintf(err, errlen, "vm %s: disk %s: %s: %s", m->vm, d->target, d->src_path,
 			 strerror(-ret));
@@ -85,7 +74,7 @@ static void cold_find_inst_dir(struct migration *m)
 		struct mig_disk *d = &m->disks[i];
 		char tmp[PATH_MAX];
 
-		if (strcmp(d->backend, "file"))
+		if (!disk_has(d, DISK_CAP_INST_DIR))
 			continue;
 		snprintf(tmp, sizeof(tmp), "%s", d->src_path);
 		snprintf(dir, sizeof(dir), "%s", dirname(tmp));
@@ -99,6 +88,9 @@ static void cold_find_inst_dir(struct migration *m)
 		}
 		snprintf(m->inst_dir, sizeof(m->inst_dir), "%s", dir);
 	}
+	/* Those disks move with the dir, not one by one. */
+	for (i = 0; m->inst_dir[0] && i < m->ndisks; i++)
+		m->disks[i].in_inst_dir = disk_has(&m->disks[i], DISK_CAP_INST_DIR);
 }
 
 int cold_gather(struct migration *m, const struct cold_request *r, char *err,
@@ -164,6 +156,7 @@ int cold_gather(struct migration *m, const struct cold_request *r, char *err,
 int cold_pick_dest(const struct cold_request *r, struct migration *m, char *err,
 			  size_t errlen)
 {
+	struct peer_reply all[FERRYD_MAX_PEERS];
 	struct json_object *q, *rep;
 	uint64_t best_free = 0;
 	int i;
@@ -207,23 +200,22 @@ int cold_pick_dest(const struct cold_request *r, struct migration *m, char *err,
 		snprintf(m->dst_host, sizeof(m->dst_host), "%s", r->to);
 		return 0;
 	}
+	/* Every peer at once: a dead one costs the deadline once. */
+	for (i = 0; i < ferryd->conf.npeers; i++)
+		all[i].host = ferryd->conf.peers[i].name;
+	q = json_object_new_object();
+	json_object_object_add(q, "op", json_object_new_string("host_info"));
+	peer_call_all(all, ferryd->conf.npeers, q, COLD_CALL_MS);
+	json_object_put(q);
 	for (i = 0; i < ferryd->conf.npeers; i++) {
 		struct json_object *v;
-		char e[512];
 
-		q = json_object_new_object();
-		json_object_object_add(q, "op", json_object_new_string("host_info"));
-		rep = peer_call(ferryd->conf.peers[i].name, q, COLD_CALL_MS, e, sizeof(e));
-		json_object_put(q);
-		if (!rep)
-			continue;
-		if (json_object_object_get_ex(rep, "free_memory_mib", &v) &&
+		if (all[i].rep && json_object_object_get_ex(all[i].rep, "free_memory_mib", &v) &&
 		    json_object_get_uint64(v) > best_free) {
 			best_free = json_object_get_uint64(v);
-			snprintf(m->dst_host, sizeof(m->dst_host), "%s",
-				 ferryd->conf.peers[i].name);
+			snprintf(m->dst_host, sizeof(m->dst_host), "%s", all[i].host);
 		}
-		json_object_put(rep);
+		json_object_put(all[i].rep);
 	}
 	if (!m->dst_host[0]) {
 		snprintf(err, errlen, "vm %s: no reachable destination host", m->vm);
@@ -255,7 +247,7 @@ static int cold_backing(struct migration *m, struct json_object *need, char *err
 				 strerror(-ret));
 			return ret;
 		}
-		req = cold_req("xfer_open", m);
+		req = rpc_req("cold.xfer_open", m);
 		json_object_object_add(req, "disk", json_object_new_int(disk));
 		json_object_object_add(req, "backing", json_object_new_boolean(true));
 		json_object_object_add(req, "src_instances_dir",
@@ -264,14 +256,14 @@ static int cold_backing(struct migration *m, struct json_object *need, char *err
 		rep = cold_call(m, req, false, err, errlen);
 		if (!rep)
 			return -errno;
-		if (!cold_jstr(rep, "token") || hex_decode(cold_jstr(rep, "token"), token, 32) ||
-		    !cold_jstr(rep, "path") || !json_object_object_get_ex(rep, "port", &v)) {
+		if (!rpc_str(rep, "token") || hex_decode(rpc_str(rep, "token"), token, 32) ||
+		    !rpc_str(rep, "path") || !json_object_object_get_ex(rep, "port", &v)) {
 			json_object_put(rep);
 			snprintf(err, errlen, "%s: bad xfer_open reply", m->dst_host);
 			return -EPROTO;
 		}
 		snprintf(bk_id, sizeof(bk_id), "%s-%s-backing", m->id, m->disks[disk].target);
-		ret = xfer_send(m, m->disks[disk].backing, cold_jstr(rep, "path"), bk_id,
+		ret = xfer_send(m, m->disks[disk].backing, rpc_str(rep, "path"), bk_id,
 				m->dst_host, (uint16_t)json_object_get_int(v), token, NULL, -1, err,
 				errlen);
 		json_object_put(rep);
@@ -287,22 +279,26 @@ int cold_prep(struct migration *m, char *err, size_t errlen)
 	size_t i;
 	int ret;
 
-	req = cold_req("prep", m);
+	req = rpc_req("cold.prep", m);
+	mig_lock(m);
 	json_object_object_add(req, "migration", mig_to_json(m, true));
+	mig_unlock(m);
 	json_object_object_add(req, "src_instances_dir",
 			       json_object_new_string(ferryd->conf.instances_dir));
 	rep = cold_call(m, req, false, err, errlen);
 	if (!rep)
 		return -errno;
 	/* The destination chose where each disk goes. */
+	mig_lock(m);
 	if (json_object_object_get_ex(rep, "dst_paths", &disks)) {
 		for (i = 0; i < json_object_array_length(disks) && (int)i < m->ndisks; i++)
 			snprintf(m->disks[i].dst_path, sizeof(m->disks[i].dst_path), "%s",
 				 json_object_get_string(json_object_array_get_idx(disks, i)));
 	}
-	if (cold_jstr(rep, "dst_inst_dir"))
+	if (rpc_str(rep, "dst_inst_dir"))
 		snprintf(m->dst_inst_dir, sizeof(m->dst_inst_dir), "%s",
-			 cold_jstr(rep, "dst_inst_dir"));
+			 rpc_str(rep, "dst_inst_dir"));
+	mig_unlock(m);
 	json_object_object_get_ex(rep, "need_backing", &need);
 	ret = mig_save(m);
 	if (!ret)

@@ -17,7 +17,7 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 
-#include "daemon/daemon.h"
+#include "daemon/storage/storage.h"
 
 #define FERRY_XMLNS "https://ferry.dev/xmlns/instance/1"
 
@@ -285,7 +285,7 @@ char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_di
 		d = adapt_disk(disks, ndisks, target);
 		if (!d || !d->dst_path[0])
 			continue;
-		block = !strcmp(d->backend, "lvm");
+		block = disk_has(d, DISK_CAP_BLOCK);
 		xmlSetProp(n, BAD_CAST "type", BAD_CAST(block ? "block" : "file"));
 		s = domxml_child(n, "source");
 		if (!s)

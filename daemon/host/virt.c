@@ -14,7 +14,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-#include "daemon/daemon.h"
+#include "daemon/host/host.h"
 
 struct virt {
 	char uri[256];

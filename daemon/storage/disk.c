@@ -18,7 +18,7 @@
 
 #include <openssl/evp.h>
 
-#include "daemon/daemon.h"
+#include "daemon/storage/storage.h"
 
 static const struct disk_ops *const disk_backends[] = {
 	&disk_file_ops,
@@ -33,6 +33,28 @@ const struct disk_ops *disk_ops_find(const char *name)
 		if (!strcmp(disk_backends[i]->name, name))
 			return disk_backends[i];
 	return NULL;
+}
+
+const struct disk_ops *disk_ops_at(int i)
+{
+	return i >= 0 && (size_t)i < ARRAY_SIZE(disk_backends) ? disk_backends[i] : NULL;
+}
+
+const struct disk_ops *disk_ops_for(const struct domxml_disk *dd, char *why, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(disk_backends); i++)
+		if (!disk_backends[i]->claims(dd, why, len))
+			return disk_backends[i];
+	return NULL;
+}
+
+bool disk_has(const struct mig_disk *d, unsigned int cap)
+{
+	const struct disk_ops *ops = disk_ops_find(d->backend);
+
+	return ops && (ops->caps & cap) == cap;
 }
 
 void disk_kept_path(const char *path, char *out, size_t len)

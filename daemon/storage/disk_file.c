@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * disk_file.c - the file backend: raw and qcow2 image files, usually inside
- * a Nova-style instance directory (which cold.c keeps aside as a whole).
+ * a Nova-style instance directory (which the flows keep aside as a whole).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include <sys/statvfs.h>
+
+#include "daemon/storage/storage.h"
 
 static int file_size(const char *path, uint64_t *bytes)
 {
@@ -124,9 +126,49 @@ static bool file_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+static int file_claims(const struct domxml_disk *dd, char *why, size_t len)
+{
+	if (strcmp(dd->type, "file")) {
+		snprintf(why, len, "not an image file");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int file_alloc(const char *path, uint64_t *bytes)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	*bytes = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+static void file_stage_path(const char *path, char *out, size_t len)
+{
+	snprintf(out, len, "%s.ferry-new", path);
+}
+
+static int file_space(const struct ferryd_conf *c, uint64_t *free_bytes, char *where, size_t len)
+{
+	struct statvfs sv;
+
+	snprintf(where, len, "disk space in %s", c->instances_dir);
+	if (statvfs(c->instances_dir, &sv) < 0)
+		return -errno;
+	*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
+}
+
 const struct disk_ops disk_file_ops = {
 	.name = "file",
+	.caps = DISK_CAP_INST_DIR | DISK_CAP_GROW | DISK_CAP_SPARSE,
+	.claims = file_claims,
 	.size = file_size,
+	.alloc = file_alloc,
+	.stage_path = file_stage_path,
+	.space = file_space,
 	.create = file_create,
 	.grow = file_grow,
 	.keep = file_keep,

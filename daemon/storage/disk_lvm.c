@@ -14,7 +14,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include <libgen.h>
+#include <stdlib.h>
+
+#include "daemon/storage/storage.h"
 
 /* "/dev/VG/LV" -> vg, lv */
 static int lvm_split(const char *path, char *vg, size_t vlen, char *lv, size_t llen)
@@ -156,9 +159,65 @@ static bool lvm_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+static int lvm_claims(const struct domxml_disk *dd, char *why, size_t len)
+{
+	char vg[128], lv[128];
+
+	if (strcmp(dd->type, "block") || lvm_split(dd->path, vg, sizeof(vg), lv, sizeof(lv)) ||
+	    strcmp(dd->format, "raw")) {
+		snprintf(why, len, "%s is not a raw LVM volume (/dev/VG/LV); ferry moves image "
+				   "files and LVs",
+			 dd->path);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int lvm_dest_path(const struct ferryd_conf *c, const char *base, char *out, size_t len,
+			 char *err, size_t errlen)
+{
+	if (!c->lvm_vg[0]) {
+		snprintf(err, errlen, "%s: an LVM volume needs a volume group on this host "
+				      "(lvm_vg in ferryd.conf)",
+			 c->host);
+		return -EOPNOTSUPP;
+	}
+	snprintf(out, len, "/dev/%s/%s", c->lvm_vg, base);
+	return 0;
+}
+
+static void lvm_stage_path(const char *path, char *out, size_t len)
+{
+	snprintf(out, len, "%s_ferrynew", path);
+}
+
+static int lvm_space(const struct ferryd_conf *c, uint64_t *free_bytes, char *where, size_t len)
+{
+	char *argv[] = { "vgs", "--noheadings", "--nosuffix", "--units", "b", "-o", "vg_free",
+			 (char *)c->lvm_vg, NULL };
+	char out[128], err[256];
+	int ret;
+
+	snprintf(where, len, "space in volume group %s", c->lvm_vg);
+	if (!c->lvm_vg[0])
+		return -ENOENT;
+	ret = run_cmd_out(argv, out, sizeof(out), err, sizeof(err));
+	if (ret) {
+		log_warn("volume group %s: %s", c->lvm_vg, err);
+		return ret;
+	}
+	*free_bytes = strtoull(out, NULL, 10);
+	return 0;
+}
+
 const struct disk_ops disk_lvm_ops = {
 	.name = "lvm",
+	.caps = DISK_CAP_BLOCK,
+	.claims = lvm_claims,
 	.size = lvm_size,
+	.dest_path = lvm_dest_path,
+	.stage_path = lvm_stage_path,
+	.space = lvm_space,
 	.create = lvm_create,
 	.grow = lvm_grow,
 	.keep = lvm_keep,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * deststore.c - the destination's storage for a cold migration or resize:
+ * place.c - the destination's storage for an incoming VM:
  * where each disk goes, whether it fits (memory, disk space, volume group),
  * which backing files it lacks, creating the instance dir and empty disks,
  * and removing exactly what its record says it created.
@@ -14,10 +14,11 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/copy/copy.h"
+#include "daemon/storage/storage.h"
 
 /* Where a backing file lives here: same place relative to instances_dir. */
-void dest_backing_path(const char *src_instances, const char *backing, char *out,
+void place_backing_path(const char *src_instances, const char *backing, char *out,
 			      size_t len)
 {
 	size_t n = strlen(src_instances);
@@ -49,13 +50,12 @@ static int dest_paths_same_host(struct migration *m, char *err, size_t errlen)
 
 		snprintf(d->dst_path, sizeof(d->dst_path), "%s", d->src_path);
 		snprintf(tmp, sizeof(tmp), "%s", d->src_path);
-		if (!strcmp(d->backend, "file") && m->inst_dir[0])
+		if (d->in_inst_dir)
 			snprintf(d->stage_path, sizeof(d->stage_path), "%s/%s", m->stage_inst_dir,
 				 basename(tmp));
-		else if (!strcmp(d->backend, "lvm"))
-			snprintf(d->stage_path, sizeof(d->stage_path), "%s_ferrynew", d->src_path);
 		else
-			snprintf(d->stage_path, sizeof(d->stage_path), "%s.ferry-new", d->src_path);
+			disk_ops_find(d->backend)->stage_path(d->src_path, d->stage_path,
+							     sizeof(d->stage_path));
 		if (access(d->stage_path, F_OK) == 0) {
 			snprintf(err, errlen, "%s: disk %s: %s already exists", ferryd->conf.host,
 				 d->target, d->stage_path);
@@ -65,7 +65,7 @@ static int dest_paths_same_host(struct migration *m, char *err, size_t errlen)
 	return 0;
 }
 
-int dest_paths(struct migration *m, const char *src_instances, char *err, size_t errlen)
+int place_paths(struct migration *m, const char *src_instances, char *err, size_t errlen)
 {
 	int i;
 
@@ -89,22 +89,22 @@ int dest_paths(struct migration *m, const char *src_instances, char *err, size_t
 		struct mig_disk *d = &m->disks[i];
 		char tmp[PATH_MAX];
 
+		const struct disk_ops *ops = disk_ops_find(d->backend);
+		int ret;
+
 		d->stage_path[0] = '\0';
 		snprintf(tmp, sizeof(tmp), "%s", d->src_path);
-		if (!strcmp(d->backend, "lvm")) {
-			if (!ferryd->conf.lvm_vg[0]) {
-				snprintf(err, errlen, "%s: disk %s is an LVM volume but this host "
-						      "has no volume group (lvm_vg in ferryd.conf)",
-					 ferryd->conf.host, d->target);
-				return -EOPNOTSUPP;
-			}
-			snprintf(d->dst_path, sizeof(d->dst_path), "/dev/%s/%s",
-				 ferryd->conf.lvm_vg, basename(tmp));
+		if (ops->dest_path) {
+			/* The backend decides (a volume group). */
+			ret = ops->dest_path(&ferryd->conf, basename(tmp), d->dst_path,
+					     sizeof(d->dst_path), err, errlen);
+			if (ret)
+				return ret;
 		} else if (m->dst_inst_dir[0]) {
 			snprintf(d->dst_path, sizeof(d->dst_path), "%s/%s", m->dst_inst_dir,
 				 basename(tmp));
 		} else {
-			dest_backing_path(src_instances, d->src_path, d->dst_path,
+			place_backing_path(src_instances, d->src_path, d->dst_path,
 					  sizeof(d->dst_path));
 		}
 		if (access(d->dst_path, F_OK) == 0) {
@@ -116,12 +116,12 @@ int dest_paths(struct migration *m, const char *src_instances, char *err, size_t
 	return 0;
 }
 
-const char *dest_copy_path(const struct mig_disk *d)
+const char *place_copy_path(const struct mig_disk *d)
 {
 	return d->stage_path[0] ? d->stage_path : d->dst_path;
 }
 
-int dest_unstage(struct migration *m, char *err, size_t errlen)
+int place_unstage(struct migration *m, char *err, size_t errlen)
 {
 	int i, ret;
 
@@ -143,7 +143,7 @@ int dest_unstage(struct migration *m, char *err, size_t errlen)
 	for (i = 0; i < m->ndisks; i++) {
 		struct mig_disk *d = &m->disks[i];
 
-		if (!d->stage_path[0] || (!strcmp(d->backend, "file") && m->stage_inst_dir[0]))
+		if (!d->stage_path[0] || (d->in_inst_dir && m->stage_inst_dir[0]))
 			continue; /* none, or moved with the dir */
 		ret = disk_ops_find(d->backend)->rename(d->stage_path, d->dst_path);
 		if (ret) {
@@ -155,29 +155,13 @@ int dest_unstage(struct migration *m, char *err, size_t errlen)
 	return 0;
 }
 
-static int dest_vg_free(uint64_t *bytes)
-{
-	char *argv[] = { "vgs", "--noheadings", "--nosuffix", "--units", "b", "-o", "vg_free",
-			 ferryd->conf.lvm_vg, NULL };
-	char out[128], err[256];
-	int ret;
-
-	ret = run_cmd_out(argv, out, sizeof(out), err, sizeof(err));
-	if (ret) {
-		log_warn("volume group %s: %s", ferryd->conf.lvm_vg, err);
-		return ret;
-	}
-	*bytes = strtoull(out, NULL, 10);
-	return 0;
-}
-
 /* Capacity and sanity, before anything is created. */
-int dest_precheck(struct migration *m, char *err, size_t errlen)
+int place_precheck(struct migration *m, char *err, size_t errlen)
 {
-	uint64_t free_mib = 0, need_mib, need_file = 0, need_lvm = 0, vg_free = 0;
+	uint64_t free_mib = 0, need_mib, need[8] = { 0 };
+	const struct disk_ops *ops;
 	enum virt_power p;
-	struct statvfs sv;
-	int i, ret;
+	int i, j, ret;
 
 	ret = virt_domain_state(ferryd->virt, m->vm, &p);
 	if (ret == 0 && !m->same_host) {
@@ -224,30 +208,34 @@ int dest_precheck(struct migration *m, char *err, size_t errlen)
 				 d->target);
 			return -EINVAL;
 		}
-		if (!strcmp(d->backend, "lvm"))
-			need_lvm += MAX(d->size_bytes, d->new_virtual_bytes);
-		else if (d->kind == MIG_DISK_DATA)
-			need_file += d->alloc_bytes + (d->new_virtual_bytes - d->virtual_bytes) / 16;
+		/* A sparse disk needs what it holds (and a share of its growth). */
+		for (j = 0; (ops = disk_ops_at(j)) && j < (int)ARRAY_SIZE(need); j++) {
+			if (strcmp(ops->name, d->backend))
+				continue;
+			if (!(ops->caps & DISK_CAP_SPARSE))
+				need[j] += MAX(d->size_bytes, d->new_virtual_bytes);
+			else if (d->kind == MIG_DISK_DATA)
+				need[j] += d->alloc_bytes + (d->new_virtual_bytes - d->virtual_bytes) / 16;
+		}
 	}
-	if (statvfs(ferryd->conf.instances_dir, &sv) == 0 &&
-	    (uint64_t)sv.f_bavail * sv.f_frsize < need_file) {
-		snprintf(err, errlen, "%s: insufficient disk space in %s: need %" PRIu64
-				      " bytes, %" PRIu64 " free",
-			 ferryd->conf.host, ferryd->conf.instances_dir, need_file,
-			 (uint64_t)sv.f_bavail * sv.f_frsize);
-		return -ENOSPC;
-	}
-	if (need_lvm && ferryd->conf.lvm_vg[0] && !dest_vg_free(&vg_free) && vg_free < need_lvm) {
-		snprintf(err, errlen, "%s: insufficient space in volume group %s: need %" PRIu64
-				      " bytes, %" PRIu64 " free",
-			 ferryd->conf.host, ferryd->conf.lvm_vg, need_lvm, vg_free);
-		return -ENOSPC;
+	for (j = 0; (ops = disk_ops_at(j)) && j < (int)ARRAY_SIZE(need); j++) {
+		char where[PATH_MAX + 32];
+		uint64_t avail;
+
+		if (!need[j] || ops->space(&ferryd->conf, &avail, where, sizeof(where)))
+			continue;
+		if (avail < need[j]) {
+			snprintf(err, errlen, "%s: insufficient %s: need %" PRIu64 " bytes, %" PRIu64
+					      " free",
+				 ferryd->conf.host, where, need[j], avail);
+			return -ENOSPC;
+		}
 	}
 	return 0;
 }
 
 /* Remove everything this record created here; idempotent. */
-int dest_cleanup(struct migration *m, bool defined)
+int place_cleanup(struct migration *m, bool defined)
 {
 	enum virt_power p;
 	int i, ret, first = 0;
@@ -281,7 +269,7 @@ int dest_cleanup(struct migration *m, bool defined)
 
 		if (!m->disks[i].backing[0])
 			continue;
-		dest_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
+		place_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
 		snprintf(part, sizeof(part), "%s.part", here);
 		unlink(part);
 	}
@@ -299,7 +287,7 @@ int dest_cleanup(struct migration *m, bool defined)
 }
 
 /* Backing files: present and identical, absent (need a copy), or in conflict. */
-int dest_backings(struct migration *m, const char *src_instances, struct json_object *need,
+int place_backings(struct migration *m, const char *src_instances, struct json_object *need,
 			 char *err, size_t errlen)
 {
 	int i;
@@ -310,7 +298,7 @@ int dest_backings(struct migration *m, const char *src_instances, struct json_ob
 
 		if (!d->backing[0])
 			continue;
-		dest_backing_path(src_instances, d->backing, here, sizeof(here));
+		place_backing_path(src_instances, d->backing, here, sizeof(here));
 		if (access(here, F_OK) != 0) {
 			json_object_array_add(need, json_object_new_int(i));
 			continue;
@@ -326,7 +314,7 @@ int dest_backings(struct migration *m, const char *src_instances, struct json_ob
 }
 
 /* The instance dir and empty disks (sparse, sized); idempotent. */
-int dest_create(struct migration *m, char *err, size_t errlen)
+int place_create(struct migration *m, char *err, size_t errlen)
 {
 	int i, ret = 0;
 
@@ -338,17 +326,17 @@ int dest_create(struct migration *m, char *err, size_t errlen)
 		struct mig_disk *d = &m->disks[i];
 		uint64_t size = d->kind == MIG_DISK_SWAP ? d->virtual_bytes : d->size_bytes;
 
-		ret = disk_ops_find(d->backend)->create(&ferryd->conf, dest_copy_path(d), size);
+		ret = disk_ops_find(d->backend)->create(&ferryd->conf, place_copy_path(d), size);
 		if (ret)
 			snprintf(err, errlen, "%s: create %s: %s", ferryd->conf.host,
-				 dest_copy_path(d), strerror(-ret));
+				 place_copy_path(d), strerror(-ret));
 	}
 	for (i = 0; !ret && i < m->ndisks; i++) {
 		char here[PATH_MAX], dir[PATH_MAX];
 
 		if (!m->disks[i].backing[0])
 			continue;
-		dest_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
+		place_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
 		snprintf(dir, sizeof(dir), "%s", here);
 		ret = mkdir_p(dirname(dir), 0755);
 		if (ret)

@@ -16,49 +16,75 @@
 
 #include <cmocka.h>
 
-#include "daemon/daemon.h"
+#include "daemon/flows/flows.h"
 
 /* The daemon's process-wide state; these helpers do not use it. */
 struct ferryd *ferryd;
 
+/* Nova's names for each step of the cold flow, as the engine shows them. */
 static void test_steps(void **state)
 {
 	static const struct {
-		enum mig_step step;
-		const char *status;
+		int step;
+		const char *name, *status;
 	} want[] = {
-		{ MIG_STEP_NEW, "pre-migrating" },	 { MIG_STEP_PREP, "pre-migrating" },
-		{ MIG_STEP_PRECOPY, "migrating" },	 { MIG_STEP_POWEROFF, "migrating" },
-		{ MIG_STEP_FINAL_COPY, "migrating" },	 { MIG_STEP_KEEP_SOURCE, "post-migrating" },
-		{ MIG_STEP_FINISHING, "post-migrating" }, { MIG_STEP_FINISHED, "finished" },
-		{ MIG_STEP_CONFIRMING, "confirming" },	 { MIG_STEP_CONFIRMED, "confirmed" },
-		{ MIG_STEP_REVERTING, "reverting" },	 { MIG_STEP_REVERT_SOURCE, "reverting" },
-		{ MIG_STEP_REVERTED, "reverted" },	 { MIG_STEP_ROLLBACK, "error" },
-		{ MIG_STEP_FAILED, "error" },
+		{ COLD_NEW, "new", "pre-migrating" },
+		{ COLD_PREP, "prep", "pre-migrating" },
+		{ COLD_PRECOPY, "precopy", "migrating" },
+		{ COLD_POWEROFF, "poweroff", "migrating" },
+		{ COLD_FINAL_COPY, "final-copy", "migrating" },
+		{ COLD_KEEP_SOURCE, "keep-source", "post-migrating" },
+		{ COLD_FINISHING, "finishing", "post-migrating" },
+		{ COLD_FINISHED, "finished", "finished" },
+		{ COLD_CONFIRMING, "confirming", "confirming" },
+		{ COLD_CONFIRMED, "confirmed", "confirmed" },
+		{ COLD_REVERTING, "reverting", "reverting" },
+		{ COLD_REVERT_SOURCE, "revert-source", "reverting" },
+		{ COLD_REVERTED, "reverted", "reverted" },
+		{ COLD_FAILED, "failed", "error" },
+		{ COLD_CANCELLED, "cancelled", "cancelled" },
 	};
-	struct migration m = { .was_running = true };
-	enum mig_step s;
+	struct migration *m = mig_new();
 	size_t i;
 
+	assert_non_null(m);
+	m->flow = &cold_flow;
+	m->was_running = true;
+	assert_int_equal(cold_flow.nsteps, ARRAY_SIZE(want));
 	for (i = 0; i < ARRAY_SIZE(want); i++) {
-		assert_string_equal(mig_status_name(want[i].step), want[i].status);
-		assert_int_equal(mig_step_parse(mig_step_name(want[i].step), &s), 0);
-		assert_int_equal(s, want[i].step);
+		m->step = want[i].step;
+		assert_string_equal(mig_step_name(m), want[i].name);
+		assert_string_equal(mig_status_name(m), want[i].status);
+		assert_int_equal(flow_step_find(&cold_flow, want[i].name), want[i].step);
 	}
-	assert_int_equal(mig_step_parse("bogus", &s), -EINVAL);
-	assert_true(mig_step_terminal(MIG_STEP_CONFIRMED));
-	assert_true(mig_step_terminal(MIG_STEP_REVERTED));
-	assert_true(mig_step_terminal(MIG_STEP_FAILED));
-	assert_false(mig_step_terminal(MIG_STEP_FINISHED));
-	m.step = MIG_STEP_PRECOPY;
-	assert_string_equal(mig_task_state(&m), "resize_migrating");
-	assert_string_equal(mig_vm_state(&m), "active");
-	m.step = MIG_STEP_FINISHED;
-	assert_null(mig_task_state(&m));
-	assert_string_equal(mig_vm_state(&m), "resized");
-	m.step = MIG_STEP_CONFIRMED;
-	m.was_running = false;
-	assert_string_equal(mig_vm_state(&m), "stopped");
+	assert_int_equal(flow_step_find(&cold_flow, "bogus"), -1);
+	/* Walking back shows "rollback", status error, as before the engine. */
+	m->step = COLD_POWEROFF;
+	m->undoing = true;
+	assert_string_equal(mig_step_name(m), "rollback");
+	assert_string_equal(mig_status_name(m), "error");
+	assert_false(mig_terminal(m));
+	m->cancelled = true;
+	assert_string_equal(mig_status_name(m), "cancelling");
+	m->undoing = m->cancelled = false;
+	m->step = COLD_CONFIRMED;
+	assert_true(mig_terminal(m));
+	m->step = COLD_REVERTED;
+	assert_true(mig_terminal(m));
+	m->step = COLD_FAILED;
+	assert_true(mig_terminal(m));
+	m->step = COLD_FINISHED;
+	assert_false(mig_terminal(m));
+	assert_true(mig_at_rest(m));
+	assert_null(mig_task_state(m));
+	assert_string_equal(mig_vm_state(m), "resized");
+	m->step = COLD_PRECOPY;
+	assert_string_equal(mig_task_state(m), "resize_migrating");
+	assert_string_equal(mig_vm_state(m), "active");
+	m->step = COLD_CONFIRMED;
+	m->was_running = false;
+	assert_string_equal(mig_vm_state(m), "stopped");
+	mig_free(m);
 }
 
 static struct migration *sample_migration(void)
@@ -68,10 +94,13 @@ static struct migration *sample_migration(void)
 	assert_non_null(m);
 	assert_int_equal(mig_id_generate(m->id, sizeof(m->id)), 0);
 	assert_int_equal(strlen(m->id), 14);
+	m->flow = &cold_flow;
 	m->type = MIG_TYPE_RESIZE;
 	m->role = MIG_ROLE_DEST;
-	m->step = MIG_STEP_FINAL_COPY;
-	m->rollback_from = MIG_STEP_POWEROFF;
+	m->step = COLD_FINAL_COPY;
+	m->undoing = true;
+	m->undo_from = COLD_KEEP_SOURCE;
+	strcpy(m->coordinator, "h1");
 	strcpy(m->vm, "g1");
 	strcpy(m->uuid, "4b9f6f0e-0c6a-4f5e-9d55-3d9a1a1f2b3c");
 	strcpy(m->src_host, "h1");
@@ -114,8 +143,12 @@ static void test_record_roundtrip(void **state)
 	assert_string_equal(back->id, m->id);
 	assert_int_equal(back->type, MIG_TYPE_RESIZE);
 	assert_int_equal(back->role, MIG_ROLE_DEST);
-	assert_int_equal(back->step, MIG_STEP_FINAL_COPY);
-	assert_int_equal(back->rollback_from, MIG_STEP_POWEROFF);
+	assert_ptr_equal(back->flow, &cold_flow);
+	assert_int_equal(back->step, COLD_FINAL_COPY);
+	assert_true(back->undoing);
+	assert_int_equal(back->undo_from, COLD_KEEP_SOURCE);
+	assert_false(back->coordinating);
+	assert_string_equal(back->coordinator, "h1");
 	assert_true(back->was_running);
 	assert_int_equal(back->new_flavor.vcpus, 2);
 	assert_int_equal(back->new_flavor.root_disk_bytes, GIB);
@@ -131,7 +164,9 @@ static void test_record_roundtrip(void **state)
 	assert_null(back->dst_xml);
 	/* What `ferry -j migrations` lists comes flat. */
 	assert_string_equal(json_object_get_string(json_object_object_get(o, "status")),
-			    "migrating");
+			    "error");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "step")),
+			    "rollback");
 	assert_int_equal(json_object_get_int64(json_object_object_get(o, "downtime_ms")), 750);
 	json_object_put(o);
 	json_object_put(parsed);
@@ -167,6 +202,51 @@ static void test_record_refused(void **state)
 		err[0] = '\0';
 		assert_int_equal(mig_from_json(m, o, err, sizeof(err)), -EINVAL);
 		assert_true(err[0] != '\0');
+		json_object_put(o);
+		mig_free(m);
+	}
+}
+
+/*
+ * A record this ferryd cannot run (another flow, a newer version of one,
+ * a newer format, an unknown operation type) is never guessed at: it is
+ * refused with the reason and kept as found, to be shown and left alone.
+ */
+static void test_record_foreign(void **state)
+{
+	static const struct {
+		const char *json, *why;
+	} foreign[] = {
+		{ "{\"format\":2,\"flow\":\"live\",\"flow_version\":1,\"id\":\"m-1\","
+		  "\"vm\":\"g1\",\"type\":\"migration\",\"role\":\"source\"}",
+		  "flow 'live' is not one this ferryd runs" },
+		{ "{\"format\":2,\"flow\":\"cold\",\"flow_version\":9,\"id\":\"m-1\","
+		  "\"vm\":\"g1\",\"type\":\"migration\",\"role\":\"source\"}",
+		  "flow 'cold' version 9 is not one this ferryd runs" },
+		{ "{\"format\":3,\"id\":\"m-1\",\"vm\":\"g1\"}",
+		  "record format 3 is not one this ferryd reads" },
+		{ "{\"id\":\"m-1\",\"vm\":\"g1\",\"type\":\"live-migration\",\"step\":\"new\","
+		  "\"source\":\"a\",\"dest\":\"b\"}",
+		  "operation type 'live-migration' is not one this ferryd knows" },
+	};
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(foreign); i++) {
+		struct json_object *o = json_tokener_parse(foreign[i].json), *back;
+		struct migration *m = mig_new();
+
+		assert_non_null(o);
+		assert_int_equal(mig_from_json(m, o, err, sizeof(err)), -ENOTSUP);
+		assert_non_null(strstr(err, foreign[i].why));
+		assert_null(m->flow);
+		assert_string_equal(m->id, "m-1");
+		/* Shown as found, with the reason; never journaled over. */
+		back = mig_to_json(m, true);
+		assert_string_equal(json_object_get_string(json_object_object_get(back, "foreign")),
+				    m->foreign);
+		assert_int_equal(journal_save(m), -EPERM);
+		json_object_put(back);
 		json_object_put(o);
 		mig_free(m);
 	}
@@ -316,10 +396,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_steps),	      cmocka_unit_test(test_record_roundtrip),
-		cmocka_unit_test(test_record_refused), cmocka_unit_test(test_domxml),
+		cmocka_unit_test(test_record_refused), cmocka_unit_test(test_record_foreign),
+		cmocka_unit_test(test_domxml),
 		cmocka_unit_test(test_config),	      cmocka_unit_test(test_auth_mac),
 	};
 
 	log_init("test_daemon");
+	if (flow_register(&cold_flow))
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cluster.h - ferryd to ferryd: authentication, the peer link, request dispatch and
+ * the operator's requests.
+ */
+#ifndef FERRY_DAEMON_CLUSTER_H
+#define FERRY_DAEMON_CLUSTER_H
+
+#include "daemon/engine/engine.h"
+#include "daemon/host/host.h"
+
+/* auth.c: cluster-key challenge-response and message MACs. */
+#define AUTH_NONCE_LEN 32
+#define AUTH_MAC_LEN 32
+
+int auth_key_load(const char *path, uint8_t key[AUTH_KEY_LEN]);
+void auth_mac(const uint8_t key[AUTH_KEY_LEN], const void *a, size_t alen, const void *b,
+	      size_t blen, uint8_t out[AUTH_MAC_LEN]);
+void auth_session_key(const uint8_t key[AUTH_KEY_LEN], const uint8_t cn[AUTH_NONCE_LEN],
+		      const uint8_t sn[AUTH_NONCE_LEN], uint8_t out[AUTH_KEY_LEN]);
+
+/* peer.c: the peer link between ferryd instances. */
+#define PEER_PROTO_VERSION 2
+#define PEER_HANDSHAKE_MS 5000     /* the whole handshake, not each read */
+#define PEER_IDLE_S 60             /* an authenticated link with no request */
+#define PEER_PREAUTH_MAX 32        /* handshakes in progress, all clients */
+#define PEER_PREAUTH_PER_ADDR 4    /* ... from one address */
+#define PEER_CONN_MAX 256          /* authenticated links served */
+
+struct peer_conn;
+/* Connect and authenticate (mutual); NULL + errno, message in err. */
+struct peer_conn *peer_connect(const struct peer_conf *p, const char *self,
+			       const uint8_t key[AUTH_KEY_LEN], int timeout_ms, char *err,
+			       size_t errlen);
+/* Server side of the handshake on an accepted socket, within PEER_HANDSHAKE_MS. */
+struct peer_conn *peer_accept(int fd, const char *self, const uint8_t key[AUTH_KEY_LEN],
+			      char *err, size_t errlen);
+void peer_close(struct peer_conn *pc);
+const char *peer_name(const struct peer_conn *pc);
+/* One MAC'd JSON message each way. */
+int peer_send(struct peer_conn *pc, struct json_object *msg);
+int peer_recv(struct peer_conn *pc, struct json_object **msg);
+/*
+ * Request/response to a named peer over its pooled link (authenticated
+ * once, reused, re-established once when it dropped): the reply object
+ * (caller puts) or NULL with errno and a message in err.  A reply
+ * {"ok": false, "error": ...} gives NULL, errno from "errno".
+ */
+struct json_object *peer_call(const char *host, struct json_object *req, int timeout_ms,
+			      char *err, size_t errlen);
+/* Ask several hosts at once: every call runs in parallel under one deadline. */
+struct peer_reply {
+	const char *host;               /* in */
+	struct json_object *rep;        /* out: the reply, or NULL */
+	int err;                        /* out: errno when NULL */
+	char msg[512];                  /* out: why */
+};
+void peer_call_all(struct peer_reply *r, int n, struct json_object *req, int timeout_ms);
+/* Close every pooled link (shutdown). */
+void peer_pool_fini(void);
+/*
+ * The server's gate: a connection enters before its handshake (-EBUSY
+ * over PEER_PREAUTH_MAX, PEER_PREAUTH_PER_ADDR from its address or
+ * PEER_CONN_MAX links), moves to authed after it, and leaves when closed,
+ * so unauthenticated clients can never take the authenticated ones' room.
+ */
+struct sockaddr_storage;
+int peer_gate_enter(const struct sockaddr_storage *ss);
+void peer_gate_authed(const struct sockaddr_storage *ss);
+void peer_gate_leave(const struct sockaddr_storage *ss, bool authed);
+
+/* rpc.c: requests from the control socket (the ferry CLI) and peers. */
+enum rpc_origin {
+	RPC_LOCAL = 0, /* root on this host, through the control socket */
+	RPC_PEER,      /* an authenticated ferryd */
+};
+
+#define RPC_FROM_LOCAL (1u << RPC_LOCAL)
+#define RPC_FROM_PEER  (1u << RPC_PEER)
+#define RPC_FROM_ANY   (RPC_FROM_LOCAL | RPC_FROM_PEER)
+
+struct rpc_ctx {
+	enum rpc_origin origin;
+	const char *peer;               /* the peer's name, for RPC_PEER */
+};
+
+/* Build the dispatch table: the core's requests and every flow's. */
+int rpc_init(void);
+/* Handle one request; always returns a reply object (ok or error). */
+struct json_object *rpc_handle(struct json_object *req, enum rpc_origin origin,
+			       const char *peer);
+struct json_object *rpc_error(int err, const char *fmt, ...) __printf(2, 3);
+struct json_object *rpc_ok(void);
+const char *rpc_str(struct json_object *o, const char *k);
+int64_t rpc_int(struct json_object *o, const char *k, int64_t def);
+bool rpc_bool(struct json_object *o, const char *k);
+/* {"op": OP, "id": m->id} */
+struct json_object *rpc_req(const char *op, const struct migration *m);
+/* Send @req on to @host (put by the caller) and return its reply. */
+struct json_object *rpc_forward(const char *host, struct json_object *req);
+/*
+ * Where does @vm live?  This host (""), a peer (its name), or nowhere
+ * (-ENOENT); every peer is asked at once.
+ */
+int rpc_vm_owner(const char *vm, char *host, size_t len);
+
+/* ops.c: the operator's requests that are no flow's own. */
+extern const struct rpc_cmd ops_cmds[];
+extern const int ops_ncmds;
+/* host_info, as `ferry hosts` shows each host. */
+struct json_object *ops_host_info(void);
+
+#endif /* FERRY_DAEMON_CLUSTER_H */

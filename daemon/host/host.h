@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * host.h - this host's hypervisor: libvirt (virt.c) and domain XML (domxml.c).
+ */
+#ifndef FERRY_DAEMON_HOST_H
+#define FERRY_DAEMON_HOST_H
+
+#include "daemon/engine/engine.h"
+
+/* virt.c: the only code that talks to libvirt. */
+struct virt;
+enum virt_power {
+	VIRT_NOSTATE = 0,
+	VIRT_RUNNING,
+	VIRT_PAUSED,
+	VIRT_SHUTOFF,
+	VIRT_OTHER,
+};
+
+struct virt *virt_open(const char *uri);
+void virt_close(struct virt *v);
+/* -ENOENT when there is no such domain. */
+int virt_domain_state(struct virt *v, const char *name, enum virt_power *state);
+/* Inactive, migratable XML; malloc'd.  NULL + errno. */
+char *virt_domain_xml(struct virt *v, const char *name);
+int virt_domain_define(struct virt *v, const char *xml);
+int virt_domain_start(struct virt *v, const char *name);
+/* Clean shutdown with timeout and retries, then destroy; *forced says which. */
+int virt_domain_poweroff(struct virt *v, const char *name, int timeout_s, int retries,
+			 bool *forced);
+int virt_domain_destroy(struct virt *v, const char *name);
+/* Undefine a shut-off domain; -ENOENT if not defined. */
+int virt_domain_undefine(struct virt *v, const char *name);
+struct virt_domain_info {
+	char name[FERRY_NAME_MAX];
+	char uuid[40];
+	enum virt_power state;
+	int vcpus;
+	uint64_t memory_mib;
+};
+int virt_domain_list(struct virt *v, struct virt_domain_info **out, int *n);
+int virt_node_free_memory_mib(struct virt *v, uint64_t *mib);
+const char *virt_power_name(enum virt_power p);
+
+/* domxml.c: reading and adapting domain XML (libxml2). */
+struct domxml_disk {
+	char target[16];
+	char type[8];                   /* file | block */
+	char format[8];                 /* raw | qcow2 */
+	char path[PATH_MAX];
+	bool readonly;
+	bool swap;                      /* per ferry's metadata */
+};
+
+struct domxml_info {
+	char name[FERRY_NAME_MAX];
+	char uuid[40];
+	int vcpus;
+	uint64_t memory_mib;
+	struct domxml_disk disks[FERRYD_MAX_DISKS];
+	int ndisks;
+};
+
+int domxml_parse(const char *xml, struct domxml_info *info);
+/*
+ * The destination's definition: @xml with the new flavor and each disk's
+ * source switched to its destination path.  malloc'd; NULL + errno.
+ */
+char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_disk *disks,
+		   int ndisks);
+
+#endif /* FERRY_DAEMON_HOST_H */
