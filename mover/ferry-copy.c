@@ -42,10 +42,23 @@ struct copy_cli {
 };
 
 static volatile sig_atomic_t stop_signal;
+/* --serve waits on this pipe: a signal or a finished transfer wakes it (no
+ * polling timer between a transfer's end and --once exiting). */
+static int wake_pipe[2] = { -1, -1 };
+
+static void serve_wake(void)
+{
+	int e = errno;
+
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0)
+		errno = e; /* full: it is awake already */
+	errno = e;
+}
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	serve_wake();
 }
 
 static void usage(FILE *f)
@@ -411,6 +424,7 @@ static void serve_done(void *ctx, const struct mover_result *r)
 	out_bool("resumable", r->resumable ? ", resumable\n" : "\n", r->resumable);
 	out_object_close();
 	out_flush();
+	serve_wake();
 }
 
 static int do_serve(struct copy_cli *cli)
@@ -440,6 +454,11 @@ static int do_serve(struct copy_cli *cli)
 		out_error("%s: %s", cli->root, strerror(-ret));
 		return 1;
 	}
+	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0 || fcntl(wake_pipe[0], F_SETFL, 0) < 0) {
+		out_error("pipe: %s", strerror(errno));
+		mover_root_auth_fini(&ra);
+		return 1;
+	}
 	conf.listen_addr = cli->listen ? cli->listen : ":4790";
 	srv = mover_server_new(&conf, &ops, &ra);
 	if (!srv) {
@@ -454,9 +473,10 @@ static int do_serve(struct copy_cli *cli)
 	out_object_close();
 	out_flush();
 	while (!stop_signal && !(cli->once && mover_server_completed(srv) > 0)) {
-		struct timespec ts = { 0, 100 * 1000000L };
+		char b[64];
 
-		nanosleep(&ts, NULL);
+		if (read(wake_pipe[0], b, sizeof(b)) < 0 && errno != EINTR)
+			break;
 	}
 	mover_server_free(srv);
 	mover_root_auth_fini(&ra);
