@@ -20,6 +20,8 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -413,10 +415,10 @@ static void server_make_room(struct mover_server *srv, const char *addr)
 
 int mover_server_add_conn(struct mover_server *srv, int fd)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t sl = sizeof(ss);
 	struct mover_rconn *c;
-	int ret;
+	int ret, one = 1;
 
 	server_reap(srv, false);
 	if (atomic_load(&srv->stopping)) {
@@ -448,6 +450,10 @@ int mover_server_add_conn(struct mover_server *srv, int fd)
 	else
 		net_peer_str(c->fd, c->peer, sizeof(c->peer));
 	conn_addr(c);
+	/* Small replies (UNIT_ACK, then FIN_OK) must not wait for the peer's
+	 * delayed ACK (Nagle): that was 40 ms of every transfer. */
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Sends may block (a full socket buffer); reads keep their deadlines. */
 	net_sock_timeouts(c->fd, srv->conf.io_timeout_ms, srv->conf.io_timeout_ms);
 	pthread_mutex_lock(&srv->lock);
