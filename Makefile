@@ -251,6 +251,16 @@ check-unit: unit
 	$(Q)fail=0; for t in $(UNIT_BINS); do \
 		echo "  UNIT     $$t"; $$t || fail=1; done; exit $$fail
 
+# --- tests: helpers -------------------------------------------------------
+# faultfs: an LD_PRELOAD shim failing chosen fdatasync/pwrite/... calls
+# (EIO, ENOSPC) for the receiver's disk-error tests.
+FAULTFS := $(O)/tests/libfaultfs.so
+$(FAULTFS): tests/helpers/faultfs.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC-SO,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
+all: $(FAULTFS)
+
 # --- fuzzing (libFuzzer) -------------------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))

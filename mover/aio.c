@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,38 @@ struct slot_state {
 
 struct reader_priv {
 	io_context_t ctx;
+	bool ctx_ok; /* set up at the first direct read: not at all for a copy
+		      * read from the page cache */
 	struct slot_state slot[MOVER_READ_DEPTH];
 };
+
+/*
+ * io_destroy(2) waits for an RCU grace period: tens of milliseconds, which
+ * a small copy would spend waiting for nothing at its end (strace: two
+ * 40 ms io_destroy calls in a 1 MiB copy).  Nothing is in flight any more,
+ * so a detached thread does it; at process exit the kernel does it
+ * without waiting.
+ */
+static void *aio_destroy_main(void *arg)
+{
+	io_destroy((io_context_t)arg);
+	return NULL;
+}
+
+static void aio_ctx_release(io_context_t ctx)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	int ret;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 << 10);
+	ret = pthread_create(&t, &a, aio_destroy_main, ctx);
+	pthread_attr_destroy(&a);
+	if (ret)
+		io_destroy(ctx);
+}
 
 static int reader_probe_direct(struct mover_reader *r)
 {
@@ -104,7 +135,7 @@ int mover_reader_init(struct mover_reader *r, int fd, const char *path)
 		path = proc;
 	}
 	r->direct_fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (r->direct_fd >= 0 && (reader_probe_direct(r) < 0 || io_setup(MOVER_READ_DEPTH, &p->ctx))) {
+	if (r->direct_fd >= 0 && reader_probe_direct(r) < 0) {
 		log_debug(LOG_SUB_MOVER, "%s: O_DIRECT reads not possible, reading buffered",
 			  path);
 		close(r->direct_fd);
@@ -123,8 +154,8 @@ void mover_reader_fini(struct mover_reader *r)
 
 	if (p) {
 		mover_reader_cancel(r);
-		if (r->direct_fd >= 0)
-			io_destroy(p->ctx);
+		if (p->ctx_ok)
+			aio_ctx_release(p->ctx);
 		free(p);
 	}
 	if (r->direct_fd >= 0)
@@ -135,7 +166,7 @@ void mover_reader_fini(struct mover_reader *r)
 	r->fd = r->direct_fd = -1;
 }
 
-void mover_reader_choose(struct mover_reader *r, uint64_t off, uint64_t len)
+static void __reader_choose(struct mover_reader *r, uint64_t off, uint64_t len)
 {
 	struct mover_cachestat_range cr = { off, len };
 	struct mover_cachestat cs;
@@ -151,6 +182,29 @@ void mover_reader_choose(struct mover_reader *r, uint64_t off, uint64_t len)
 	/* Mostly cached already: a memory copy beats going to the disk. */
 	if ((cs.nr_cache + cs.nr_dirty) * 4096 >= len / 2)
 		r->direct = false;
+}
+
+/* The aio context, the first time a direct read is wanted. */
+static void reader_want_aio(struct mover_reader *r)
+{
+	struct reader_priv *p = r->aio;
+
+	if (!r->direct || p->ctx_ok)
+		return;
+	if (io_setup(MOVER_READ_DEPTH, &p->ctx)) {
+		log_debug(LOG_SUB_MOVER, "io_setup: %s: reading buffered", strerror(errno));
+		close(r->direct_fd);
+		r->direct_fd = -1;
+		r->direct = false;
+		return;
+	}
+	p->ctx_ok = true;
+}
+
+void mover_reader_choose(struct mover_reader *r, uint64_t off, uint64_t len)
+{
+	__reader_choose(r, off, len);
+	reader_want_aio(r);
 }
 
 static int reader_submit(struct mover_reader *r, size_t k)
@@ -273,6 +327,9 @@ void mover_reader_cancel(struct mover_reader *r)
 
 struct writer_priv {
 	io_context_t ctx;
+	bool ctx_ok;	  /* set up at the second direct write */
+	bool ctx_failed;  /* io_setup refused: synchronous writes */
+	unsigned int nr_sync; /* direct writes done without it */
 	struct iocb cb[MOVER_WRITE_DEPTH];
 };
 
@@ -284,10 +341,6 @@ int mover_writer_init(struct mover_writer *w)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	if (io_setup(MOVER_WRITE_DEPTH, &p->ctx)) {
-		free(p);
-		return -EAGAIN;
-	}
 	w->aio = p;
 	return 0;
 }
@@ -363,6 +416,23 @@ int mover_writer_submit(struct mover_writer *w, struct mover_dst *dst, size_t le
 	    len % dst->dio_align)
 		return mover_dst_write(dst, s->buf, len, off);
 	w->dst = dst;
+	/* A connection that writes one chunk (a small copy, a short round)
+	 * needs no aio context, whose io_destroy costs a grace period. */
+	if (!p->ctx_ok && !p->ctx_failed && p->nr_sync &&
+	    io_setup(MOVER_WRITE_DEPTH, &p->ctx) == 0)
+		p->ctx_ok = true;
+	else if (!p->ctx_ok && p->nr_sync)
+		p->ctx_failed = true;
+	if (!p->ctx_ok) {
+		int ret;
+
+		p->nr_sync++;
+		ret = pwrite_full(dst->dfd, s->buf, len, (off_t)off);
+		if (ret != -EINVAL)
+			return ret;
+		atomic_store(&dst->dio_off, true); /* refused: the page cache */
+		return mover_dst_write(dst, s->buf, len, off);
+	}
 	io_prep_pwrite(&p->cb[k], dst->dfd, s->buf, len, (long long)off);
 	s->off = off;
 	s->len = len;
@@ -392,7 +462,8 @@ void mover_writer_fini(struct mover_writer *w)
 	if (!p)
 		return;
 	mover_writer_drain(w);
-	io_destroy(p->ctx);
+	if (p->ctx_ok)
+		aio_ctx_release(p->ctx);
 	free(p);
 	for (i = 0; i < MOVER_WRITE_DEPTH; i++)
 		free(w->slot[i].buf);

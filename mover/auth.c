@@ -5,7 +5,9 @@
  * destinations confined under --root.  The directory of the requested path
  * is opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so no
  * "..", absolute symlink or /proc link leads out of the root; the file itself
- * is then opened in that directory with O_NOFOLLOW (dest.c).  ferryd has its
+ * is then opened in that directory with O_NOFOLLOW (dest.c).  The journal
+ * directory (ROOT/.ferry) is refused by what the path resolved to, not by
+ * how it is spelled ("./.ferry", "sub/../.ferry").  ferryd has its
  * own authorize callback: per-transfer tokens and exact paths.
  */
 #include <errno.h>
@@ -75,6 +77,21 @@ static bool bad_path(const char *p, const char **why)
 	return false;
 }
 
+/* The directory fd leads into (or under) the journal directory. */
+static bool in_journal_dir(const struct mover_root_auth *ra, int fd)
+{
+	char proc[64], real[PATH_MAX];
+	size_t n = strlen(ra->journal_dir);
+	ssize_t r;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	r = readlink(proc, real, sizeof(real) - 1);
+	if (r < 0)
+		return true; /* cannot tell: refuse */
+	real[r] = '\0';
+	return !strncmp(real, ra->journal_dir, n) && (real[n] == '\0' || real[n] == '/');
+}
+
 int mover_root_authorize(void *ctx, const struct mover_auth_req *req, struct mover_dest *dest)
 {
 	struct mover_root_auth *ra = ctx;
@@ -107,6 +124,12 @@ int mover_root_authorize(void *ctx, const struct mover_auth_req *req, struct mov
 			 e == EXDEV || e == ELOOP ? "leads outside the served root" :
 			 e == ENOENT ? "directory does not exist" : strerror(e));
 		return e == EXDEV || e == ELOOP ? -EACCES : -e;
+	}
+	if (in_journal_dir(ra, (int)fd)) {
+		close((int)fd);
+		snprintf(dest->reason, sizeof(dest->reason), "%s: %s", req->path,
+			 "the journal directory is not a destination");
+		return -EACCES;
 	}
 	dest->dir_fd = (int)fd;
 	snprintf(dest->name, sizeof(dest->name), "%s", slash ? slash + 1 : p);

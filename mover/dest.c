@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -27,6 +28,43 @@
 #include "mover/mover.h"
 
 static const uint8_t zero_buf[MOVER_ZERO_BUF];
+
+#define PART_XATTR "user.ferry.part"
+
+/*
+ * A part file's identity: random, in its xattr, and in the journal.  A part
+ * file deleted and created again (whose inode number the file system may
+ * well reuse) has another, so its old journal is not trusted.  Where
+ * xattrs are refused the identity lives only in the journal: the part file
+ * cannot prove it and is never resumed.
+ */
+static int part_id_new(struct mover_dst *dst)
+{
+	uint8_t b[8];
+	int ret;
+
+	do {
+		ret = random_bytes(&dst->part_id, sizeof(dst->part_id));
+		if (ret)
+			return ret;
+	} while (!dst->part_id);
+	put_le64(b, dst->part_id);
+	if (fsetxattr(dst->fd, PART_XATTR, b, sizeof(b), 0) < 0 && errno != ENOTSUP &&
+	    errno != EOPNOTSUPP)
+		return -errno;
+	return 0;
+}
+
+static int part_id_read(struct mover_dst *dst)
+{
+	uint8_t b[8];
+
+	if (fgetxattr(dst->fd, PART_XATTR, b, sizeof(b)) == sizeof(b) && get_le64(b))
+		dst->part_id = get_le64(b);
+	else
+		return part_id_new(dst); /* cannot be the journal's */
+	return 0;
+}
 
 static void dst_display(struct mover_dst *dst, const char *path)
 {
@@ -63,7 +101,7 @@ static int dst_split_path(struct mover_dst *dst, const char *path)
 }
 
 int mover_dst_open(struct mover_dst *dst, struct mover_dest *d, const char *transfer_id,
-		   uint64_t image_bytes, bool resume_part, char *err, size_t errlen)
+		   uint64_t image_bytes, bool resume_part, bool grow, char *err, size_t errlen)
 {
 	char s1[32], s2[32], proc[64];
 	bool trusted = false;
@@ -117,6 +155,17 @@ int mover_dst_open(struct mover_dst *dst, struct mover_dest *d, const char *tran
 				 ret == -ELOOP ? "is a symbolic link (refused)" : strerror(-ret));
 			goto err;
 		}
+		if (dst->created) {
+			ret = dst->fresh ? part_id_new(dst) : part_id_read(dst);
+			/* The new name is durable before a journal names it. */
+			if (!ret && dst->fresh && fsync(dst->dir_fd) < 0)
+				ret = -errno;
+			if (ret) {
+				snprintf(err, errlen, "%s: part file: %s", dst->display,
+					 strerror(-ret));
+				goto err;
+			}
+		}
 	}
 	if (fstat(dst->fd, &st) < 0) {
 		ret = -errno;
@@ -147,8 +196,18 @@ int mover_dst_open(struct mover_dst *dst, struct mover_dest *d, const char *tran
 	} else if (S_ISREG(st.st_mode)) {
 		dst->size = (uint64_t)st.st_size;
 		dst->punch_ok = true;
+		if (dst->size < image_bytes && !dst->created && !grow) {
+			ret = -ENOSPC;
+			snprintf(err, errlen,
+				 "%s: file is %s, smaller than the image (%s); the sender "
+				 "must ask for it to grow (ferry-copy --grow)",
+				 dst->display, fmt_bytes(dst->size, s1, sizeof(s1)),
+				 fmt_bytes(image_bytes, s2, sizeof(s2)));
+			goto err;
+		}
 		if (dst->size < image_bytes) {
-			/* Created files are sized to the source; smaller ones grow. */
+			/* Created files are sized to the source; others grow
+			 * only when asked. */
 			if (ftruncate(dst->fd, (off_t)image_bytes) < 0) {
 				ret = -errno;
 				snprintf(err, errlen, "%s: cannot size to %" PRIu64 ": %s",

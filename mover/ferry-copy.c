@@ -37,14 +37,28 @@ struct copy_cli {
 	/* --serve */
 	bool serve, once;
 	const char *listen, *root;
+	struct mover_server_conf sconf; /* --serve limits */
 	bool checksum;
 };
 
 static volatile sig_atomic_t stop_signal;
+/* --serve waits on this pipe: a signal or a finished transfer wakes it (no
+ * polling timer between a transfer's end and --once exiting). */
+static int wake_pipe[2] = { -1, -1 };
+
+static void serve_wake(void)
+{
+	int e = errno;
+
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0)
+		errno = e; /* full: it is awake already */
+	errno = e;
+}
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	serve_wake();
 }
 
 static void usage(FILE *f)
@@ -72,11 +86,18 @@ static void usage(FILE *f)
 		"      --ranges FILE         ranges from FILE, \"OFFSET LENGTH\" per line\n"
 		"      --unit-size SIZE      work unit, a power of two (default 32M)\n"
 		"      --retries N           reconnects before giving up (default 5)\n"
+		"      --grow                extend an existing destination smaller than SOURCE\n"
 		"Receiver options:\n"
 		"      --serve               run a receiver\n"
 		"      --listen ADDR:PORT    where to listen (default :%d)\n"
 		"      --root DIR            destinations are created under DIR\n"
 		"      --once                exit after the first completed transfer\n"
+		"      --hello-timeout MS    the whole HELLO of a connection (default 10000)\n"
+		"      --idle-timeout MS     a frame, or an idle connection (default 120000)\n"
+		"      --max-conns N         authenticated connections (default 64)\n"
+		"      --max-unauth N        connections before their HELLO (default 32; past it\n"
+		"                            the oldest is closed)\n"
+		"      --max-unauth-per-addr N  ...from one address (default %d)\n"
 		"Other:\n"
 		"      --checksum            print the content digest of each FILE\n"
 		"  -j, --json                JSON output; -p, --pretty: indented JSON\n"
@@ -84,7 +105,7 @@ static void usage(FILE *f)
 		"      --debug LIST          debug subsystems: mover,net,... or all\n"
 		"  -h, --help                this help\n"
 		"  -V, --version             version\n",
-		MOVER_DEFAULT_PORT);
+		MOVER_DEFAULT_PORT, MOVER_CONNS_MAX);
 }
 
 enum {
@@ -107,6 +128,12 @@ enum {
 	OPT_DEBUG,
 	OPT_FAULT,
 	OPT_FAULT_EVERY,
+	OPT_GROW,
+	OPT_HELLO_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_CONNS,
+	OPT_MAX_UNAUTH,
+	OPT_MAX_UNAUTH_ADDR,
 };
 
 static const struct option long_opts[] = {
@@ -126,6 +153,12 @@ static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "grow", no_argument, NULL, OPT_GROW },
+	{ "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-unauth", required_argument, NULL, OPT_MAX_UNAUTH },
+	{ "max-unauth-per-addr", required_argument, NULL, OPT_MAX_UNAUTH_ADDR },
 	{ "checksum", no_argument, NULL, OPT_CHECKSUM },
 	{ "json", no_argument, NULL, 'j' },
 	{ "pretty", no_argument, NULL, 'p' },
@@ -391,11 +424,12 @@ static void serve_done(void *ctx, const struct mover_result *r)
 	out_bool("resumable", r->resumable ? ", resumable\n" : "\n", r->resumable);
 	out_object_close();
 	out_flush();
+	serve_wake();
 }
 
 static int do_serve(struct copy_cli *cli)
 {
-	struct mover_server_conf conf = { .listen_fd = -1 };
+	struct mover_server_conf conf = cli->sconf;
 	struct mover_server_ops ops = { .authorize = mover_root_authorize, .done = serve_done };
 	uint8_t token[MOVER_TOKEN_BYTES];
 	struct mover_root_auth ra;
@@ -420,6 +454,11 @@ static int do_serve(struct copy_cli *cli)
 		out_error("%s: %s", cli->root, strerror(-ret));
 		return 1;
 	}
+	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0 || fcntl(wake_pipe[0], F_SETFL, 0) < 0) {
+		out_error("pipe: %s", strerror(errno));
+		mover_root_auth_fini(&ra);
+		return 1;
+	}
 	conf.listen_addr = cli->listen ? cli->listen : ":4790";
 	srv = mover_server_new(&conf, &ops, &ra);
 	if (!srv) {
@@ -434,9 +473,10 @@ static int do_serve(struct copy_cli *cli)
 	out_object_close();
 	out_flush();
 	while (!stop_signal && !(cli->once && mover_server_completed(srv) > 0)) {
-		struct timespec ts = { 0, 100 * 1000000L };
+		char b[64];
 
-		nanosleep(&ts, NULL);
+		if (read(wake_pipe[0], b, sizeof(b)) < 0 && errno != EINTR)
+			break;
 	}
 	mover_server_free(srv);
 	mover_root_auth_fini(&ra);
@@ -495,6 +535,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
 	cli.o.source_fd = -1;
+	cli.sconf.listen_fd = -1;
 	while ((c = getopt_long(argc, argv, "C:jpvhV", long_opts, &idx)) != -1) {
 		switch (c) {
 		case 'C':
@@ -560,6 +601,29 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ONCE:
 			cli.once = true;
+			break;
+		case OPT_GROW:
+			cli.o.grow = true;
+			break;
+		case OPT_HELLO_TIMEOUT:
+			if (parse_int(optarg, 1, 3600000, &cli.sconf.hello_timeout_ms))
+				goto bad_arg;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			if (parse_int(optarg, 1, 86400000, &cli.sconf.io_timeout_ms))
+				goto bad_arg;
+			break;
+		case OPT_MAX_CONNS:
+			if (parse_int(optarg, 1, 4096, &cli.sconf.max_conns))
+				goto bad_arg;
+			break;
+		case OPT_MAX_UNAUTH:
+			if (parse_int(optarg, 1, 4096, &cli.sconf.max_unauth))
+				goto bad_arg;
+			break;
+		case OPT_MAX_UNAUTH_ADDR:
+			if (parse_int(optarg, 1, 4096, &cli.sconf.max_unauth_per_addr))
+				goto bad_arg;
 			break;
 		case OPT_CHECKSUM:
 			cli.checksum = true;

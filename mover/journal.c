@@ -2,8 +2,10 @@
 /*
  * journal.c - the receiver's resume journal.
  *
- * One file per transfer, DIR/<transfer id>.journal: a 136-byte header (what
- * is being copied, where to, and a checksum of both) followed by 16-byte
+ * One file per transfer, DIR/<transfer id>.journal: a 144-byte header (what
+ * is being copied, where to -- for a created part file, the random identity
+ * stored in its xattr, which a new file reusing a deleted one's inode does
+ * not have -- and a checksum of both) followed by 16-byte
  * records, one per work unit received, checked and written.  Records are
  * appended in group commits: the destination is fdatasync'd first, then the
  * records are written and the journal fdatasync'd, so a unit in the journal
@@ -27,7 +29,7 @@
 #include "mover/mover.h"
 
 static const char journal_magic[8] = { 'F', 'E', 'R', 'R', 'Y', 'J', 'N', 'L' };
-#define JOURNAL_VERSION 1
+#define JOURNAL_VERSION 2
 
 size_t mover_journal_hdr_encode(const struct mover_journal_hdr *h, uint8_t *buf)
 {
@@ -42,7 +44,8 @@ size_t mover_journal_hdr_encode(const struct mover_journal_hdr *h, uint8_t *buf)
 	put_le64(buf + 48, h->dest_dev);
 	put_le64(buf + 56, h->dest_ino);
 	memcpy(buf + 64, h->transfer_id, strnlen(h->transfer_id, MOVER_ID_MAX));
-	put_le64(buf + 128, XXH3_64bits(buf, 128));
+	put_le64(buf + 128, h->part_id);
+	put_le64(buf + 136, XXH3_64bits(buf, 136));
 	return MOVER_JOURNAL_HDR_BYTES;
 }
 
@@ -50,7 +53,7 @@ int mover_journal_hdr_decode(const uint8_t *buf, struct mover_journal_hdr *h)
 {
 	memset(h, 0, sizeof(*h));
 	if (memcmp(buf, journal_magic, 8) || get_le32(buf + 8) != JOURNAL_VERSION ||
-	    get_le64(buf + 128) != XXH3_64bits(buf, 128))
+	    get_le64(buf + 136) != XXH3_64bits(buf, 136))
 		return -EBADMSG;
 	h->flags = get_le32(buf + 12);
 	h->image_bytes = get_le64(buf + 16);
@@ -61,6 +64,7 @@ int mover_journal_hdr_decode(const uint8_t *buf, struct mover_journal_hdr *h)
 	h->dest_ino = get_le64(buf + 56);
 	memcpy(h->transfer_id, buf + 64, MOVER_ID_MAX);
 	h->transfer_id[MOVER_ID_MAX] = '\0';
+	h->part_id = get_le64(buf + 128);
 	if (!mover_id_valid(h->transfer_id) || h->unit_bytes < MOVER_UNIT_MIN ||
 	    h->unit_bytes > MOVER_UNIT_MAX || (h->unit_bytes & (h->unit_bytes - 1)) ||
 	    DIV_ROUND_UP(h->image_bytes, h->unit_bytes) > (uint64_t)MOVER_BITMAP_MAX * 8)
@@ -96,6 +100,7 @@ static bool hdr_equal(const struct mover_journal_hdr *a, const struct mover_jour
 	return a->image_bytes == b->image_bytes && a->unit_bytes == b->unit_bytes &&
 	       a->units_total == b->units_total && a->ranges_digest == b->ranges_digest &&
 	       a->dest_dev == b->dest_dev && a->dest_ino == b->dest_ino &&
+	       a->part_id == b->part_id &&
 	       a->flags == b->flags && !strcmp(a->transfer_id, b->transfer_id);
 }
 
@@ -183,7 +188,7 @@ int mover_journal_open(struct mover_journal **jp, const char *dir,
 	if (ret)
 		goto err;
 	mover_journal_hdr_encode(want, hbuf);
-	j->seed = get_le64(hbuf + 128);
+	j->seed = get_le64(hbuf + 136);
 
 	j->fd = open(j->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (j->fd >= 0) {
@@ -206,9 +211,14 @@ int mover_journal_open(struct mover_journal **jp, const char *dir,
 		ret = -errno;
 		goto err;
 	}
-	ret = mkdir_p(dir, 0700);
-	if (ret)
-		goto err;
+	if (access(dir, F_OK) < 0) {
+		/* A new journal directory is durable before anything in it. */
+		ret = mkdir_p(dir, 0700);
+		if (!ret)
+			ret = fsync_dir_of(dir);
+		if (ret)
+			goto err;
+	}
 	j->fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (j->fd < 0) {
 		ret = -errno;
@@ -271,11 +281,21 @@ int mover_journal_commit(struct mover_journal *j, int dest_fd)
 {
 	uint64_t *units, seq;
 	uint8_t *buf = NULL;
+	const char *what = NULL;
 	size_t n, i;
 	int ret = 0;
 
 	pthread_mutex_lock(&j->commit_lock);
 	pthread_mutex_lock(&j->lock);
+	if (j->err) {
+		/* What the failed commit held may not be on disk: nothing is
+		 * durable from then on (the session fails; a resume re-reads
+		 * the journal). */
+		ret = j->err;
+		pthread_mutex_unlock(&j->lock);
+		pthread_mutex_unlock(&j->commit_lock);
+		return ret;
+	}
 	units = j->pending;
 	n = j->nr_pending;
 	j->pending = NULL;
@@ -287,21 +307,26 @@ int mover_journal_commit(struct mover_journal *j, int dest_fd)
 		buf = malloc(n * MOVER_JOURNAL_REC_BYTES);
 		if (!buf) {
 			ret = -ENOMEM;
+			what = "out of memory";
 			goto out;
 		}
 		/* Data first: a unit in the journal must be a unit on disk. */
 		if (dest_fd >= 0 && fdatasync(dest_fd) < 0) {
 			ret = -errno;
+			what = "fdatasync of the destination";
 			goto out;
 		}
 		for (i = 0; i < n; i++)
 			mover_journal_rec_encode(j->seed, units[i], buf + i * MOVER_JOURNAL_REC_BYTES);
 		ret = pwrite_full(j->fd, buf, n * MOVER_JOURNAL_REC_BYTES, j->end);
-		if (ret)
+		if (ret) {
+			what = "journal write";
 			goto out;
+		}
 		j->end += (off_t)(n * MOVER_JOURNAL_REC_BYTES);
 		if (fdatasync(j->fd) < 0) {
 			ret = -errno;
+			what = "fdatasync of the journal";
 			goto out;
 		}
 	}
@@ -310,6 +335,21 @@ int mover_journal_commit(struct mover_journal *j, int dest_fd)
 	j->commits++;
 	pthread_mutex_unlock(&j->lock);
 out:
+	if (ret) {
+		/* These units are not done: a COMMIT must not count them. */
+		pthread_mutex_lock(&j->lock);
+		for (i = 0; i < n; i++) {
+			uint64_t u = units[i];
+
+			if (j->bitmap[u / 8] & (1u << (u % 8))) {
+				j->bitmap[u / 8] &= (uint8_t)~(1u << (u % 8));
+				j->done--;
+			}
+		}
+		j->err = ret;
+		j->err_what = what;
+		pthread_mutex_unlock(&j->lock);
+	}
 	free(buf);
 	free(units);
 	pthread_mutex_unlock(&j->commit_lock);

@@ -32,8 +32,8 @@
  *   id, source, ranges and destination sends only the work units the
  *   receiver had not journaled.  Use a new id per pre-copy round.
  * - Destination size: a created file is sized to the source; an existing
- *   file or device of at least that size keeps its size (a smaller file is
- *   extended, a smaller device refused).
+ *   file or device of at least that size keeps its size; a smaller file is
+ *   extended only with .grow, else refused, as a smaller device is.
  * - Zero runs on a device: .zero_mode MOVER_ZERO_AUTO writes zero blocks;
  *   MOVER_ZERO_ZEROOUT asks for BLKZEROOUT (LVs: cheap and exact),
  *   MOVER_ZERO_DISCARD for an unmapping zero-out; MOVER_ZERO_SKIP only
@@ -55,7 +55,9 @@
  * negative errno and a reason.  It must compare tokens with ct_memcmp().
  * It runs for every connection (each is authenticated; the first one's
  * destination is used, later ones join), concurrently, on connection
- * threads.  ops->done is called once per transfer, success or failure,
+ * threads.  A transfer, once committed or failed, takes no more frames:
+ * a connection that sends one is refused and closed, and its id cannot be
+ * used again on this server.  ops->done is called once per transfer, success or failure,
  * when its last connection leaves.  mover_server_free() stops accepting,
  * ends every connection and joins all threads; interrupted transfers keep
  * their journals for a resume.  The receiver writes aligned data with
@@ -165,6 +167,8 @@ struct mover_send_opts {
 	int compress_level;		/* zstd level, 0: default (1) */
 	uint64_t bwlimit_bps;		/* bytes/s on the wire, 0: none */
 	bool verify;			/* re-read the destination and compare */
+	bool grow;			/* an existing file smaller than the source may be
+					 * extended (else the copy is refused) */
 	enum mover_zero zero_mode;
 	const struct ferry_range *ranges; /* NULL: the whole image */
 	size_t nr_ranges;
@@ -190,6 +194,7 @@ struct mover_auth_req {
 	const char *transfer_id;
 	uint64_t image_bytes; /* declared size of the source image */
 	bool ranges;	      /* a range copy (into an existing destination) */
+	bool grow;	      /* the sender asks that a smaller file be extended */
 	const char *peer;     /* "addr:port" of the sender, "local" */
 };
 
@@ -225,12 +230,25 @@ struct mover_server_ops {
 	void (*done)(void *ctx, const struct mover_result *res);
 };
 
+/*
+ * Connections are unauthenticated until their HELLO was authorized.  Those
+ * are held apart: the whole HELLO must arrive within hello_timeout_ms; at
+ * most max_unauth of them (max_unauth_per_addr from one address) are kept,
+ * and a new one past either limit pushes out the oldest (of that address,
+ * else of all), so that a crowd of slow or silent peers can delay a real
+ * sender by at most one HELLO.  Authenticated connections (max_conns) must
+ * complete every frame within io_timeout_ms of starting to wait for it:
+ * idle ones are closed.  ferryd's embedded receiver gets these defaults.
+ */
 struct mover_server_conf {
 	int listen_fd;		 /* listening socket to use, or -1 */
 	const char *listen_addr; /* "ADDR:PORT" to listen on, or NULL (neither:
 				  * connections only via mover_server_add_conn) */
-	int max_conns;		 /* 0: 64 */
-	int io_timeout_ms;	 /* idle connection, 0: 120 s */
+	int max_conns;		 /* authenticated connections, 0: 64 */
+	int max_unauth;		 /* connections before their HELLO, 0: 32 */
+	int max_unauth_per_addr; /* ... from one address, 0: MOVER_CONNS_MAX */
+	int hello_timeout_ms;	 /* the whole HELLO, 0: 10 s */
+	int io_timeout_ms;	 /* a frame, or an idle connection, 0: 120 s */
 	uint32_t commit_ms;	 /* journal group commit interval, 0: 1000 */
 	bool quiet;		 /* connection errors only at debug level (the
 				  * sender reports them: local copies) */
@@ -286,7 +304,7 @@ int mover_checksum_fd(int fd, uint64_t size, char out[33]);
 /* wire.c: the frame format (docs/wire-format.md); the only parser of
  * network input. */
 #define MOVER_MAGIC 0x59524546u /* "FERY" in little-endian byte order */
-#define MOVER_VERSION 1
+#define MOVER_VERSION 2
 #define MOVER_HDR_BYTES 32
 
 enum mover_ftype {
@@ -303,7 +321,8 @@ enum mover_ftype {
 	MOVER_F_VERIFY_SUM = 11, /* r->s: arg = digest of that range */
 	MOVER_F_COMMIT = 12,	/* s->r: finish the transfer */
 	MOVER_F_COMMIT_OK = 13, /* r->s: destination complete and durable */
-	MOVER_F_TYPE_MAX = 13,
+	MOVER_F_RANGES = 14,	/* s->r: after a range HELLO, the ranges */
+	MOVER_F_TYPE_MAX = 14,
 };
 
 #define MOVER_DATA_ZSTD 0x0001u /* DATA flag: payload is one zstd frame */
@@ -311,7 +330,9 @@ enum mover_ftype {
 /* HELLO flags */
 #define MOVER_HELLO_RANGES 0x0001u /* a range copy */
 #define MOVER_HELLO_VERIFY 0x0002u /* the sender will verify */
-#define MOVER_HELLO_KNOWN 0x0003u
+#define MOVER_HELLO_GROW 0x0004u   /* an existing smaller file may be extended */
+#define MOVER_HELLO_KNOWN 0x0007u
+#define MOVER_RANGES_MAX (1u << 20) /* ranges of one transfer */
 /* WELCOME flags */
 #define MOVER_WELCOME_CREATED 0x0001u /* a new (part) file */
 #define MOVER_WELCOME_RESUMED 0x0002u /* a journal was found */
@@ -337,6 +358,7 @@ struct mover_hello {
 	uint32_t zero_mode;	/* enum mover_zero */
 	uint32_t conn_index;
 	uint32_t conns;
+	uint32_t nr_ranges;	/* RANGES flag: ranges that follow in RANGES frames */
 	char transfer_id[MOVER_ID_MAX + 1];
 	char path[MOVER_PATH_MAX + 1];
 };
@@ -353,6 +375,9 @@ struct mover_welcome {
 struct mover_rx {
 	uint64_t image_bytes;
 	uint64_t unit_bytes;
+	const struct ferry_range *ranges; /* the transfer's (normalized), or NULL:
+					   * the whole image */
+	size_t nr_ranges;
 	bool in_unit;
 	uint64_t unit_index;
 	uint64_t unit_next; /* frames of a unit go forward */
@@ -371,8 +396,21 @@ int mover_welcome_decode(const uint8_t *p, size_t len, uint64_t units, struct mo
 size_t mover_error_encode(int err, const char *msg, uint8_t *buf, size_t cap);
 /* err is a positive errno (EPROTO when out of range). */
 int mover_error_decode(const uint8_t *p, size_t len, int *err, char *msg, size_t msglen);
+/* RANGES payload: 16 bytes (offset, length) per range. */
+size_t mover_ranges_encode(const struct ferry_range *r, size_t n, uint8_t *buf, size_t cap);
+/* Append the ranges of one payload to out[*n..]; they must be sorted,
+ * apart (normalized) and inside the image; prev_end: end of out[*n - 1]. */
+int mover_ranges_decode(const uint8_t *p, size_t len, uint64_t image_bytes,
+			struct ferry_range *out, size_t *n, size_t cap, const char **why);
+/* Units the normalized ranges touch. */
+uint64_t mover_ranges_units(const struct ferry_range *r, size_t n, uint64_t unit_bytes);
 void mover_rx_init(struct mover_rx *rx, uint64_t image_bytes, uint64_t unit_bytes);
-/* Check a frame from the sender against the transfer before acting on it. */
+/* Bytes of [off, off+len) the transfer covers (its ranges or the image). */
+uint64_t mover_rx_covered(const struct mover_rx *rx, uint64_t off, uint64_t len);
+/* Check a frame from the sender against the transfer before acting on it:
+ * data and zeros inside the transfer's ranges and one unit, in order; a
+ * unit end only after the unit's every covered byte; verify inside one
+ * range. */
 int mover_rx_check(struct mover_rx *rx, const struct mover_frame *f, const char **why);
 /* Decode a DATA payload (decompress into out, which holds raw_len) and check
  * its checksum; *data points at the decoded bytes.  -EBADMSG on mismatch. */
@@ -561,6 +599,7 @@ struct mover_journal_hdr {
 	uint64_t ranges_digest;
 	uint64_t dest_dev; /* identity of the destination written */
 	uint64_t dest_ino;
+	uint64_t part_id; /* random identity of the part file (its xattr) */
 	uint32_t flags; /* MOVER_WELCOME_CREATED: the part file is ours */
 	char transfer_id[MOVER_ID_MAX + 1];
 };
@@ -581,9 +620,11 @@ struct mover_journal {
 	uint64_t taken_seq;   /* group commits started */
 	uint64_t durable_seq; /* group commits on disk */
 	uint64_t commits;
+	int err;	      /* a failed group commit: every later one fails */
+	const char *err_what; /* "fdatasync of the destination", ... */
 };
 
-#define MOVER_JOURNAL_HDR_BYTES 136
+#define MOVER_JOURNAL_HDR_BYTES 144
 #define MOVER_JOURNAL_REC_BYTES 16
 
 size_t mover_journal_hdr_encode(const struct mover_journal_hdr *h, uint8_t *buf);
@@ -601,7 +642,10 @@ bool mover_journal_test(struct mover_journal *j, uint64_t unit);
 /* Mark a unit received and written; returns the group commit that will
  * make it durable (compare with mover_journal_durable()). */
 uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit);
-/* fdatasync(dest_fd), append the pending records, fdatasync the journal. */
+/* fdatasync(dest_fd), append the pending records, fdatasync the journal.
+ * On failure the pending units are marked not done again, and the journal
+ * refuses every later commit (j->err, j->err_what): what was in flight is
+ * not known to be on disk. */
 int mover_journal_commit(struct mover_journal *j, int dest_fd);
 uint64_t mover_journal_durable(struct mover_journal *j);
 uint64_t mover_journal_done(struct mover_journal *j);
@@ -620,6 +664,7 @@ struct mover_dst {
 	bool fresh;   /* created in this session: holes can be skipped */
 	uint64_t size;
 	uint64_t dev, ino;
+	uint64_t part_id; /* a part file's identity (xattr user.ferry.part) */
 	enum mover_zero zero_mode;
 	uint32_t logical_block; /* devices */
 	bool punch_ok;
@@ -629,9 +674,11 @@ struct mover_dst {
 };
 
 /* Open or create per *d (from authorize) for an image of image_bytes.  When
- * want_part is set, reopen that part file (resume). */
+ * resume_part is set, reopen that part file (resume); grow: a smaller
+ * existing file may be extended.  A created part file gets a random
+ * identity in its xattr and its directory is fsync'd. */
 int mover_dst_open(struct mover_dst *dst, struct mover_dest *d, const char *transfer_id,
-		   uint64_t image_bytes, bool resume_part, char *err, size_t errlen);
+		   uint64_t image_bytes, bool resume_part, bool grow, char *err, size_t errlen);
 int mover_dst_write(struct mover_dst *dst, const void *buf, size_t len, uint64_t off);
 int mover_dst_zero(struct mover_dst *dst, uint64_t off, uint64_t len);
 /* fsync, rename the part file to its name, fsync the directory. */
@@ -700,6 +747,8 @@ struct mover_xfer {
 	uint64_t image_bytes;
 	uint64_t unit_bytes;
 	struct mover_plan plan;
+	struct ferry_range *ranges; /* normalized, as sent in RANGES frames */
+	size_t nr_ranges;
 	pthread_mutex_t lock; /* state, queue, conns[].fd, error */
 	uint8_t *state;	      /* enum mover_unit_state per plan unit */
 	size_t *requeue;      /* units to send again */
@@ -754,11 +803,18 @@ void mover_progress_report(struct mover_xfer *x, bool final);
 /* A transfer on the receiver, shared by its connections. */
 struct mover_rsession {
 	struct mover_rsession *next;
+	struct mover_server *srv;
 	char id[MOVER_ID_MAX + 1];
 	struct mover_hello params; /* of the first HELLO (token zeroed) */
+	struct ferry_range *ranges; /* a range copy's, or NULL */
+	size_t nr_ranges;
 	int refs;		   /* connections attached, under srv->lock */
+	bool closing;		   /* last one left: being closed, under srv->lock */
 	pthread_mutex_t lock;	   /* init, verify sync, commit */
-	bool ready, committed, verify_synced;
+	bool ready, verify_synced;
+	atomic_bool committed;	   /* no frame is taken after this */
+	atomic_int units_open;	   /* units being written, on any connection */
+	uint64_t done_key;	   /* hash of (id, token), remembered once committed */
 	atomic_bool failed;	   /* error is set before failed */
 	pthread_mutex_t fail_lock;
 	char error[MOVER_ERR_MAX];
@@ -781,6 +837,12 @@ struct mover_rconn {
 	int fd;
 	pthread_t thr;
 	atomic_bool finished;
+	bool authed;	  /* HELLO authorized; under srv->lock */
+	bool evicted;	  /* pushed out before its HELLO; under srv->lock */
+	bool unit_open;	  /* counted in s->units_open */
+	uint64_t accepted_ms;
+	uint64_t deadline_ms; /* of the frame being read */
+	char addr[64];	  /* peer address without the port, "local" */
 	char peer[64];
 	struct mover_rsession *s;
 	uint8_t *payload; /* MOVER_PAYLOAD_MAX: compressed data, HELLO */
@@ -805,12 +867,19 @@ struct mover_server {
 	struct mover_rconn *conns;
 	int nr_conns;
 	struct mover_rsession *sessions;
+	pthread_cond_t closed;	/* a session was closed */
+	uint64_t *done_keys;	/* committed (transfer id, token), a ring */
+	size_t nr_done_ids, next_done_id;
 	atomic_bool stopping;
 	atomic_uint_fast64_t completed;
 };
 
+#define MOVER_DONE_IDS 4096 /* committed ids remembered (refused again) */
+
 int mover_rconn_send(struct mover_rconn *c, uint8_t type, uint64_t off, uint64_t arg,
 		     const void *payload, uint32_t len);
+/* Read len bytes by c->deadline_ms (-ETIMEDOUT after). */
+int mover_rconn_read(struct mover_rconn *c, void *buf, size_t len);
 /* One frame: header checked by wire.c, then its (bounded) payload. */
 int mover_rconn_read_frame(struct mover_rconn *c, struct mover_frame *f, const char **why);
 /* Wait for this connection's writes; a failed one fails the session. */

@@ -3,7 +3,10 @@
  * recv.c - the receiver: an embeddable server with its own threads.
  *
  * An accept thread hands each connection to a thread of its own.  The first
- * frame must be a HELLO; the embedding program's authorize callback decides
+ * frame must be a HELLO, whole within hello_timeout_ms; until it is
+ * authorized a connection counts against the unauthenticated limits (the
+ * oldest is pushed out when they are reached), never against the
+ * authenticated ones.  The embedding program's authorize callback decides
  * where it goes.  Connections with the same transfer id join one session
  * (destination + journal).  Every frame is checked by wire.c before it is
  * acted upon; a data frame is decompressed into a bounded buffer and its
@@ -17,6 +20,8 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,13 +73,43 @@ static void conn_linger_close(struct mover_rconn *c)
 	}
 }
 
+/* Every read of a frame ends by its deadline, however slowly bytes come. */
+int mover_rconn_read(struct mover_rconn *c, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = recv(c->fd, p, len, MSG_DONTWAIT);
+		struct pollfd pfd = { c->fd, POLLIN, 0 };
+		int64_t left;
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -EPIPE;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		left = (int64_t)c->deadline_ms - (int64_t)now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)MIN(left, (int64_t)INT32_MAX)) < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
 static int conn_read_header(struct mover_rconn *c, struct mover_frame *f, const char **why)
 {
 	uint8_t hdr[MOVER_HDR_BYTES];
 	int ret;
 
 	*why = NULL;
-	ret = read_full(c->fd, hdr, sizeof(hdr));
+	ret = mover_rconn_read(c, hdr, sizeof(hdr));
 	if (!ret)
 		ret = mover_frame_decode(hdr, f, why);
 	return ret;
@@ -83,7 +118,7 @@ static int conn_read_header(struct mover_rconn *c, struct mover_frame *f, const 
 static int conn_read_payload(struct mover_rconn *c, const struct mover_frame *f, uint8_t *buf,
 			     const char **why)
 {
-	int ret = f->len ? read_full(c->fd, buf, f->len) : 0;
+	int ret = f->len ? mover_rconn_read(c, buf, f->len) : 0;
 
 	if (ret == -EPIPE) {
 		*why = "truncated frame (the connection ended inside it)";
@@ -128,8 +163,16 @@ static int conn_data(struct mover_rconn *c, const struct mover_frame *f, const c
 	int ret;
 
 	ret = mover_writer_buf(&c->w, f->raw_len, &buf);
-	if (ret)
-		return mover_rconn_drain(c);
+	if (ret) {
+		/* The payload was not read: the stream cannot go on. */
+		if (c->w.err)
+			mover_rconn_drain(c);
+		else
+			snprintf(c->err, sizeof(c->err), "extent %s: no buffer for it: %s",
+				 mover_extent_str(f->offset, f->raw_len, ext, sizeof(ext)),
+				 strerror(-ret));
+		return ret;
+	}
 	ret = conn_read_payload(c, f, raw ? buf : c->payload, why);
 	if (!ret)
 		ret = mover_data_decode(f, raw ? buf : c->payload, c->dctx, buf, &data, why);
@@ -156,6 +199,16 @@ static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const 
 	ret = mover_rx_check(&c->rx, f, why);
 	if (ret)
 		return ret;
+	if ((f->type == MOVER_F_DATA || f->type == MOVER_F_ZERO) && !c->unit_open) {
+		/* Counted before looking: a COMMIT elsewhere sees it, or we
+		 * see the COMMIT. */
+		atomic_fetch_add(&s->units_open, 1);
+		c->unit_open = true;
+		if (atomic_load(&s->committed)) {
+			*why = "the transfer is complete";
+			return -EALREADY;
+		}
+	}
 	/* Anything but data and zeros waits for the writes in flight. */
 	if (f->type != MOVER_F_DATA && f->type != MOVER_F_ZERO) {
 		ret = mover_rconn_drain(c);
@@ -181,7 +234,12 @@ static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const 
 			*why = "unit index outside the image";
 			return -ERANGE;
 		}
-		return mover_session_unit_end(c, f->offset);
+		ret = mover_session_unit_end(c, f->offset);
+		if (c->unit_open) {
+			atomic_fetch_sub(&s->units_open, 1);
+			c->unit_open = false;
+		}
+		return ret;
 	case MOVER_F_FIN:
 		ret = mover_session_commit(c, true);
 		if (!ret)
@@ -209,14 +267,27 @@ static void *conn_main(void *arg)
 
 	ret = mover_session_hello(c);
 	while (!ret && !atomic_load(&c->srv->stopping)) {
+		c->deadline_ms = now_ms() + (uint64_t)c->srv->conf.io_timeout_ms;
+		ret = conn_read_header(c, &f, &why);
+		/* A failed or committed transfer takes no frame, from any of
+		 * its connections. */
 		if (atomic_load(&c->s->failed)) {
 			snprintf(c->err, sizeof(c->err), "%s", c->s->error);
 			ret = -EIO;
 			break;
 		}
-		ret = conn_read_header(c, &f, &why);
+		if (!ret && atomic_load(&c->s->committed)) {
+			snprintf(c->err, sizeof(c->err), "transfer %s is complete: frame refused",
+				 c->s->id);
+			ret = -EALREADY;
+			break;
+		}
 		if (!ret)
 			ret = conn_frame(c, &f, &why);
+		if (ret == 1) {
+			ret = 0; /* committed: this connection is done */
+			break;
+		}
 		if (!ret)
 			ret = mover_session_acks(c);
 	}
@@ -235,7 +306,7 @@ static void *conn_main(void *arg)
 			snprintf(c->err, sizeof(c->err), "connection lost in the middle of a unit");
 		else if (!c->err[0])
 			snprintf(c->err, sizeof(c->err), "%s",
-				 ret == -EAGAIN ? "timed out waiting for the sender" : strerror(-ret));
+				 ret == -ETIMEDOUT ? "timed out waiting for the sender" : strerror(-ret));
 		/* The peer gets the message; our log also names the file. */
 		log_msg(c->srv->conf.quiet ? LOG_LVL_DEBUG : LOG_LVL_ERR, LOG_SUB_MOVER,
 			"%s: %s (from %s)", c->s && c->s->ready ? c->s->dst.display : "receiver",
@@ -248,9 +319,14 @@ static void *conn_main(void *arg)
 	/* Nothing of this connection may still be in flight when the session
 	 * commits and closes. */
 	mover_writer_drain(&c->w);
+	if (c->s && c->unit_open)
+		atomic_fetch_sub(&c->s->units_open, 1);
+	c->unit_open = false;
 	if (c->s)
 		mover_session_release(c->srv, c->s, c->err[0] ? c->err : NULL);
+	pthread_mutex_lock(&c->srv->lock);
 	c->s = NULL;
+	pthread_mutex_unlock(&c->srv->lock);
 	/* The fd is closed by conn_free(), after the join: no reuse races. */
 	atomic_store(&c->finished, true);
 	return NULL;
@@ -290,15 +366,62 @@ static void server_reap(struct mover_server *srv, bool all)
 	pthread_mutex_unlock(&srv->lock);
 }
 
-int mover_server_add_conn(struct mover_server *srv, int fd)
+/* The peer's address without its port: what the per-address limit counts. */
+static void conn_addr(struct mover_rconn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family == AF_UNIX ||
+	    getnameinfo((struct sockaddr *)&ss, sl, c->addr, sizeof(c->addr), NULL, 0,
+			NI_NUMERICHOST))
+		snprintf(c->addr, sizeof(c->addr), "local");
+}
+
+/*
+ * Room for one more connection before its HELLO (srv->lock held): past the
+ * per-address limit the oldest unauthenticated connection of that address
+ * goes, past the global one the oldest of all.  A real sender's HELLO takes
+ * a round trip; a peer that trickles or says nothing is the oldest soon.
+ */
+static void server_make_room(struct mover_server *srv, const char *addr)
+{
+	struct mover_rconn *c, *old_addr = NULL, *old_all = NULL, *victim = NULL;
+	int n_addr = 0, n_all = 0;
+
+	for (c = srv->conns; c; c = c->next) {
+		if (c->authed || c->evicted || atomic_load(&c->finished))
+			continue;
+		n_all++;
+		if (!old_all || c->accepted_ms <= old_all->accepted_ms)
+			old_all = c;
+		if (!strcmp(c->addr, addr)) {
+			n_addr++;
+			if (!old_addr || c->accepted_ms <= old_addr->accepted_ms)
+				old_addr = c;
+		}
+	}
+	if (n_addr >= srv->conf.max_unauth_per_addr)
+		victim = old_addr;
+	else if (n_all >= srv->conf.max_unauth)
+		victim = old_all;
+	if (victim) {
+		victim->evicted = true;
+		shutdown(victim->fd, SHUT_RDWR);
+		log_debug(LOG_SUB_MOVER, "%s: no hello yet after %" PRIu64 " ms: pushed out",
+			  victim->peer, now_ms() - victim->accepted_ms);
+	}
+}
+
+int mover_server_add_conn(struct mover_server *srv, int fd)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl = sizeof(ss);
 	struct mover_rconn *c;
-	int ret;
+	int ret, one = 1;
 
 	server_reap(srv, false);
-	if (atomic_load(&srv->stopping) || srv->nr_conns >= srv->conf.max_conns) {
+	if (atomic_load(&srv->stopping)) {
 		close(fd);
 		return -EBUSY;
 	}
@@ -310,6 +433,8 @@ int mover_server_add_conn(struct mover_server *srv, int fd)
 	c->srv = srv;
 	c->fd = fd;
 	fd = -1;
+	c->accepted_ms = now_ms();
+	c->deadline_ms = c->accepted_ms + (uint64_t)srv->conf.hello_timeout_ms;
 	c->payload = malloc(MOVER_PAYLOAD_MAX);
 	c->out = malloc(MOVER_CHUNK_MAX);
 	c->dctx = mover_dctx_new();
@@ -324,8 +449,15 @@ int mover_server_add_conn(struct mover_server *srv, int fd)
 		snprintf(c->peer, sizeof(c->peer), "local");
 	else
 		net_peer_str(c->fd, c->peer, sizeof(c->peer));
+	conn_addr(c);
+	/* Small replies (UNIT_ACK, then FIN_OK) must not wait for the peer's
+	 * delayed ACK (Nagle): that was 40 ms of every transfer. */
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Sends may block (a full socket buffer); reads keep their deadlines. */
 	net_sock_timeouts(c->fd, srv->conf.io_timeout_ms, srv->conf.io_timeout_ms);
 	pthread_mutex_lock(&srv->lock);
+	server_make_room(srv, c->addr);
 	ret = -pthread_create(&c->thr, NULL, conn_main, c);
 	if (!ret) {
 		c->next = srv->conns;
@@ -380,11 +512,19 @@ struct mover_server *mover_server_new(const struct mover_server_conf *conf,
 	srv->wake[0] = srv->wake[1] = -1;
 	if (!srv->conf.max_conns)
 		srv->conf.max_conns = 64;
+	if (!srv->conf.max_unauth)
+		srv->conf.max_unauth = 32;
+	if (!srv->conf.max_unauth_per_addr)
+		srv->conf.max_unauth_per_addr = MOVER_CONNS_MAX;
+	if (!srv->conf.hello_timeout_ms)
+		srv->conf.hello_timeout_ms = 10000;
 	if (!srv->conf.io_timeout_ms)
 		srv->conf.io_timeout_ms = 120000;
 	if (!srv->conf.commit_ms)
 		srv->conf.commit_ms = 1000;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->closed, NULL);
+	srv->done_keys = calloc(MOVER_DONE_IDS, sizeof(*srv->done_keys));
 	if (srv->lfd < 0 && conf->listen_addr) {
 		ret = net_addr_parse(conf->listen_addr, MOVER_DEFAULT_PORT, &a);
 		if (!ret)
@@ -457,5 +597,7 @@ void mover_server_free(struct mover_server *srv)
 	if (srv->wake[1] >= 0)
 		close(srv->wake[1]);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->closed);
+	free(srv->done_keys);
 	free(srv);
 }

@@ -176,7 +176,9 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 	h.unit_bytes = x->plan.unit_bytes;
 	h.units_total = x->plan.nr_units;
 	h.ranges_digest = x->plan.digest;
-	h.flags = (x->plan.ranges ? MOVER_HELLO_RANGES : 0) | (x->o->verify ? MOVER_HELLO_VERIFY : 0);
+	h.flags = (x->plan.ranges ? MOVER_HELLO_RANGES : 0) | (x->o->verify ? MOVER_HELLO_VERIFY : 0) |
+		  (x->o->grow ? MOVER_HELLO_GROW : 0);
+	h.nr_ranges = x->plan.ranges ? (uint32_t)x->nr_ranges : 0;
 	h.zero_mode = x->o->zero_mode;
 	h.conn_index = (uint32_t)c->index;
 	h.conns = (uint32_t)x->nconns;
@@ -193,6 +195,19 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 	iov[1] = (struct iovec){ p, f.len };
 	ret = mover_sock_sendv(fd, iov, 2);
 	explicit_bzero(p, f.len);
+	/* A range copy tells the receiver its ranges: nothing is written,
+	 * and nothing verified, outside them. */
+	for (size_t i = 0; !ret && h.nr_ranges && i < x->nr_ranges;) {
+		size_t n = MIN(x->nr_ranges - i, (size_t)(MOVER_PAYLOAD_MAX / 16));
+
+		f = (struct mover_frame){ .type = MOVER_F_RANGES };
+		f.len = (uint32_t)mover_ranges_encode(x->ranges + i, n, p, MOVER_PAYLOAD_MAX);
+		mover_frame_encode(&f, hdr);
+		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
+		iov[1] = (struct iovec){ p, f.len };
+		ret = mover_sock_sendv(fd, iov, 2);
+		i += n;
+	}
 	if (!ret)
 		ret = read_full(fd, hdr, sizeof(hdr));
 	if (!ret)
@@ -429,9 +444,12 @@ static int xfer_plan(struct mover_xfer *x)
 		}
 	}
 	ret = mover_plan_build(&x->plan, x->image_bytes, x->unit_bytes, r, n);
-	free(r);
+	x->ranges = r; /* normalized, for the receiver */
+	x->nr_ranges = n;
 	if (ret)
 		return ret;
+	if (n > MOVER_RANGES_MAX)
+		return -E2BIG;
 	if (DIV_ROUND_UP(x->image_bytes, x->unit_bytes) > (uint64_t)MOVER_BITMAP_MAX * 8)
 		return -EFBIG;
 	x->state = calloc(x->plan.nr_units + 1, sizeof(*x->state));
@@ -550,6 +568,7 @@ int mover_send(const struct mover_send_opts *o, struct mover_stats *st)
 		mover_fail(x, ret, "%s", ret == -ERANGE ? "a range lies outside the image" :
 					  ret == -EINVAL ? "an empty range" :
 					  ret == -EFBIG ? "image too large for the work unit size" :
+					  ret == -E2BIG ? "too many ranges (merge them)" :
 							  strerror(-ret));
 		goto out;
 	}
@@ -603,6 +622,7 @@ out:
 	if (x->own_src)
 		close(x->src_fd);
 	mover_plan_free(&x->plan);
+	free(x->ranges);
 	free(x->state);
 	free(x->requeue);
 	free(x->order);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define XXH_STATIC_LINKING_ONLY
@@ -32,11 +34,7 @@ void mover_session_release(struct mover_server *srv, struct mover_rsession *s, c
 	pthread_mutex_lock(&srv->lock);
 	last = --s->refs == 0;
 	if (last)
-		for (pp = &srv->sessions; *pp; pp = &(*pp)->next)
-			if (*pp == s) {
-				*pp = s->next;
-				break;
-			}
+		s->closing = true; /* a new HELLO for it waits until it is gone */
 	pthread_mutex_unlock(&srv->lock);
 	if (!last)
 		return;
@@ -68,9 +66,32 @@ void mover_session_release(struct mover_server *srv, struct mover_rsession *s, c
 		srv->ops.done(srv->ctx, &res);
 	mover_journal_close(s->j);
 	mover_dst_close(&s->dst);
+
+	pthread_mutex_lock(&srv->lock);
+	for (pp = &srv->sessions; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	pthread_cond_broadcast(&srv->closed);
+	pthread_mutex_unlock(&srv->lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->fail_lock);
+	free(s->ranges);
 	free(s);
+}
+
+/* End the session's other connections (blocked in a read, or idle). */
+static void session_kick(struct mover_rsession *s)
+{
+	struct mover_server *srv = s->srv;
+	struct mover_rconn *c;
+
+	pthread_mutex_lock(&srv->lock);
+	for (c = srv->conns; c; c = c->next)
+		if (c->s == s && !atomic_load(&c->finished) && !pthread_equal(c->thr, pthread_self()))
+			shutdown(c->fd, SHUT_RD);
+	pthread_mutex_unlock(&srv->lock);
 }
 
 /* Where the journal goes: as authorize said, else beside the file. */
@@ -101,12 +122,17 @@ static int journal_dir_of(const struct mover_dest *d, char *out, size_t len)
 /* The session's first failure: kept, and every connection ends. */
 void mover_session_fail(struct mover_rsession *s, const char *msg)
 {
+	bool first = false;
+
 	pthread_mutex_lock(&s->fail_lock);
 	if (!atomic_load(&s->failed)) {
 		snprintf(s->error, sizeof(s->error), "%s", msg);
 		atomic_store(&s->failed, true);
+		first = true;
 	}
 	pthread_mutex_unlock(&s->fail_lock);
+	if (first && s->srv)
+		session_kick(s);
 }
 
 /* Open the destination and the journal of a new session. */
@@ -134,12 +160,25 @@ static int session_init(struct mover_rsession *s, const struct mover_hello *h, s
 	    old.image_bytes == want.image_bytes && old.unit_bytes == want.unit_bytes &&
 	    old.units_total == want.units_total && old.ranges_digest == want.ranges_digest)
 		resume_part = old.flags & MOVER_WELCOME_CREATED;
-	ret = mover_dst_open(&s->dst, d, h->transfer_id, h->image_bytes, resume_part, err, errlen);
+	ret = mover_dst_open(&s->dst, d, h->transfer_id, h->image_bytes, resume_part,
+			     h->flags & MOVER_HELLO_GROW, err, errlen);
 	if (ret)
 		return ret;
 	s->dst.zero_mode = (enum mover_zero)h->zero_mode;
+	/* One destination, one transfer at a time. */
+	pthread_mutex_lock(&s->srv->lock);
+	for (struct mover_rsession *o = s->srv->sessions; o; o = o->next)
+		if (o != s && o->ready && !o->closing && o->dst.dev == s->dst.dev &&
+		    o->dst.ino == s->dst.ino)
+			ret = -EBUSY;
+	pthread_mutex_unlock(&s->srv->lock);
+	if (ret) {
+		snprintf(err, errlen, "%s: another transfer is writing it", s->dst.display);
+		return ret;
+	}
 	want.dest_dev = s->dst.dev;
 	want.dest_ino = s->dst.ino;
+	want.part_id = s->dst.part_id;
 	want.flags = s->dst.created ? MOVER_WELCOME_CREATED : 0;
 	/* A journal of another file (or another copy) is replaced; a part
 	 * file reopened without its journal holds stale data and is not
@@ -163,6 +202,93 @@ static bool hello_same(const struct mover_hello *a, const struct mover_hello *b)
 	       a->flags == b->flags && !strcmp(a->path, b->path);
 }
 
+/* Committed ids, with the token they came with: not taken again. */
+static uint64_t done_key(const char *id, uint64_t tok)
+{
+	return XXH3_64bits_withSeed(id, strlen(id), tok);
+}
+
+static bool server_done_find(struct mover_server *srv, uint64_t key)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nr_done_ids; i++)
+		if (srv->done_keys[i] == key)
+			return true;
+	return false;
+}
+
+static void server_done_add(struct mover_server *srv, uint64_t key)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (srv->done_keys) {
+		srv->done_keys[srv->next_done_id] = key;
+		srv->next_done_id = (srv->next_done_id + 1) % MOVER_DONE_IDS;
+		srv->nr_done_ids = MIN(srv->nr_done_ids + 1, (size_t)MOVER_DONE_IDS);
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* The HELLO was authorized: count the connection as authenticated. */
+static int hello_admit(struct mover_rconn *c)
+{
+	struct mover_server *srv = c->srv;
+	struct mover_rconn *o;
+	int n = 0, ret = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (o = srv->conns; o; o = o->next)
+		n += o->authed && !atomic_load(&o->finished);
+	if (n >= srv->conf.max_conns)
+		ret = -EBUSY;
+	else
+		c->authed = true;
+	pthread_mutex_unlock(&srv->lock);
+	if (ret)
+		snprintf(c->err, sizeof(c->err), "too many connections (%d)", srv->conf.max_conns);
+	return ret;
+}
+
+/* The RANGES frames of a range HELLO: exactly what its digest and unit
+ * count promised. */
+static int hello_ranges(struct mover_rconn *c, const struct mover_hello *h,
+			struct ferry_range **rp, size_t *np)
+{
+	struct ferry_range *r;
+	struct mover_frame f;
+	const char *why = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	r = malloc(MAX((size_t)h->nr_ranges, (size_t)1) * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	while (!ret && n < h->nr_ranges) {
+		c->deadline_ms = now_ms() + (uint64_t)c->srv->conf.io_timeout_ms;
+		ret = mover_rconn_read_frame(c, &f, &why);
+		if (!ret && f.type != MOVER_F_RANGES) {
+			why = "expected the transfer's ranges";
+			ret = -EPROTO;
+		}
+		if (!ret)
+			ret = mover_ranges_decode(c->payload, f.len, h->image_bytes, r, &n,
+						  h->nr_ranges, &why);
+	}
+	if (!ret && (mover_ranges_digest(r, n) != h->ranges_digest ||
+		     mover_ranges_units(r, n, h->unit_bytes) != h->units_total)) {
+		why = "ranges do not match the hello";
+		ret = -EPROTO;
+	}
+	if (ret) {
+		snprintf(c->err, sizeof(c->err), "%s", why ? why : strerror(-ret));
+		free(r);
+		return ret;
+	}
+	*rp = r;
+	*np = n;
+	return 0;
+}
+
 /* Find or create the session for this HELLO; reply WELCOME. */
 int mover_session_hello(struct mover_rconn *c)
 {
@@ -173,15 +299,22 @@ int mover_session_hello(struct mover_rconn *c)
 	struct mover_welcome w = { 0 };
 	struct mover_frame f;
 	struct mover_rsession *s;
+	struct ferry_range *ranges = NULL;
+	size_t nr_ranges = 0;
+	struct timespec until;
 	const char *why;
 	uint8_t *wbuf = NULL;
+	uint64_t key;
 	size_t wlen;
 	bool creator = false;
 	int ret;
 
+	/* The whole HELLO by the deadline set when it was accepted. */
 	ret = mover_rconn_read_frame(c, &f, &why);
 	if (ret == -EPIPE)
 		return -ENOTCONN; /* closed before saying anything: a port probe */
+	if (ret == -ETIMEDOUT)
+		why = "no hello in time";
 	if (!ret && f.type != MOVER_F_HELLO) {
 		why = "expected a hello";
 		ret = -EPROTO;
@@ -197,8 +330,10 @@ int mover_session_hello(struct mover_rconn *c)
 	req = (struct mover_auth_req){ .token = h.token, .path = h.path,
 				       .transfer_id = h.transfer_id,
 				       .image_bytes = h.image_bytes,
-				       .ranges = h.flags & MOVER_HELLO_RANGES, .peer = c->peer };
+				       .ranges = h.flags & MOVER_HELLO_RANGES,
+				       .grow = h.flags & MOVER_HELLO_GROW, .peer = c->peer };
 	ret = srv->ops.authorize ? srv->ops.authorize(srv->ctx, &req, &d) : -EACCES;
+	key = done_key(h.transfer_id, XXH3_64bits(h.token, sizeof(h.token)));
 	memset(h.token, 0, sizeof(h.token));
 	if (ret) {
 		ret = ret < 0 ? ret : -EACCES;
@@ -206,11 +341,38 @@ int mover_session_hello(struct mover_rconn *c)
 			 h.path, d.reason[0] ? d.reason : strerror(-ret));
 		goto out;
 	}
+	ret = hello_admit(c);
+	if (!ret && (h.flags & MOVER_HELLO_RANGES))
+		ret = hello_ranges(c, &h, &ranges, &nr_ranges);
+	if (ret)
+		goto out;
 
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
 	pthread_mutex_lock(&srv->lock);
-	for (s = srv->sessions; s; s = s->next)
-		if (!strcmp(s->id, h.transfer_id))
+	for (;;) {
+		for (s = srv->sessions; s; s = s->next)
+			if (!strcmp(s->id, h.transfer_id))
+				break;
+		/* A failed session ends its connections and closes: wait. */
+		if (!s || !(s->closing || atomic_load(&s->failed)) ||
+		    pthread_cond_timedwait(&srv->closed, &srv->lock, &until))
 			break;
+	}
+	if (server_done_find(srv, key)) {
+		pthread_mutex_unlock(&srv->lock);
+		ret = -EALREADY;
+		snprintf(c->err, sizeof(c->err),
+			 "transfer %s is complete: its id is not taken again with this token",
+			 h.transfer_id);
+		goto out;
+	}
+	if (s && (s->closing || atomic_load(&s->failed))) {
+		pthread_mutex_unlock(&srv->lock);
+		ret = -EAGAIN;
+		snprintf(c->err, sizeof(c->err), "transfer %s is still closing", h.transfer_id);
+		goto out;
+	}
 	if (s && (!hello_same(&s->params, &h) || s->committed)) {
 		pthread_mutex_unlock(&srv->lock);
 		ret = -EBUSY;
@@ -227,9 +389,14 @@ int mover_session_hello(struct mover_rconn *c)
 		}
 		pthread_mutex_init(&s->lock, NULL);
 		pthread_mutex_init(&s->fail_lock, NULL);
+		s->srv = srv;
+		s->done_key = key;
 		snprintf(s->id, sizeof(s->id), "%s", h.transfer_id);
 		snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
 		s->params = h;
+		s->ranges = ranges;
+		s->nr_ranges = nr_ranges;
+		ranges = NULL;
 		s->dst.fd = s->dst.dir_fd = s->dst.dfd = -1;
 		s->next = srv->sessions;
 		srv->sessions = s;
@@ -257,6 +424,10 @@ int mover_session_hello(struct mover_rconn *c)
 	pthread_mutex_unlock(&s->lock);
 
 	mover_rx_init(&c->rx, h.image_bytes, h.unit_bytes);
+	if (h.flags & MOVER_HELLO_RANGES) {
+		c->rx.ranges = s->ranges;
+		c->rx.nr_ranges = s->nr_ranges;
+	}
 	w.flags = (s->dst.created ? MOVER_WELCOME_CREATED : 0) |
 		  (s->resumed ? MOVER_WELCOME_RESUMED : 0) |
 		  (s->dst.blockdev ? MOVER_WELCOME_BLOCKDEV : 0) |
@@ -276,6 +447,7 @@ int mover_session_hello(struct mover_rconn *c)
 	ret = mover_rconn_send(c, MOVER_F_WELCOME, 0, 0, wbuf, (uint32_t)wlen);
 out:
 	free(wbuf);
+	free(ranges);
 	if (d.fd >= 0)
 		close(d.fd);
 	if (d.dir_fd >= 0)
@@ -307,11 +479,20 @@ int mover_session_commit(struct mover_rconn *c, bool force)
 	struct mover_rsession *s = c->s;
 	uint64_t now = now_ns(), last = atomic_load(&s->last_commit_ns);
 	uint64_t every = (uint64_t)c->srv->conf.commit_ms * 1000000ULL;
+	int ret;
 
 	if (!force && (now - last < every ||
 		       !atomic_compare_exchange_strong(&s->last_commit_ns, &last, now)))
 		return 0;
-	return mover_journal_commit(s->j, s->dst.fd);
+	ret = mover_journal_commit(s->j, s->dst.fd);
+	if (ret) {
+		/* Its units are not done any more, and nothing is durable
+		 * after it: the transfer fails (a resume sends them again). */
+		snprintf(c->err, sizeof(c->err), "group commit: %s: %s",
+			 s->j->err_what ? s->j->err_what : "journal", strerror(-ret));
+		mover_session_fail(s, c->err);
+	}
+	return ret;
 }
 
 int mover_session_unit_end(struct mover_rconn *c, uint64_t unit)
@@ -336,20 +517,39 @@ int mover_session_unit_end(struct mover_rconn *c, uint64_t unit)
 int mover_session_verify(struct mover_rconn *c, uint64_t off, uint64_t len)
 {
 	struct mover_rsession *s = c->s;
-	uint64_t off0 = off, len0 = len;
+	uint64_t off0 = off, len0 = len, u, ub = s->params.unit_bytes;
 	XXH3_state_t st;
 	uint8_t sum[8];
+	char ext[64];
 	int ret = 0;
 
+	/* Only what this transfer wrote (wire.c held the range to the
+	 * transfer's ranges; a done unit has all of its part written). */
+	for (u = off / ub; u <= (off + len - 1) / ub; u++) {
+		if (!mover_journal_test(s->j, u)) {
+			snprintf(c->err, sizeof(c->err),
+				 "verify of extent %s: not written by this transfer",
+				 mover_extent_str(off, len, ext, sizeof(ext)));
+			return -EPERM;
+		}
+	}
 	pthread_mutex_lock(&s->lock);
 	if (!s->verify_synced) {
 		/* Re-read from the disk, not from what we just wrote. */
-		if (fdatasync(s->dst.fd) < 0)
+		if (fdatasync(s->dst.fd) < 0) {
 			ret = -errno;
-		posix_fadvise(s->dst.fd, 0, 0, POSIX_FADV_DONTNEED);
-		s->verify_synced = true;
+			snprintf(c->err, sizeof(c->err), "verify: fdatasync: %s", strerror(-ret));
+		} else {
+			posix_fadvise(s->dst.fd, 0, 0, POSIX_FADV_DONTNEED);
+			s->verify_synced = true;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (ret) {
+		/* The data may not be on disk: no verify can pass now. */
+		mover_session_fail(s, c->err);
+		return ret;
+	}
 	XXH3_64bits_reset(&st);
 	while (len && !ret) {
 		size_t n = (size_t)MIN(len, (uint64_t)MOVER_CHUNK_MAX);
@@ -376,8 +576,19 @@ int mover_session_finish(struct mover_rconn *c)
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&s->lock);
+	/* From here no frame is taken; a unit being written elsewhere
+	 * (which counted itself before looking) stops the commit. */
+	atomic_store(&s->committed, true);
+	if (atomic_load(&s->units_open) > 0) {
+		atomic_store(&s->committed, false);
+		pthread_mutex_unlock(&s->lock);
+		snprintf(c->err, sizeof(c->err),
+			 "commit while a unit is being written on another connection");
+		return -EBUSY;
+	}
 	done = mover_journal_done(s->j);
 	if (done != s->params.units_total) {
+		atomic_store(&s->committed, false);
 		pthread_mutex_unlock(&s->lock);
 		snprintf(c->err, sizeof(c->err),
 			 "commit with %" PRIu64 " of %" PRIu64 " units received", done,
@@ -389,17 +600,20 @@ int mover_session_finish(struct mover_rconn *c)
 		pthread_mutex_unlock(&s->lock);
 		snprintf(c->err, sizeof(c->err), "cannot complete: %s",
 			 ret == -EEXIST ? "the file appeared during the copy" : strerror(-ret));
+		mover_session_fail(s, c->err);
 		return ret;
 	}
 	mover_journal_remove(s->j);
-	s->committed = true;
 	pthread_mutex_unlock(&s->lock);
+	server_done_add(c->srv, s->done_key);
+	session_kick(s);
 	atomic_fetch_add(&c->srv->completed, 1);
 	log_info("%s: transfer %s complete: %" PRIu64 " bytes written, %" PRIu64 " zeroed",
 		 s->dst.display, s->id, (uint64_t)s->written_bytes, (uint64_t)s->zeroed_bytes);
 	put_le64(p, s->written_bytes);
 	put_le64(p + 8, s->zeroed_bytes);
 	put_le64(p + 16, done);
-	return mover_rconn_send(c, MOVER_F_COMMIT_OK, 0, 0, p, sizeof(p));
+	ret = mover_rconn_send(c, MOVER_F_COMMIT_OK, 0, 0, p, sizeof(p));
+	return ret ? ret : 1; /* the transfer is over: so is the connection */
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * wire.c - the mover's frame format, version 1 (docs/wire-format.md).
+ * wire.c - the mover's frame format, version 2 (docs/wire-format.md).
  *
  * Every frame is a 32-byte little-endian header and a payload.  This file
  * is the only code that interprets bytes from the network: headers are
@@ -87,6 +87,7 @@ static const struct {
 	[MOVER_F_VERIFY_SUM] = { 8, 8 },
 	[MOVER_F_COMMIT] = { 0, 0 },
 	[MOVER_F_COMMIT_OK] = { 32, 32 },
+	[MOVER_F_RANGES] = { 16, MOVER_PAYLOAD_MAX / 16 * 16 },
 };
 
 int mover_frame_decode(const uint8_t hdr[MOVER_HDR_BYTES], struct mover_frame *f,
@@ -136,7 +137,8 @@ int mover_frame_decode(const uint8_t hdr[MOVER_HDR_BYTES], struct mover_frame *f
 		*why = "reserved header fields not zero";
 		return -EPROTO;
 	}
-	if (f->len < frame_len[f->type].min || f->len > frame_len[f->type].max) {
+	if (f->len < frame_len[f->type].min || f->len > frame_len[f->type].max ||
+	    (f->type == MOVER_F_RANGES && f->len % 16)) {
 		*why = "frame payload length out of bounds";
 		return -EMSGSIZE;
 	}
@@ -181,7 +183,7 @@ size_t mover_hello_encode(const struct mover_hello *h, uint8_t *buf, size_t cap)
 	put_le32(buf + 76, h->conns);
 	put_le16(buf + 80, (uint16_t)il);
 	put_le16(buf + 82, (uint16_t)pl);
-	put_le32(buf + 84, 0);
+	put_le32(buf + 84, h->nr_ranges);
 	memcpy(buf + HELLO_FIXED, h->transfer_id, il);
 	memcpy(buf + HELLO_FIXED + il, h->path, pl);
 	return HELLO_FIXED + il + pl;
@@ -207,8 +209,14 @@ int mover_hello_decode(const uint8_t *p, size_t len, struct mover_hello *h, cons
 	h->conns = get_le32(p + 76);
 	il = get_le16(p + 80);
 	pl = get_le16(p + 82);
-	if (get_le32(p + 84) || HELLO_FIXED + il + pl != len)
+	h->nr_ranges = get_le32(p + 84);
+	if (HELLO_FIXED + il + pl != len)
 		return -EPROTO;
+	if (h->nr_ranges > MOVER_RANGES_MAX ||
+	    (h->nr_ranges && !(h->flags & MOVER_HELLO_RANGES))) {
+		*why = "invalid range count";
+		return -EPROTO;
+	}
 	if (il == 0 || il > MOVER_ID_MAX || pl == 0 || pl > MOVER_PATH_MAX)
 		return -EPROTO;
 	memcpy(h->transfer_id, p + HELLO_FIXED, il);
@@ -312,11 +320,123 @@ int mover_error_decode(const uint8_t *p, size_t len, int *err, char *msg, size_t
 	return 0;
 }
 
+size_t mover_ranges_encode(const struct ferry_range *r, size_t n, uint8_t *buf, size_t cap)
+{
+	size_t i;
+
+	if (n * 16 > cap)
+		return 0;
+	for (i = 0; i < n; i++) {
+		put_le64(buf + i * 16, r[i].offset_bytes);
+		put_le64(buf + i * 16 + 8, r[i].length_bytes);
+	}
+	return n * 16;
+}
+
+int mover_ranges_decode(const uint8_t *p, size_t len, uint64_t image_bytes,
+			struct ferry_range *out, size_t *n, size_t cap, const char **why)
+{
+	size_t i;
+
+	*why = "malformed ranges";
+	if (len % 16 || len / 16 > cap - *n)
+		return -EPROTO;
+	for (i = 0; i < len / 16; i++) {
+		uint64_t off = get_le64(p + i * 16), l = get_le64(p + i * 16 + 8);
+
+		if (!l || off >= image_bytes || l > image_bytes - off) {
+			*why = "range outside the image";
+			return -ERANGE;
+		}
+		/* Normalized: sorted, apart (adjacent ones are merged). */
+		if (*n && off <= out[*n - 1].offset_bytes + out[*n - 1].length_bytes) {
+			*why = "ranges not sorted and merged";
+			return -EPROTO;
+		}
+		out[(*n)++] = (struct ferry_range){ off, l };
+	}
+	return 0;
+}
+
+uint64_t mover_ranges_units(const struct ferry_range *r, size_t n, uint64_t unit_bytes)
+{
+	uint64_t units = 0, last = UINT64_MAX;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t a = r[i].offset_bytes / unit_bytes;
+		uint64_t b = (r[i].offset_bytes + r[i].length_bytes - 1) / unit_bytes;
+
+		units += b - a + 1 - (a == last);
+		last = b;
+	}
+	return units;
+}
+
 void mover_rx_init(struct mover_rx *rx, uint64_t image_bytes, uint64_t unit_bytes)
 {
 	memset(rx, 0, sizeof(*rx));
 	rx->image_bytes = image_bytes;
 	rx->unit_bytes = unit_bytes;
+}
+
+/* The range holding off (NULL: none); ranges are sorted and apart. */
+static const struct ferry_range *rx_range_at(const struct mover_rx *rx, uint64_t off)
+{
+	size_t lo = 0, hi = rx->nr_ranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rx->ranges[mid].offset_bytes + rx->ranges[mid].length_bytes <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < rx->nr_ranges && rx->ranges[lo].offset_bytes <= off)
+		return &rx->ranges[lo];
+	return NULL;
+}
+
+/* [off, off+len) inside the image and inside one of the transfer's ranges. */
+static bool rx_inside(const struct mover_rx *rx, uint64_t off, uint64_t len)
+{
+	const struct ferry_range *r;
+
+	if (off >= rx->image_bytes || len > rx->image_bytes - off)
+		return false;
+	if (!rx->ranges)
+		return true;
+	r = rx_range_at(rx, off);
+	return r && off + len <= r->offset_bytes + r->length_bytes;
+}
+
+uint64_t mover_rx_covered(const struct mover_rx *rx, uint64_t off, uint64_t len)
+{
+	uint64_t end, sum = 0;
+	size_t lo = 0, hi = rx->nr_ranges;
+
+	if (off >= rx->image_bytes)
+		return 0;
+	end = off + MIN(len, rx->image_bytes - off);
+	if (!rx->ranges)
+		return end - off;
+	/* First range ending after off. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rx->ranges[mid].offset_bytes + rx->ranges[mid].length_bytes <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < rx->nr_ranges && rx->ranges[lo].offset_bytes < end; lo++) {
+		uint64_t a = MAX(off, rx->ranges[lo].offset_bytes);
+		uint64_t b = MIN(end, rx->ranges[lo].offset_bytes + rx->ranges[lo].length_bytes);
+
+		sum += b - a;
+	}
+	return sum;
 }
 
 int mover_rx_check(struct mover_rx *rx, const struct mover_frame *f, const char **why)
@@ -329,6 +449,10 @@ int mover_rx_check(struct mover_rx *rx, const struct mover_frame *f, const char 
 		len = f->type == MOVER_F_DATA ? f->raw_len : f->arg;
 		if (f->offset >= rx->image_bytes || len > rx->image_bytes - f->offset) {
 			*why = "extent outside the image";
+			return -ERANGE;
+		}
+		if (!rx_inside(rx, f->offset, len)) {
+			*why = "extent outside the transfer's ranges";
 			return -ERANGE;
 		}
 		unit = f->offset / rx->unit_bytes;
@@ -353,11 +477,18 @@ int mover_rx_check(struct mover_rx *rx, const struct mover_frame *f, const char 
 			*why = "unit end does not match the extents sent";
 			return -EPROTO;
 		}
+		/* In order and apart, the extents cover the unit's every byte
+		 * of the transfer only if they add up to it. */
+		if (rx->unit_covered != mover_rx_covered(rx, rx->unit_index * rx->unit_bytes,
+							 rx->unit_bytes)) {
+			*why = "unit end before the whole unit was sent";
+			return -EPROTO;
+		}
 		rx->in_unit = false;
 		return 0;
 	case MOVER_F_VERIFY:
-		if (f->offset >= rx->image_bytes || f->arg > rx->image_bytes - f->offset) {
-			*why = "verify range outside the image";
+		if (!rx_inside(rx, f->offset, f->arg)) {
+			*why = "verify range outside the transfer";
 			return -ERANGE;
 		}
 		/* fall through */

@@ -29,12 +29,14 @@ on() { # on HOST CMD...: run CMD inside a lab host
 }
 
 # mover_serve [ARGS...]: a receiver on h2 serving $ROOT; sets SERVE_PID and
-# SERVE_LOG (its stdout+stderr).  Extra ARGS go to ferry-copy --serve.
+# SERVE_LOG (its stdout+stderr).  Extra ARGS go to ferry-copy --serve;
+# SERVE_ENV (VAR=VALUE words) goes to its environment.
 mover_serve() {
 	SERVE_LOG=$MOVER_TMP/serve.$((++_serves)).log
 	# Not through on(): $! must be ferry-copy itself (exec all the way).
-	"$LAB" --lab "$LABN" exec h2 ferry-copy --serve --listen :4790 --root "$ROOT" \
-		--token-file "$TOKEN" "$@" >"$SERVE_LOG" 2>&1 &
+	# shellcheck disable=SC2086
+	"$LAB" --lab "$LABN" exec h2 env ${SERVE_ENV:-} ferry-copy --serve --listen :4790 \
+		--root "$ROOT" --token-file "$TOKEN" "$@" >"$SERVE_LOG" 2>&1 &
 	SERVE_PID=$!
 	cleanup_push "kill -9 $SERVE_PID 2>/dev/null"
 	wait_for 10 grep -q '^listening' "$SERVE_LOG" || fail "receiver did not start: $(cat "$SERVE_LOG")"
@@ -70,4 +72,18 @@ same() {
 	b=$(digest "$2")
 	case $a in [0-9a-f]*" "[0-9]*) ;; *) fail "no digest of $1: '$a'" ;; esac
 	assert_eq "$b" "$a" "$3: digest"
+}
+
+# faultfs: the LD_PRELOAD shim that fails chosen disk calls (tests/helpers).
+FAULTFS=$BUILD/tests/libfaultfs.so
+
+# wire SCENARIO PATH IMAGE_BYTES: a scripted peer (tests/mover_wire.py
+# script) from h1; its words in $OUT; fails the test if the receiver went
+# along.
+wire() {
+	local rc=0
+	OUT=$(on h1 python3 "$FERRY_TOP/tests/mover_wire.py" script h2 4790 "$TOKEN" "$2" "$3" "$1") ||
+		rc=$?
+	log "$1: $OUT"
+	[ $rc = 0 ] || fail "$1: the receiver went along (rc $rc): $OUT"
 }

@@ -8,9 +8,11 @@
  * looked at if the header was accepted and the whole payload is there; a
  * HELLO sets the image the following frames are checked against, and data
  * frames go through the same checks and decoding (zstd, checksum) as in the
- * receiver.  Invariants asserted: an accepted data or zero frame lies inside
- * the declared image and inside one work unit; decoded data is exactly
- * raw_len bytes.  ASan/UBSan catch reads outside the input.
+ * receiver; RANGES frames after a range HELLO set the ranges they are held
+ * to.  Invariants asserted: an accepted data or zero frame lies inside the
+ * declared image, inside one of the ranges and inside one work unit;
+ * accepted ranges are sorted and apart; decoded data is exactly raw_len
+ * bytes.  ASan/UBSan catch reads outside the input.
  */
 #include <assert.h>
 #include <stdbool.h>
@@ -27,6 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static void *dctx;
 	static uint8_t *out;
+	static struct ferry_range ranges[4096];
+	size_t nr_ranges = 0;
 	struct mover_rx rx;
 	uint64_t units = 64;
 	size_t pos = 0;
@@ -64,6 +68,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			mover_rx_init(&rx, h.image_bytes, h.unit_bytes);
 			units = DIV_ROUND_UP(h.image_bytes, h.unit_bytes);
 			hello = true;
+			if (h.flags & MOVER_HELLO_RANGES) {
+				rx.ranges = ranges;
+				rx.nr_ranges = 0;
+			}
+			break;
+		case MOVER_F_RANGES:
+			if (!rx.ranges || mover_ranges_decode(p, f.len, rx.image_bytes, ranges,
+							      &nr_ranges, 4096, &why))
+				return 0;
+			for (size_t i = 1; i < nr_ranges; i++)
+				assert(ranges[i].offset_bytes >
+				       ranges[i - 1].offset_bytes + ranges[i - 1].length_bytes);
+			rx.nr_ranges = nr_ranges;
 			break;
 		case MOVER_F_WELCOME:
 			if (!mover_welcome_decode(p, f.len, units, &w, &why) && w.bitmap_bytes)
@@ -81,6 +98,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default:
 			if (mover_rx_check(&rx, &f, &why))
 				return 0; /* refused: nothing is written */
+			if (f.type == MOVER_F_ZERO || f.type == MOVER_F_DATA) {
+				uint64_t l = f.type == MOVER_F_ZERO ? f.arg : f.raw_len;
+
+				assert(mover_rx_covered(&rx, f.offset, l) == l);
+			}
 			if (f.type == MOVER_F_ZERO) {
 				assert(f.offset < rx.image_bytes && f.arg <= rx.image_bytes - f.offset);
 				assert(f.offset / rx.unit_bytes == (f.offset + f.arg - 1) / rx.unit_bytes);

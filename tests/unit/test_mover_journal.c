@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,6 +21,18 @@
 #include "mover/mover.h"
 
 static char dir[] = "/var/tmp/ferry-jnl-XXXXXX";
+
+/* The journal's fdatasync, failing on demand (a mock of a failing disk). */
+static int fail_fdatasync;
+
+int fdatasync(int fd)
+{
+	if (fail_fdatasync) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 static struct mover_journal_hdr hdr(void)
 {
@@ -104,11 +117,76 @@ static void test_resume(void **state)
 	rmdir(dir);
 }
 
+/* A part file deleted and created again may have the same (dev, inode);
+ * its random identity differs, and so the journal is not trusted. */
+static void test_part_identity(void **state)
+{
+	char d[] = "/var/tmp/ferry-jnl-XXXXXX";
+	struct mover_journal_hdr h = hdr();
+	struct mover_journal *j;
+	bool resumed;
+	uint32_t flags;
+
+	assert_non_null(mkdtemp(d));
+	h.flags = MOVER_WELCOME_CREATED;
+	h.part_id = 0x1111;
+	assert_int_equal(mover_journal_open(&j, d, &h, &resumed, &flags), 0);
+	mover_journal_mark(j, 1);
+	assert_int_equal(mover_journal_commit(j, -1), 0);
+	mover_journal_close(j);
+	h.part_id = 0x2222; /* same inode, another file */
+	assert_int_equal(mover_journal_open(&j, d, &h, &resumed, &flags), 0);
+	assert_false(resumed);
+	assert_int_equal(mover_journal_done(j), 0);
+	mover_journal_remove(j);
+	mover_journal_close(j);
+	rmdir(d);
+}
+
+/* A failed group commit leaves its units not done, and no later commit
+ * makes anything durable. */
+static void test_commit_fail(void **state)
+{
+	char d[] = "/var/tmp/ferry-jnl-XXXXXX";
+	struct mover_journal_hdr h = hdr();
+	struct mover_journal *j;
+	bool resumed;
+	uint32_t flags;
+	uint64_t seq;
+	int fd;
+
+	assert_non_null(mkdtemp(d));
+	assert_int_equal(mover_journal_open(&j, d, &h, &resumed, &flags), 0);
+	fd = open(d, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	seq = mover_journal_mark(j, 4);
+	fail_fdatasync = 1;
+	assert_int_equal(mover_journal_commit(j, fd), -EIO);
+	fail_fdatasync = 0;
+	assert_false(mover_journal_test(j, 4));
+	assert_int_equal(mover_journal_done(j), 0);
+	mover_journal_mark(j, 5);
+	assert_int_equal(mover_journal_commit(j, fd), -EIO);
+	assert_true(mover_journal_durable(j) < seq);
+	assert_int_equal(mover_journal_done(j), 1); /* 5, never durable */
+	mover_journal_close(j);
+	/* On disk: neither. */
+	assert_int_equal(mover_journal_open(&j, d, &h, &resumed, &flags), 0);
+	assert_true(resumed);
+	assert_int_equal(mover_journal_done(j), 0);
+	mover_journal_remove(j);
+	mover_journal_close(j);
+	close(fd);
+	rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encoding),
 		cmocka_unit_test(test_resume),
+		cmocka_unit_test(test_part_identity),
+		cmocka_unit_test(test_commit_fail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

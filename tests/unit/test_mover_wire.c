@@ -54,7 +54,7 @@ static void test_frame_bounds(void **state)
 	/* Not our magic, not our version, unknown type. */
 	assert_int_equal(mover_frame_decode(hdr, &g, &why), -EPROTO);
 	mover_frame_encode(&(struct mover_frame){ .type = MOVER_F_FIN }, hdr);
-	hdr[4] = 2;
+	hdr[4] = MOVER_VERSION + 1;
 	assert_int_equal(mover_frame_decode(hdr, &g, &why), -EPROTONOSUPPORT);
 	assert_int_equal(decode_of((struct mover_frame){ .type = 0 }), -EPROTO);
 	assert_int_equal(decode_of((struct mover_frame){ .type = 99 }), -EPROTO);
@@ -206,7 +206,10 @@ static void test_rx_check(void **state)
 	/* UNIT_END must match what was sent. */
 	assert_int_equal(rx_frame(&rx, MOVER_F_UNIT_END, 0, 4096), -EPROTO);
 	assert_int_equal(rx_frame(&rx, MOVER_F_UNIT_END, 1, 8192), -EPROTO);
-	assert_int_equal(rx_frame(&rx, MOVER_F_UNIT_END, 0, 8192), 0);
+	/* It adds up, but the unit is not all there: no unit done by halves. */
+	assert_int_equal(rx_frame(&rx, MOVER_F_UNIT_END, 0, 8192), -EPROTO);
+	assert_int_equal(rx_frame(&rx, MOVER_F_ZERO, 8192, U - 8192), 0);
+	assert_int_equal(rx_frame(&rx, MOVER_F_UNIT_END, 0, U), 0);
 	/* Outside the image, overflowing. */
 	assert_int_equal(rx_frame(&rx, MOVER_F_DATA, 10 * U + 100, 1), -ERANGE);
 	assert_int_equal(rx_frame(&rx, MOVER_F_DATA, 10 * U, 101), -ERANGE);
@@ -217,6 +220,61 @@ static void test_rx_check(void **state)
 	assert_int_equal(rx_frame(&rx, MOVER_F_VERIFY, 0, 10 * U + 101), -ERANGE);
 	/* Frames only a receiver sends. */
 	assert_int_equal(rx_frame(&rx, MOVER_F_WELCOME, 0, 0), -EPROTO);
+}
+
+/* A range copy: nothing written or verified outside its ranges, and a
+ * unit ends only once its share of them has all come. */
+static void test_rx_ranges(void **state)
+{
+	const uint64_t U = 1 << 20;
+	const struct ferry_range r[] = { { 4096, 8192 }, { U - 4096, 8192 }, { 5 * U, 10 } };
+	struct mover_rx rx;
+
+	mover_rx_init(&rx, 10 * U, U);
+	rx.ranges = r;
+	rx.nr_ranges = 3;
+	assert_true(mover_rx_covered(&rx, 0, U) == 8192 + 4096);
+	assert_true(mover_rx_covered(&rx, U, U) == 4096);
+	assert_true(mover_rx_covered(&rx, 2 * U, 3 * U) == 0);
+	assert_true(mover_rx_covered(&rx, 0, 10 * U) == 8192 + 8192 + 10);
+	assert_int_equal(rx_frame(&rx, MOVER_F_ZERO, 0, 4096), -ERANGE);
+	assert_int_equal(rx_frame(&rx, MOVER_F_DATA, 4096, 8192 + 1), -ERANGE);
+	assert_int_equal(rx_frame(&rx, MOVER_F_DATA, 4096, 8192), 0);
+	assert_int_equal(rx_frame(&rx, MOVER_F_UNIT_END, 0, 8192), -EPROTO);
+	assert_int_equal(rx_frame(&rx, MOVER_F_ZERO, U - 4096, 4096), 0);
+	assert_int_equal(rx_frame(&rx, MOVER_F_UNIT_END, 0, 8192 + 4096), 0);
+	assert_int_equal(rx_frame(&rx, MOVER_F_VERIFY, 4096, 8192), 0);
+	assert_int_equal(rx_frame(&rx, MOVER_F_VERIFY, 0, 8192), -ERANGE);
+	assert_int_equal(rx_frame(&rx, MOVER_F_VERIFY, 4096, U), -ERANGE);
+	assert_int_equal(rx_frame(&rx, MOVER_F_VERIFY, 5 * U, 10), 0);
+	assert_true(mover_ranges_units(r, 3, U) == 3);
+}
+
+static void test_ranges_decode(void **state)
+{
+	const struct ferry_range r[] = { { 0, 4096 }, { 8192, 100 } };
+	struct ferry_range out[4];
+	uint8_t buf[64];
+	const char *why;
+	size_t n = 0, len;
+
+	len = mover_ranges_encode(r, 2, buf, sizeof(buf));
+	assert_int_equal(len, 32);
+	assert_int_equal(mover_ranges_decode(buf, len, 1 << 20, out, &n, 4, &why), 0);
+	assert_int_equal(n, 2);
+	assert_true(out[1].offset_bytes == 8192 && out[1].length_bytes == 100);
+	/* Too many for the room left, or past the image. */
+	assert_int_equal(mover_ranges_decode(buf, len, 1 << 20, out, &n, 3, &why), -EPROTO);
+	n = 0;
+	assert_int_equal(mover_ranges_decode(buf, len, 8192 + 99, out, &n, 4, &why), -ERANGE);
+	/* Not sorted, touching (not merged), empty. */
+	n = 0;
+	put_le64(buf + 16, 4096);
+	assert_int_equal(mover_ranges_decode(buf, len, 1 << 20, out, &n, 4, &why), -EPROTO);
+	n = 0;
+	put_le64(buf + 16, 8192);
+	put_le64(buf + 24, 0);
+	assert_int_equal(mover_ranges_decode(buf, len, 1 << 20, out, &n, 4, &why), -ERANGE);
 }
 
 static void test_data_decode(void **state)
@@ -289,7 +347,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frame_roundtrip), cmocka_unit_test(test_frame_bounds),
 		cmocka_unit_test(test_hello),		cmocka_unit_test(test_welcome_error),
-		cmocka_unit_test(test_rx_check),	cmocka_unit_test(test_data_decode),
+		cmocka_unit_test(test_rx_check),
+		cmocka_unit_test(test_rx_ranges),
+		cmocka_unit_test(test_ranges_decode),	cmocka_unit_test(test_data_decode),
 		cmocka_unit_test(test_strings),		cmocka_unit_test(test_checksum_avx2),
 	};
 
