@@ -97,10 +97,21 @@ void mover_fail(struct mover_xfer *x, int err, const char *fmt, ...)
 		va_end(ap);
 	}
 	atomic_store(&x->stop, true);
-	/* Unblock the other connections. */
-	for (int i = 0; i < x->nconns; i++)
-		if (x->conns[i].fd >= 0)
-			shutdown(x->conns[i].fd, SHUT_RDWR);
+	/*
+	 * Unblock the other connections.  A cancel also drops what they have
+	 * queued (an abortive close): on a slow link megabytes of it would
+	 * hold the link for seconds after the operation was stopped.
+	 */
+	for (int i = 0; i < x->nconns; i++) {
+		if (x->conns[i].fd < 0)
+			continue;
+		if (err == -ECANCELED) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(x->conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		shutdown(x->conns[i].fd, SHUT_RDWR);
+	}
 	pthread_mutex_unlock(&x->lock);
 }
 
