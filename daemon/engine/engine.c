@@ -212,7 +212,11 @@ static int engine_walk_back(struct migration *m)
 			return ret;
 		}
 	}
-	return engine_journal(m, m->cancelled ? f->cancelled : f->failed, false, NULL);
+	ret = engine_journal(m, m->cancelled ? f->cancelled : f->failed, false, NULL);
+	if (ret)
+		log_err("migration %s: rolled back, but cannot journal it: %s (will retry)", m->id,
+			strerror(-ret));
+	return ret;
 }
 
 static const struct flow_action *engine_action_find(const struct flow *f, const char *name)
