@@ -162,5 +162,7 @@ char *file_read_all(const char *path, size_t max, size_t *len);
 int fsync_dir_of(const char *path);
 /* mkdir -p; 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
+/* A detached thread running fn(arg); 0 or -errno. */
+int thread_spawn_detached(void *(*fn)(void *), void *arg);
 
 #endif /* FERRY_COMMON_H */

@@ -206,19 +206,6 @@ static void *ferryd_peer_conn(void *arg)
 	return NULL;
 }
 
-static int ferryd_spawn(void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	int ret;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = pthread_create(&t, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
-	return -ret;
-}
-
 /* A peer connection: through the gate, or closed at once. */
 static void ferryd_peer_accept(int lfd)
 {
@@ -241,7 +228,7 @@ static void ferryd_peer_accept(int lfd)
 		free(a);
 		return;
 	}
-	if (ferryd_spawn(ferryd_peer_conn, a)) {
+	if (thread_spawn_detached(ferryd_peer_conn, a)) {
 		close(a->fd);
 		peer_gate_leave(&a->ss, false);
 		free(a);
@@ -270,7 +257,7 @@ static int ferryd_serve(int ctl_fd, int peer_fd)
 
 			if (fd < 0)
 				log_warn("accept: %s", strerror(-fd));
-			else if (ferryd_spawn(ferryd_control_conn, (void *)(intptr_t)fd))
+			else if (thread_spawn_detached(ferryd_control_conn, (void *)(intptr_t)fd))
 				close(fd);
 		}
 		if (pfd[1].revents & POLLIN)

@@ -329,33 +329,6 @@ int net_msg_send(int fd, const void *buf, uint32_t len)
 	return ret;
 }
 
-int net_msg_recv(int fd, uint32_t max, char **buf, uint32_t *len)
-{
-	uint32_t be, n;
-	char *p;
-	int ret;
-
-	*buf = NULL;
-	ret = read_full(fd, &be, sizeof(be));
-	if (ret)
-		return ret;
-	n = ntohl(be);
-	if (n > max)
-		return -EMSGSIZE;
-	p = malloc((size_t)n + 1);
-	if (!p)
-		return -ENOMEM;
-	ret = read_full(fd, p, n);
-	if (ret) {
-		free(p);
-		return ret;
-	}
-	p[n] = '\0';
-	*buf = p;
-	if (len)
-		*len = n;
-	return 0;
-}
 
 /* Read exactly @len bytes before CLOCK_MONOTONIC @deadline_ms. */
 static int net_read_by(int fd, void *buf, size_t len, uint64_t deadline_ms)
@@ -391,6 +364,12 @@ static int net_read_by(int fd, void *buf, size_t len, uint64_t deadline_ms)
 	return 0;
 }
 
+/* Exactly @len bytes: by @deadline_ms, or (0) as long as the socket's timeouts allow. */
+static int net_read_msg(int fd, void *buf, size_t len, uint64_t deadline_ms)
+{
+	return deadline_ms ? net_read_by(fd, buf, len, deadline_ms) : read_full(fd, buf, len);
+}
+
 int net_msg_recv_by(int fd, uint32_t max, uint64_t deadline_ms, char **buf, uint32_t *len)
 {
 	uint32_t be, n;
@@ -398,7 +377,7 @@ int net_msg_recv_by(int fd, uint32_t max, uint64_t deadline_ms, char **buf, uint
 	int ret;
 
 	*buf = NULL;
-	ret = net_read_by(fd, &be, sizeof(be), deadline_ms);
+	ret = net_read_msg(fd, &be, sizeof(be), deadline_ms);
 	if (ret)
 		return ret;
 	n = ntohl(be);
@@ -407,7 +386,7 @@ int net_msg_recv_by(int fd, uint32_t max, uint64_t deadline_ms, char **buf, uint
 	p = malloc((size_t)n + 1);
 	if (!p)
 		return -ENOMEM;
-	ret = net_read_by(fd, p, n, deadline_ms);
+	ret = net_read_msg(fd, p, n, deadline_ms);
 	if (ret) {
 		free(p);
 		return ret;
@@ -417,4 +396,9 @@ int net_msg_recv_by(int fd, uint32_t max, uint64_t deadline_ms, char **buf, uint
 	if (len)
 		*len = n;
 	return 0;
+}
+
+int net_msg_recv(int fd, uint32_t max, char **buf, uint32_t *len)
+{
+	return net_msg_recv_by(fd, max, 0, buf, len);
 }

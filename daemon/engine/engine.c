@@ -336,8 +336,6 @@ static void *engine_thread(void *p)
 static int engine_spawn(struct migration *m, enum engine_job job, int from)
 {
 	struct engine_arg *a;
-	pthread_attr_t attr;
-	pthread_t t;
 	int ret;
 
 	a = calloc(1, sizeof(*a));
@@ -348,10 +346,7 @@ static int engine_spawn(struct migration *m, enum engine_job job, int from)
 	a->m = m;
 	a->job = job;
 	a->from = from;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&t, &attr, engine_thread, a);
-	pthread_attr_destroy(&attr);
+	ret = thread_spawn_detached(engine_thread, a);
 	if (ret) {
 		free(a);
 		engine_release(m);

@@ -62,17 +62,9 @@ static void *reconcile_thread(void *arg)
 
 int reconcile_start(void)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-	int ret;
+	int ret = thread_spawn_detached(reconcile_thread, NULL);
 
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = pthread_create(&t, &attr, reconcile_thread, NULL);
-	pthread_attr_destroy(&attr);
-	if (ret) {
-		log_err("reconcile thread: %s", strerror(ret));
-		return -ret;
-	}
-	return 0;
+	if (ret)
+		log_err("reconcile thread: %s", strerror(-ret));
+	return ret;
 }
