@@ -157,6 +157,8 @@ int hex_decode(const char *in, void *out, size_t len);
 int ct_memcmp(const void *a, const void *b, size_t len);
 /* Write a file atomically (tmp + fsync + rename + fsync dir); 0 or -errno. */
 int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode);
+/* Create @path (never an existing file, never through a link), write, fsync. */
+int file_write_new(const char *path, const void *buf, size_t len, mode_t mode);
 /* Read a whole small file (NUL-terminated, at most max bytes); NULL + errno. */
 char *file_read_all(const char *path, size_t max, size_t *len);
 int fsync_dir_of(const char *path);

@@ -309,14 +309,11 @@ int fsync_dir_of(const char *path)
 	return ret;
 }
 
-int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+int file_write_new(const char *path, const void *buf, size_t len, mode_t mode)
 {
-	char tmp[PATH_MAX];
 	int fd, ret;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	ret = write_full(fd, buf, len);
@@ -324,13 +321,37 @@ int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
 		ret = -errno;
 	if (close(fd) < 0 && !ret)
 		ret = -errno;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret) {
-		unlink(tmp);
-		return ret;
+	if (ret)
+		unlink(path);
+	return ret;
+}
+
+/*
+ * The temporary name is unpredictable and created exclusively, never
+ * through a link: nobody can plant a file or symlink for us to write into.
+ */
+int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX], hex[17];
+	uint8_t r[8];
+	int ret, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		ret = random_bytes(r, sizeof(r));
+		if (ret)
+			return ret;
+		hex_encode(r, sizeof(r), hex);
+		if (snprintf(tmp, sizeof(tmp), "%s.tmp.%s", path, hex) >= (int)sizeof(tmp))
+			return -ENAMETOOLONG;
+		ret = file_write_new(tmp, buf, len, mode);
+		if (ret != -EEXIST)
+			break;
 	}
-	return fsync_dir_of(path);
+	if (!ret && rename(tmp, path) < 0) {
+		ret = -errno;
+		unlink(tmp);
+	}
+	return ret ? ret : fsync_dir_of(path);
 }
 
 char *file_read_all(const char *path, size_t max, size_t *len)

@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include "daemon/engine/engine.h"
 
 static char journal_dir[PATH_MAX];
@@ -48,24 +46,6 @@ static int journal_path(const char *id, enum mig_role role, char *buf, size_t le
 	return 0;
 }
 
-/* Write @s to a new file @tmp (never an existing one, never a link), fsync'd. */
-static int journal_write_tmp(const char *tmp, const char *s)
-{
-	int fd, ret;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	ret = write_full(fd, s, strlen(s));
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && !ret)
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
 /*
  * Serialize under the record's lock (with a sequence number), write and
  * fsync without it, then rename into place unless a later snapshot got
@@ -96,7 +76,7 @@ int journal_save(struct migration *m)
 		return -ENOMEM;
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%" PRIu64, path, seq);
 	unlink(tmp); /* a crash's leftover: ours by name, in our own dir */
-	ret = journal_write_tmp(tmp, s);
+	ret = file_write_new(tmp, s, strlen(s), 0600);
 	free(s);
 	if (!ret) {
 		mig_lock(m);

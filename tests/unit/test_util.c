@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -62,6 +65,36 @@ static void test_ct_memcmp(void **state)
 	assert_int_not_equal(ct_memcmp("abcd", "abce", 4), 0);
 }
 
+/*
+ * file_write_atomic writes through no planted name: a symlink at the name
+ * it used to use (<path>.tmp.<pid>), pointing at a victim, is not followed,
+ * and the victim is untouched (issue 9, item 11).
+ */
+static void test_write_atomic_no_follow(void **state)
+{
+	char dir[] = "/tmp/ferry-util-XXXXXX", path[256], victim[256], trap[256], *got;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/record.json", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(trap, sizeof(trap), "%s.tmp.%d", path, (int)getpid());
+	assert_int_equal(file_write_atomic(victim, "precious", 8, 0600), 0);
+	assert_int_equal(symlink(victim, trap), 0);
+	assert_int_equal(file_write_atomic(path, "{}", 2, 0600), 0);
+	got = file_read_all(victim, 64, NULL);
+	assert_string_equal(got, "precious");
+	free(got);
+	got = file_read_all(path, 64, NULL);
+	assert_string_equal(got, "{}");
+	free(got);
+	/* file_write_new never writes through a link or over a file. */
+	assert_int_equal(file_write_new(trap, "x", 1, 0600), -EEXIST);
+	unlink(trap);
+	unlink(path);
+	unlink(victim);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_parse_int(void **state)
 {
 	int v;
@@ -77,7 +110,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_size), cmocka_unit_test(test_parse_rate),
 		cmocka_unit_test(test_hex),	   cmocka_unit_test(test_ct_memcmp),
-		cmocka_unit_test(test_parse_int),
+		cmocka_unit_test(test_parse_int), cmocka_unit_test(test_write_atomic_no_follow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
