@@ -165,10 +165,15 @@ static int session_init(struct mover_rsession *s, const struct mover_hello *h, s
 	if (ret)
 		return ret;
 	s->dst.zero_mode = (enum mover_zero)h->zero_mode;
-	/* One destination, one transfer at a time. */
+	/*
+	 * One destination, one transfer writing it at a time.  A committed or
+	 * failed one writes nothing more (every frame for it is refused) even
+	 * while its last connections close: the next round may begin.
+	 */
 	pthread_mutex_lock(&s->srv->lock);
 	for (struct mover_rsession *o = s->srv->sessions; o; o = o->next)
-		if (o != s && o->ready && !o->closing && o->dst.dev == s->dst.dev &&
+		if (o != s && o->ready && !o->closing && !atomic_load(&o->committed) &&
+		    !atomic_load(&o->failed) && o->dst.dev == s->dst.dev &&
 		    o->dst.ino == s->dst.ino)
 			ret = -EBUSY;
 	pthread_mutex_unlock(&s->srv->lock);
