@@ -238,6 +238,11 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	 * BLKZEROOUT clears them far faster than written zero blocks.
 	 */
 	o.zero_mode = strncmp(dest_path, "/dev/", 5) ? MOVER_ZERO_AUTO : MOVER_ZERO_ZEROOUT;
+	/*
+	 * A qcow2 file keeps growing while the VM runs: its copy may grow too,
+	 * up to the bound the destination registered for the transfer.
+	 */
+	o.grow = o.zero_mode == MOVER_ZERO_AUTO;
 	mig_lock(m);
 	ctx.base_done = m->m.disk_processed_bytes;
 	ctx.base_wire = m->m.wire_bytes;
