@@ -250,7 +250,8 @@ struct peer_conn *peer_accept(int fd, const char *self, const uint8_t key[AUTH_K
 		goto err;
 	}
 	peer_proof(key, 'C', sn, cn, cname, self, want);
-	if (ct_memcmp(mac, want, sizeof(mac))) {
+	/* Our own name is ours: a peer that claims it is refused like a forger. */
+	if (ct_memcmp(mac, want, sizeof(mac)) || !strcmp(cname, self)) {
 		r = rpc_error(EACCES, "authentication failed");
 		peer_send_plain(fd, r);
 		json_object_put(r);

@@ -123,6 +123,16 @@ struct json_object *cold_dest_prep(const struct rpc_ctx *ctx, struct json_object
 		mig_free(m);
 		return rpc_error(EEXIST, "%s", err);
 	}
+	/*
+	 * Staying on its host is the host's own request (peer_call to itself):
+	 * from anyone else its paths are the sender's, not ours.
+	 */
+	if (m->same_host && strcmp(ctx->peer ?: "", ferryd->conf.host)) {
+		snprintf(err, sizeof(err), "%s: a resize onto its own host can only come from %s",
+			 ferryd->conf.host, ferryd->conf.host);
+		mig_free(m);
+		return rpc_error(EPERM, "%s", err);
+	}
 	/* A participant: the sender coordinates. */
 	m->role = MIG_ROLE_DEST;
 	m->coordinating = false;
@@ -201,8 +211,11 @@ static struct json_object *__dest_xfer_open(struct migration *m, struct json_obj
 					 d->target);
 		char here[PATH_MAX];
 
-		place_backing_path(jstr(req, "src_instances_dir") ?: "", d->backing, here,
-				  sizeof(here));
+		char why[PATH_MAX + 128];
+
+		if (place_backing_path(jstr(req, "src_instances_dir") ?: "", d->backing, here,
+				       sizeof(here), why, sizeof(why)))
+			return rpc_error(EPERM, "%s: backing file: %s", m->id, why);
 		if (access(here, F_OK) == 0)
 			return rpc_error(EEXIST, "%s: backing file %s already present", m->id,
 					 here);
@@ -268,7 +281,10 @@ static int dest_do_finish(struct migration *m, char *err, size_t errlen)
 
 		if (!d->backing[0])
 			continue;
-		place_backing_path(m->src_instances_dir, d->backing, here, sizeof(here));
+		ret = place_backing_path(m->src_instances_dir, d->backing, here, sizeof(here), err,
+					 errlen);
+		if (ret)
+			return ret;
 		snprintf(part, sizeof(part), "%s.part", here);
 		if (access(here, F_OK) == 0 || access(part, F_OK) != 0)
 			continue;

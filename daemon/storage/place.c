@@ -17,16 +17,73 @@
 #include "daemon/copy/copy.h"
 #include "daemon/storage/storage.h"
 
-/* Where a backing file lives here: same place relative to instances_dir. */
-void place_backing_path(const char *src_instances, const char *backing, char *out,
-			      size_t len)
+/* Absolute, and no empty, "." or ".." component. */
+static bool place_path_plain(const char *path)
+{
+	const char *p = path;
+
+	if (p[0] != '/')
+		return false;
+	while (*p) {
+		const char *c = p + 1, *end = strchr(c, '/');
+		size_t n = end ? (size_t)(end - c) : strlen(c);
+
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		p = c + n;
+	}
+	return true;
+}
+
+/*
+ * Every path a peer's record makes us create, write or remove must be one
+ * of this host's own places: inside instances_dir (through no symlinked
+ * directory), or an LV of its volume group.  A cluster key is not a licence
+ * to write anywhere as root (issue 9, item 10).
+ */
+int place_confine(const char *path, char *err, size_t errlen)
+{
+	const struct ferryd_conf *c = &ferryd->conf;
+	char top[PATH_MAX], dir[PATH_MAX], real[PATH_MAX], *slash;
+	size_t n = strlen(c->instances_dir);
+
+	if (!place_path_plain(path))
+		goto refuse;
+	if (c->lvm_vg[0] && !strncmp(path, "/dev/", 5) && !strncmp(path + 5, c->lvm_vg,
+								     strlen(c->lvm_vg)) &&
+	    path[5 + strlen(c->lvm_vg)] == '/' && !strchr(path + 6 + strlen(c->lvm_vg), '/') &&
+	    path[6 + strlen(c->lvm_vg)] != '-')
+		return 0;
+	if (strncmp(path, c->instances_dir, n) || path[n] != '/' || !realpath(c->instances_dir, top))
+		goto refuse;
+	/* The deepest existing parent must resolve inside too. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	while ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		if (realpath(dir, real)) {
+			if (strncmp(real, top, strlen(top)) ||
+			    (real[strlen(top)] && real[strlen(top)] != '/'))
+				goto refuse;
+			return 0;
+		}
+	}
+refuse:
+	snprintf(err, errlen, "%s: %s is outside this host's instances dir %s%s%s", c->host, path,
+		 c->instances_dir, c->lvm_vg[0] ? " and volume group " : "", c->lvm_vg);
+	return -EPERM;
+}
+
+/* Where a backing file lives here: the same place relative to instances_dir. */
+int place_backing_path(const char *src_instances, const char *backing, char *out, size_t len,
+		       char *err, size_t errlen)
 {
 	size_t n = strlen(src_instances);
 
-	if (!strncmp(backing, src_instances, n) && backing[n] == '/')
+	if (n && !strncmp(backing, src_instances, n) && backing[n] == '/')
 		snprintf(out, len, "%s%s", ferryd->conf.instances_dir, backing + n);
 	else
 		snprintf(out, len, "%s", backing);
+	return place_confine(out, err, errlen);
 }
 
 /* Choose destination paths for every disk; -EEXIST if any is taken. */
@@ -67,7 +124,7 @@ static int dest_paths_same_host(struct migration *m, char *err, size_t errlen)
 
 int place_paths(struct migration *m, const char *src_instances, char *err, size_t errlen)
 {
-	int i;
+	int i, ret;
 
 	m->dst_inst_dir[0] = '\0';
 	m->stage_inst_dir[0] = '\0';
@@ -79,6 +136,9 @@ int place_paths(struct migration *m, const char *src_instances, char *err, size_
 		snprintf(tmp, sizeof(tmp), "%s", m->inst_dir);
 		snprintf(m->dst_inst_dir, sizeof(m->dst_inst_dir), "%s/%s",
 			 ferryd->conf.instances_dir, basename(tmp));
+		ret = place_confine(m->dst_inst_dir, err, errlen);
+		if (ret)
+			return ret;
 		if (access(m->dst_inst_dir, F_OK) == 0) {
 			snprintf(err, errlen, "%s: instance directory %s already exists",
 				 ferryd->conf.host, m->dst_inst_dir);
@@ -90,7 +150,6 @@ int place_paths(struct migration *m, const char *src_instances, char *err, size_
 		char tmp[PATH_MAX];
 
 		const struct disk_ops *ops = disk_ops_find(d->backend);
-		int ret;
 
 		d->stage_path[0] = '\0';
 		snprintf(tmp, sizeof(tmp), "%s", d->src_path);
@@ -104,9 +163,14 @@ int place_paths(struct migration *m, const char *src_instances, char *err, size_
 			snprintf(d->dst_path, sizeof(d->dst_path), "%s/%s", m->dst_inst_dir,
 				 basename(tmp));
 		} else {
-			place_backing_path(src_instances, d->src_path, d->dst_path,
-					  sizeof(d->dst_path));
+			ret = place_backing_path(src_instances, d->src_path, d->dst_path,
+						 sizeof(d->dst_path), err, errlen);
+			if (ret)
+				return ret;
 		}
+		ret = place_confine(d->dst_path, err, errlen);
+		if (ret)
+			return ret;
 		if (access(d->dst_path, F_OK) == 0) {
 			snprintf(err, errlen, "%s: disk %s: %s already exists", ferryd->conf.host,
 				 d->target, d->dst_path);
@@ -269,7 +333,9 @@ int place_cleanup(struct migration *m, bool defined)
 
 		if (!m->disks[i].backing[0])
 			continue;
-		place_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
+		if (place_backing_path(m->src_instances_dir, m->disks[i].backing, here,
+				       sizeof(here), NULL, 0))
+			continue;
 		snprintf(part, sizeof(part), "%s.part", here);
 		unlink(part);
 	}
@@ -290,7 +356,7 @@ int place_cleanup(struct migration *m, bool defined)
 int place_backings(struct migration *m, const char *src_instances, struct json_object *need,
 			 char *err, size_t errlen)
 {
-	int i;
+	int i, ret;
 
 	for (i = 0; i < m->ndisks; i++) {
 		struct mig_disk *d = &m->disks[i];
@@ -298,7 +364,10 @@ int place_backings(struct migration *m, const char *src_instances, struct json_o
 
 		if (!d->backing[0])
 			continue;
-		place_backing_path(src_instances, d->backing, here, sizeof(here));
+		ret = place_backing_path(src_instances, d->backing, here, sizeof(here), err,
+					 errlen);
+		if (ret)
+			return ret;
 		if (access(here, F_OK) != 0) {
 			json_object_array_add(need, json_object_new_int(i));
 			continue;
@@ -336,7 +405,10 @@ int place_create(struct migration *m, char *err, size_t errlen)
 
 		if (!m->disks[i].backing[0])
 			continue;
-		place_backing_path(m->src_instances_dir, m->disks[i].backing, here, sizeof(here));
+		ret = place_backing_path(m->src_instances_dir, m->disks[i].backing, here,
+					 sizeof(here), err, errlen);
+		if (ret)
+			break;
 		snprintf(dir, sizeof(dir), "%s", here);
 		ret = mkdir_p(dirname(dir), 0755);
 		if (ret)

@@ -80,7 +80,10 @@ int inst_dir_remove(const char *dir);
 
 /* place.c: where an incoming VM's disks go, and their life here */
 /* Where a backing file lives here: same place relative to instances_dir. */
-void place_backing_path(const char *src_instances, const char *backing, char *out, size_t len);
+int place_backing_path(const char *src_instances, const char *backing, char *out, size_t len,
+		       char *err, size_t errlen);
+/* -EPERM (message in @err) unless @path is one of this host's own places. */
+int place_confine(const char *path, char *err, size_t errlen);
 /* Choose destination paths for every disk; -EEXIST if any is taken. */
 int place_paths(struct migration *m, const char *src_instances, char *err, size_t errlen);
 /* Capacity and sanity, before anything is created. */

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-# peer_probe.py ADDR PORT MODE: an unauthenticated client of ferryd's peer
-# port, as an attacker or an old ferryd would be (no cluster key).
+# peer_probe.py ADDR PORT MODE: a client of ferryd's peer port, as an
+# attacker or an old ferryd would be: without the cluster key, or (mode
+# call) with it, as a peer that sends what a real ferryd never would.
 #   version  hello with protocol version 1; print the server's reply
 #   trickle  one byte a second after the hello; print seconds until closed
 #   hold N   open N connections and send nothing; print how many the server
 #            closed at once, then hold the rest for 3 s
+import hashlib
+import hmac
 import json
+import os
 import socket
 import struct
 import sys
@@ -32,6 +36,34 @@ def recv_msg(s):
 def send_msg(s, obj):
     b = json.dumps(obj).encode()
     s.sendall(struct.pack(">I", len(b)) + b)
+
+
+def proof(key, tag, n1, n2, h1, h2):
+    return hmac.new(key, tag + n1 + n2 + h1.encode() + b"\0" + h2.encode() + b"\0",
+                    hashlib.sha256).digest()
+
+
+def call(addr, port, keyfile, me, req):
+    """Authenticate as @me with the cluster key, send one request, return the reply."""
+    key = bytes.fromhex(open(keyfile).read().strip())
+    s = socket.create_connection((addr, port), timeout=30)
+    hello = recv_msg(s)
+    sn, cn, srv = bytes.fromhex(hello["nonce"]), os.urandom(32), hello["host"]
+    send_msg(s, {"version": 2, "host": me, "nonce": cn.hex(),
+                 "mac": proof(key, b"C", sn, cn, me, srv).hex()})
+    ok = recv_msg(s)
+    if not ok.get("ok"):
+        return ok
+    session = hmac.new(key, b"session:" + cn + sn, hashlib.sha256).digest()
+    body = json.dumps(req).encode()
+    mac = hmac.new(session, b"c" + struct.pack(">Q", 0) + body, hashlib.sha256).digest()
+    s.sendall(struct.pack(">I", len(body) + 32) + body + mac)
+    hdr = s.recv(4, socket.MSG_WAITALL)
+    n = struct.unpack(">I", hdr)[0]
+    data = b""
+    while len(data) < n:
+        data += s.recv(n - len(data))
+    return json.loads(data[:-32])
 
 
 def main():
@@ -79,6 +111,9 @@ def main():
                 closed += 1
         print(closed, flush=True)
         time.sleep(3)
+    elif mode == "call":
+        # call KEYFILE AS_HOST JSON_REQUEST
+        print(json.dumps(call(addr, port, sys.argv[4], sys.argv[5], json.loads(sys.argv[6]))))
     else:
         sys.exit("unknown mode " + mode)
 
