@@ -12,7 +12,7 @@
 
 LAB_FERRYD_PORT=4710
 
-lab_ferryd_bin() { echo "$FERRY_TOP/build/bin/ferryd"; }
+lab_ferryd_bin() { echo "${FERRY_BIN:-$FERRY_TOP/build/bin}/ferryd"; }
 
 # The lab's cluster key: one per lab, made at the first start.
 lab_cluster_key() {
