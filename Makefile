@@ -305,7 +305,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 ASAN_TESTS ?= $(patsubst tests/%.sh,%,$(wildcard tests/mover-*.sh)) cold-migrate \
 	cold-refusals cold-abort cold-concurrent peer-protocol peer-confine
 ASAN_REPORTS = $(abspath $(O)/asan/reports)
-ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:log_path=$(ASAN_REPORTS)/asan \
+ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:verify_asan_link_order=0:log_path=$(ASAN_REPORTS)/asan \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan
 check-asan: deps
 	$(Q)$(MAKE) --no-print-directory O=$(O)/asan EXTRA_CFLAGS='$(SANITIZE_FLAGS)' \

@@ -172,10 +172,10 @@ int store_list(struct migration ***out)
 	pthread_mutex_lock(&store_lock);
 	n = nstore;
 	*out = calloc((size_t)n + 1, sizeof(**out));
-	if (*out)
-		memcpy(*out, store, sizeof(**out) * (size_t)n);
-	else
+	if (!*out)
 		n = -ENOMEM;
+	else if (n)
+		memcpy(*out, store, sizeof(**out) * (size_t)n);
 	pthread_mutex_unlock(&store_lock);
 	return n;
 }
