@@ -33,7 +33,10 @@ log "60 connections from h2 that never authenticate"
 pid=$(L exec h1 sh -c 'cat /run/ferry/ferryd.pid 2>/dev/null' || true)
 L exec h2 python3 "$probe" "$a1" 4710 hold 60 >"$BUILD/peer-hold.out" &
 hold=$!
-sleep 1.5
+for ((i = 0; i < 400; i++)); do
+	[ -s "$BUILD/peer-hold.out" ] && break
+	sleep 0.1
+done
 closed=$(head -1 "$BUILD/peer-hold.out")
 log "closed at once: $closed of 60"
 assert_ge "${closed:-0}" 50 "connections over the per-address cap closed at once"

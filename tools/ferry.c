@@ -171,9 +171,16 @@ static void print_migration(struct json_object *m)
 			m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		return;
 	}
-	printf("%s %s: vm %s  %s -> %s\n", js(m, "type"), js(m, "id"), js(m, "vm"),
-	       js(m, "source"), js(m, "dest"));
+	printf("%s %s: vm %s  %s -> %s\n", js(m, "type") ?: "operation", js(m, "id"),
+	       js(m, "vm"), js(m, "source") ?: "?", js(m, "dest") ?: "?");
+	if (js(m, "foreign")) {
+		/* A record of a flow or format this ferryd does not run. */
+		printf("  %-22s unknown: not run by this ferryd: %s\n", "status", js(m, "foreign"));
+		return;
+	}
 	printf("  %-22s %s (step %s)\n", "status", js(m, "status"), js(m, "step"));
+	if (js(m, "coordinator"))
+		printf("  %-22s %s\n", "coordinator", js(m, "coordinator"));
 	printf("  %-22s %s\n", "vm_state", js(m, "vm_state"));
 	printf("  %-22s %s\n", "task_state", js(m, "task_state") ?: "-");
 	if (js(m, "error") && *js(m, "error"))

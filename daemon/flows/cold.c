@@ -174,10 +174,11 @@ static int cold_run_prep(struct migration *m, char *err, size_t errlen)
 /* The destination removes what it prepared now, or when it asks us later. */
 static int cold_undo_prep(struct migration *m, char *err, size_t errlen)
 {
-	struct json_object *rep;
+	struct json_object *req = rpc_req("cold.abort", m), *rep;
 	char e[1024];
 
-	rep = peer_call(m->dst_host, rpc_req("cold.abort", m), COLD_CALL_MS, e, sizeof(e));
+	rep = peer_call(m->dst_host, req, COLD_CALL_MS, e, sizeof(e));
+	json_object_put(req);
 	if (!rep)
 		log_warn("migration %s: %s; it will clean up when it asks", m->id, e);
 	json_object_put(rep);

@@ -94,7 +94,7 @@ def main():
         n, socks, closed = int(sys.argv[4]), [], 0
         for _ in range(n):
             try:
-                socks.append(socket.create_connection((addr, port), timeout=5))
+                socks.append(socket.create_connection((addr, port), timeout=2))
             except OSError:
                 closed += 1
         time.sleep(0.5)
