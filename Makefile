@@ -143,7 +143,7 @@ vmlinux:
 # The disk mover library (sender, receiver, wire format) and ferry-copy.
 MOVER_SRCS := mover/wire.c mover/extent.c mover/codec.c mover/aio.c mover/journal.c \
 	mover/dest.c mover/recv.c mover/session.c mover/auth.c mover/send.c mover/stream.c \
-	mover/stats.c mover/hash_avx2.c
+	mover/round.c mover/stats.c mover/hash_avx2.c
 MOVER_LIB := $(O)/lib/libmover.a
 # Only XXH3 is built for AVX2; wire.c calls it on CPUs that have it.
 $(OBJ)/mover/hash_avx2.o: ALL_CFLAGS += -mavx2

@@ -34,6 +34,13 @@ struct copy_cli {
 	const char *ranges_file;
 	struct ferry_range *ranges;
 	size_t nr_ranges, cap_ranges;
+	/* --rounds: a session; round i is ranges[round_first[i]..round_first[i+1]),
+	 * or the whole image when round_whole[i] */
+	const char *rounds_file;
+	bool round_pause;
+	size_t *round_first;
+	bool *round_whole;
+	size_t nr_rounds;
 	/* --serve */
 	bool serve, once;
 	const char *listen, *root;
@@ -84,6 +91,11 @@ static void usage(FILE *f)
 		"                            zeroout, discard, skip\n"
 		"      --range OFF:LEN       copy only this range (repeatable)\n"
 		"      --ranges FILE         ranges from FILE, \"OFFSET LENGTH\" per line\n"
+		"      --rounds FILE         a session: rounds of ranges from FILE, \"OFFSET LENGTH\"\n"
+		"                            per line, rounds apart by a line \"round\"; a line\n"
+		"                            \"all\": the whole image; then a commit\n"
+		"      --round-pause         before each round after the first, say so on stderr\n"
+		"                            and wait for a line on stdin\n"
 		"      --unit-size SIZE      work unit, a power of two (default 32M)\n"
 		"      --retries N           reconnects before giving up (default 5)\n"
 		"      --grow                extend an existing destination smaller than SOURCE\n"
@@ -118,6 +130,8 @@ enum {
 	OPT_ZERO,
 	OPT_RANGE,
 	OPT_RANGES,
+	OPT_ROUNDS,
+	OPT_ROUND_PAUSE,
 	OPT_UNIT,
 	OPT_RETRIES,
 	OPT_SERVE,
@@ -147,6 +161,8 @@ static const struct option long_opts[] = {
 	{ "zero", required_argument, NULL, OPT_ZERO },
 	{ "range", required_argument, NULL, OPT_RANGE },
 	{ "ranges", required_argument, NULL, OPT_RANGES },
+	{ "rounds", required_argument, NULL, OPT_ROUNDS },
+	{ "round-pause", no_argument, NULL, OPT_ROUND_PAUSE },
 	{ "unit-size", required_argument, NULL, OPT_UNIT },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "serve", no_argument, NULL, OPT_SERVE },
@@ -231,6 +247,111 @@ static int ranges_file_read(struct copy_cli *cli, const char *path)
 		ret = range_add(cli, off, len);
 	}
 	fclose(f);
+	return ret;
+}
+
+/* A new round of --rounds, starting at the next range. */
+static int round_add(struct copy_cli *cli)
+{
+	size_t *nf = realloc(cli->round_first, (cli->nr_rounds + 1) * sizeof(*nf));
+	bool *nw;
+
+	if (!nf)
+		return -ENOMEM;
+	cli->round_first = nf;
+	nw = realloc(cli->round_whole, (cli->nr_rounds + 1) * sizeof(*nw));
+	if (!nw)
+		return -ENOMEM;
+	cli->round_whole = nw;
+	cli->round_first[cli->nr_rounds] = cli->nr_ranges;
+	cli->round_whole[cli->nr_rounds++] = false;
+	return 0;
+}
+
+static int rounds_file_read(struct copy_cli *cli, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[256];
+	int ret, lineno = 0;
+
+	if (!f) {
+		out_error("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	ret = round_add(cli);
+	while (!ret && fgets(line, sizeof(line), f)) {
+		char a[64], b[64];
+		uint64_t off, len;
+		int k;
+
+		lineno++;
+		if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+			continue;
+		k = sscanf(line, "%63s %63s", a, b);
+		if (k == 1 && !strcmp(a, "round")) {
+			ret = round_add(cli);
+		} else if (k == 1 && !strcmp(a, "all")) {
+			cli->round_whole[cli->nr_rounds - 1] = true;
+		} else if (k == 2 && !parse_num(a, &off) && !parse_num(b, &len) && len) {
+			ret = range_add(cli, off, len);
+		} else {
+			out_error("%s:%d: expected \"OFFSET LENGTH\", \"all\" or \"round\"", path,
+				  lineno);
+			ret = -EINVAL;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* --rounds: one session, its rounds, a commit; a summary per round. */
+static int copy_rounds(struct copy_cli *cli)
+{
+	struct mover_send_session *ss;
+	struct mover_stats st;
+	char line[64];
+	size_t i;
+	int ret = 0;
+
+	cli->o.ranges = NULL;
+	cli->o.nr_ranges = 0;
+	ss = mover_send_open(&cli->o, &st);
+	if (!ss) {
+		out_error("%s: %s", cli->o.label, st.error);
+		return 1;
+	}
+	for (i = 0; i < cli->nr_rounds && !ret; i++) {
+		size_t a = cli->round_first[i];
+		size_t b = i + 1 < cli->nr_rounds ? cli->round_first[i + 1] : cli->nr_ranges;
+
+		if (i && cli->round_pause) {
+			fprintf(stderr, "round %zu: ready\n", i);
+			fflush(stderr);
+			if (!fgets(line, sizeof(line), stdin)) {
+				out_error("round %zu: no go-ahead on stdin", i);
+				ret = 1;
+				break;
+			}
+		}
+		ret = cli->round_whole[i] ? mover_send_round(ss, NULL, 0, &st) :
+					    mover_send_round(ss, cli->ranges + a, b - a, &st);
+		if (ret) {
+			out_error("%s: round %zu: %s (transfer %s: run again with --resume %s to "
+				  "continue)", cli->o.label, i, st.error, st.transfer_id,
+				  st.transfer_id);
+			ret = 1;
+		} else {
+			mover_stats_print(&st);
+		}
+	}
+	if (!ret) {
+		ret = mover_send_commit(ss, &st);
+		if (ret) {
+			out_error("%s: commit: %s", cli->o.label, st.error);
+			ret = 1;
+		}
+	}
+	mover_send_close(ss);
 	return ret;
 }
 
@@ -387,6 +508,10 @@ static int do_copy(struct copy_cli *cli, const char *src, const char *dst)
 		cli->o.dest_path = la.path;
 		cli->o.label = dst;
 	}
+	if (cli->rounds_file) {
+		ret = copy_rounds(cli);
+		goto done;
+	}
 	ret = mover_send(&cli->o, &st);
 	if (ret) {
 		/* Work the receiver journaled is kept: say how to go on. */
@@ -399,6 +524,7 @@ static int do_copy(struct copy_cli *cli, const char *src, const char *dst)
 	} else {
 		mover_stats_print(&st);
 	}
+done:
 	mover_server_free(srv);
 	if (srv)
 		rmdir(la.journal_dir); /* only if empty: journals stay for a resume */
@@ -580,6 +706,12 @@ int main(int argc, char **argv)
 		case OPT_RANGES:
 			cli.ranges_file = optarg;
 			break;
+		case OPT_ROUNDS:
+			cli.rounds_file = optarg;
+			break;
+		case OPT_ROUND_PAUSE:
+			cli.round_pause = true;
+			break;
 		case OPT_UNIT:
 			if (parse_size(optarg, &cli.o.unit_bytes))
 				goto bad_arg;
@@ -673,8 +805,17 @@ int main(int argc, char **argv)
 	}
 	if (verbose)
 		log_level_set(verbose > 1 ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (cli.ranges_file && cli.rounds_file) {
+		out_error("--ranges and --rounds exclude each other");
+		return 2;
+	}
 	if (cli.ranges_file && ranges_file_read(&cli, cli.ranges_file))
 		return 2;
+	if (cli.rounds_file && (cli.nr_ranges || rounds_file_read(&cli, cli.rounds_file))) {
+		if (cli.nr_ranges && !cli.nr_rounds)
+			out_error("--range and --rounds exclude each other");
+		return 2;
+	}
 	if (cli.checksum) {
 		if (optind >= argc) {
 			out_error("--checksum needs FILE...");
@@ -700,6 +841,8 @@ int main(int argc, char **argv)
 	}
 	ret = do_copy(&cli, argv[optind], argv[optind + 1]);
 	free(cli.ranges);
+	free(cli.round_first);
+	free(cli.round_whole);
 	return ret;
 bad_arg:
 	out_init(mode);

@@ -12,6 +12,12 @@
  * is a unit on disk.  A torn tail (a record whose check does not match) ends
  * the journal.  A copy resumed with the same transfer id and the same
  * header skips the units found here; any difference starts afresh.
+ *
+ * A session's journal (header flag MOVER_JOURNAL_SESSION) holds rounds: a
+ * round record (bit 63, the round in bits 32..62, the low 32 bits of the
+ * round's ranges digest) and then unit records tagged with their round
+ * (round << 32 | unit).  Replay keeps the last round's units: a resumed
+ * round skips them, a new one starts from none.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -125,6 +131,43 @@ int mover_journal_peek(const char *dir, const char *id, struct mover_journal_hdr
 	return ret;
 }
 
+static int journal_push(struct mover_journal *j, uint64_t rec)
+{
+	if (j->nr_pending == j->cap_pending) {
+		size_t nc = j->cap_pending ? j->cap_pending * 2 : 64;
+		uint64_t *np = realloc(j->pending, nc * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		j->pending = np;
+		j->cap_pending = nc;
+	}
+	j->pending[j->nr_pending++] = rec;
+	return 0;
+}
+
+/* One record of a session's journal; false: not a valid one (torn). */
+static bool journal_session_rec(struct mover_journal *j, uint64_t v)
+{
+	uint64_t u = v & 0xffffffffULL;
+
+	if (v & MOVER_JOURNAL_ROUND_REC) {
+		j->round = (uint32_t)((v >> 32) & MOVER_ROUND_MAX);
+		j->round_digest = (uint32_t)v;
+		j->have_round = true;
+		memset(j->bitmap, 0, DIV_ROUND_UP(j->nbits, 8));
+		j->done = 0;
+		return true;
+	}
+	if (!j->have_round || (v >> 32) != j->round || u >= j->nbits)
+		return false;
+	if (!(j->bitmap[u / 8] & (1u << (u % 8)))) {
+		j->bitmap[u / 8] |= (uint8_t)(1u << (u % 8));
+		j->done++;
+	}
+	return true;
+}
+
 /* Replay the records of an open journal into the bitmap. */
 static int journal_replay(struct mover_journal *j)
 {
@@ -143,7 +186,15 @@ static int journal_replay(struct mover_journal *j)
 		for (i = 0; i + MOVER_JOURNAL_REC_BYTES <= n; i += MOVER_JOURNAL_REC_BYTES) {
 			uint64_t u;
 
-			if (mover_journal_rec_decode(j->seed, buf + i, &u) || u >= j->nbits)
+			if (mover_journal_rec_decode(j->seed, buf + i, &u))
+				goto torn;
+			if (j->session) {
+				if (!journal_session_rec(j, u))
+					goto torn;
+				pos += MOVER_JOURNAL_REC_BYTES;
+				continue;
+			}
+			if (u >= j->nbits)
 				goto torn;
 			if (!(j->bitmap[u / 8] & (1u << (u % 8)))) {
 				j->bitmap[u / 8] |= (uint8_t)(1u << (u % 8));
@@ -179,6 +230,7 @@ int mover_journal_open(struct mover_journal **jp, const char *dir,
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->commit_lock, NULL);
 	j->hdr = *want;
+	j->session = want->flags & MOVER_JOURNAL_SESSION;
 	j->nbits = DIV_ROUND_UP(want->image_bytes, want->unit_bytes);
 	j->bitmap = calloc(1, DIV_ROUND_UP(j->nbits, 8) + 1);
 	ret = -ENOMEM;
@@ -258,16 +310,8 @@ uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit)
 
 	pthread_mutex_lock(&j->lock);
 	if (unit < j->nbits && !(j->bitmap[unit / 8] & (1u << (unit % 8)))) {
-		if (j->nr_pending == j->cap_pending) {
-			size_t nc = j->cap_pending ? j->cap_pending * 2 : 64;
-			uint64_t *np = realloc(j->pending, nc * sizeof(*np));
-
-			if (!np)
-				goto out;
-			j->pending = np;
-			j->cap_pending = nc;
-		}
-		j->pending[j->nr_pending++] = unit;
+		if (journal_push(j, j->session ? (uint64_t)j->round << 32 | unit : unit))
+			goto out;
 		j->bitmap[unit / 8] |= (uint8_t)(1u << (unit % 8));
 		j->done++;
 	}
@@ -275,6 +319,24 @@ uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit)
 out:
 	pthread_mutex_unlock(&j->lock);
 	return seq;
+}
+
+int mover_journal_round(struct mover_journal *j, uint32_t round, uint32_t digest)
+{
+	int ret;
+
+	pthread_mutex_lock(&j->lock);
+	ret = journal_push(j, MOVER_JOURNAL_ROUND_REC | (uint64_t)(round & MOVER_ROUND_MAX) << 32 |
+				      digest);
+	if (!ret) {
+		j->round = round;
+		j->round_digest = digest;
+		j->have_round = true;
+		memset(j->bitmap, 0, DIV_ROUND_UP(j->nbits, 8));
+		j->done = 0;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return ret;
 }
 
 int mover_journal_commit(struct mover_journal *j, int dest_fd)
@@ -339,8 +401,11 @@ out:
 		/* These units are not done: a COMMIT must not count them. */
 		pthread_mutex_lock(&j->lock);
 		for (i = 0; i < n; i++) {
-			uint64_t u = units[i];
+			uint64_t u = units[i] & 0xffffffffULL;
 
+			if ((units[i] & MOVER_JOURNAL_ROUND_REC) ||
+			    (j->session && units[i] >> 32 != j->round))
+				continue;
 			if (j->bitmap[u / 8] & (1u << (u % 8))) {
 				j->bitmap[u / 8] &= (uint8_t)~(1u << (u % 8));
 				j->done--;

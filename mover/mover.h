@@ -187,6 +187,39 @@ struct mover_send_opts {
 
 int mover_send(const struct mover_send_opts *o, struct mover_stats *st);
 
+/*
+ * A session (round.c): one transfer, its destination and journal set up
+ * once, then rounds of ranges through the same connections, each
+ * acknowledged once durable on the receiver (one group commit per round),
+ * then a commit.  For pre-copy rounds and the final delta:
+ *
+ *	struct mover_send_session *ss = mover_send_open(&o, &st);
+ *	while (...)
+ *		ret = mover_send_round(ss, dirty, n, &st);  // NULL: the whole image
+ *	ret = mover_send_commit(ss, &st);
+ *	mover_send_close(ss);
+ *
+ * - o (not its .ranges, which must be NULL) is as for mover_send(); it and
+ *   what it points to must outlive the session.  The image size is fixed
+ *   at open.
+ * - A dropped connection is reconnected within .max_retries per round, and
+ *   the round goes on where the receiver's journal says; a receiver that
+ *   restarted resumes its last durable round.  A round that failed fails
+ *   the session: close it and open it again with the same id (that resumes
+ *   the receiver's last round when the first round's ranges are the same).
+ * - .verify re-reads each round's ranges after the round is durable.
+ * - st: the round's (or the commit's) own figures; st.error says why.
+ * - mover_send_close without a commit leaves the receiver's journal (and a
+ *   created part file): the session id can be resumed.
+ */
+struct mover_send_session;
+
+struct mover_send_session *mover_send_open(const struct mover_send_opts *o, struct mover_stats *st);
+int mover_send_round(struct mover_send_session *ss, const struct ferry_range *ranges, size_t n,
+		     struct mover_stats *st);
+int mover_send_commit(struct mover_send_session *ss, struct mover_stats *st);
+void mover_send_close(struct mover_send_session *ss);
+
 /* What a new transfer asks the receiver (argument of authorize). */
 struct mover_auth_req {
 	const uint8_t *token; /* MOVER_TOKEN_BYTES; compare with ct_memcmp() */
@@ -195,6 +228,7 @@ struct mover_auth_req {
 	uint64_t image_bytes; /* declared size of the source image */
 	bool ranges;	      /* a range copy (into an existing destination) */
 	bool grow;	      /* the sender asks that a smaller file be extended */
+	bool session;	      /* a session: rounds of ranges (ranges is set too) */
 	const char *peer;     /* "addr:port" of the sender, "local" */
 };
 
@@ -304,7 +338,7 @@ int mover_checksum_fd(int fd, uint64_t size, char out[33]);
 /* wire.c: the frame format (docs/wire-format.md); the only parser of
  * network input. */
 #define MOVER_MAGIC 0x59524546u /* "FERY" in little-endian byte order */
-#define MOVER_VERSION 2
+#define MOVER_VERSION 3
 #define MOVER_HDR_BYTES 32
 
 enum mover_ftype {
@@ -321,8 +355,12 @@ enum mover_ftype {
 	MOVER_F_VERIFY_SUM = 11, /* r->s: arg = digest of that range */
 	MOVER_F_COMMIT = 12,	/* s->r: finish the transfer */
 	MOVER_F_COMMIT_OK = 13, /* r->s: destination complete and durable */
-	MOVER_F_RANGES = 14,	/* s->r: after a range HELLO, the ranges */
-	MOVER_F_TYPE_MAX = 14,
+	MOVER_F_RANGES = 14,	/* s->r: after a range HELLO or a ROUND, the ranges */
+	MOVER_F_ROUND = 15,	/* s->r: a session's round begins (its ranges follow) */
+	MOVER_F_ROUND_OK = 16,	/* r->s: the round's bitmap */
+	MOVER_F_ROUND_END = 17, /* s->r: every unit of the round was sent: make it durable */
+	MOVER_F_ROUND_DONE = 18, /* r->s: the round is on disk */
+	MOVER_F_TYPE_MAX = 18,
 };
 
 #define MOVER_DATA_ZSTD 0x0001u /* DATA flag: payload is one zstd frame */
@@ -331,13 +369,16 @@ enum mover_ftype {
 #define MOVER_HELLO_RANGES 0x0001u /* a range copy */
 #define MOVER_HELLO_VERIFY 0x0002u /* the sender will verify */
 #define MOVER_HELLO_GROW 0x0004u   /* an existing smaller file may be extended */
-#define MOVER_HELLO_KNOWN 0x0007u
+#define MOVER_HELLO_SESSION 0x0008u /* a session: ranges come per round */
+#define MOVER_HELLO_KNOWN 0x000fu
 #define MOVER_RANGES_MAX (1u << 20) /* ranges of one transfer */
 /* WELCOME flags */
 #define MOVER_WELCOME_CREATED 0x0001u /* a new (part) file */
 #define MOVER_WELCOME_RESUMED 0x0002u /* a journal was found */
 #define MOVER_WELCOME_BLOCKDEV 0x0004u
 #define MOVER_WELCOME_JOINED 0x0008u /* the transfer was live: no resync */
+#define MOVER_WELCOME_ROUND 0x0010u  /* session: round, round_digest are set */
+#define MOVER_ROUND_MAX 0x7fffffffu  /* rounds of a session */
 
 struct mover_frame {
 	uint8_t type;	  /* enum mover_ftype */
@@ -368,8 +409,18 @@ struct mover_welcome {
 	uint64_t dest_bytes;
 	uint64_t units_done;
 	uint32_t bitmap_bytes;
+	uint32_t round;	       /* MOVER_WELCOME_ROUND: the receiver's round... */
+	uint32_t round_digest; /* ...and the low 32 bits of its ranges' digest */
 	const uint8_t *bitmap; /* points into the decoded payload */
 };
+
+/* ROUND payload (the frame's offset is the round, arg its ranges' digest). */
+struct mover_round {
+	uint32_t nr_ranges;   /* RANGES frames follow with them */
+	uint64_t units_total; /* units they touch */
+};
+
+#define MOVER_ROUND_BYTES 16
 
 /* Per-connection receive state: which unit is open, what it covered. */
 struct mover_rx {
@@ -393,6 +444,8 @@ int mover_hello_decode(const uint8_t *p, size_t len, struct mover_hello *h, cons
 size_t mover_welcome_encode(const struct mover_welcome *w, uint8_t *buf, size_t cap);
 int mover_welcome_decode(const uint8_t *p, size_t len, uint64_t units, struct mover_welcome *w,
 			 const char **why);
+size_t mover_round_encode(const struct mover_round *r, uint8_t *buf, size_t cap);
+int mover_round_decode(const uint8_t *p, size_t len, struct mover_round *r, const char **why);
 size_t mover_error_encode(int err, const char *msg, uint8_t *buf, size_t cap);
 /* err is a positive errno (EPROTO when out of range). */
 int mover_error_decode(const uint8_t *p, size_t len, int *err, char *msg, size_t msglen);
@@ -622,7 +675,16 @@ struct mover_journal {
 	uint64_t commits;
 	int err;	      /* a failed group commit: every later one fails */
 	const char *err_what; /* "fdatasync of the destination", ... */
+	/* A session's journal (MOVER_JOURNAL_SESSION): records carry their
+	 * round; the bitmap is the current round's. */
+	bool session;
+	bool have_round;       /* a round was begun (now, or found in the file) */
+	uint32_t round;	       /* the current round */
+	uint32_t round_digest; /* low 32 bits of its ranges' digest */
 };
+
+#define MOVER_JOURNAL_SESSION 0x0100u /* header flag: a session's journal */
+#define MOVER_JOURNAL_ROUND_REC (1ULL << 63) /* record: a round begins */
 
 #define MOVER_JOURNAL_HDR_BYTES 144
 #define MOVER_JOURNAL_REC_BYTES 16
@@ -642,6 +704,9 @@ bool mover_journal_test(struct mover_journal *j, uint64_t unit);
 /* Mark a unit received and written; returns the group commit that will
  * make it durable (compare with mover_journal_durable()). */
 uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit);
+/* A session's next round: the bitmap starts empty; the round's record goes
+ * out with the next group commit, ahead of its units.  0 or -ENOMEM. */
+int mover_journal_round(struct mover_journal *j, uint32_t round, uint32_t digest);
 /* fdatasync(dest_fd), append the pending records, fdatasync the journal.
  * On failure the pending units are marked not done again, and the journal
  * refuses every later commit (j->err, j->err_what): what was in flight is
@@ -725,7 +790,7 @@ struct mover_sconn {
 	size_t cap_reqs;
 	uint8_t in[8192]; /* frames from the receiver */
 	size_t inlen;
-	bool fin_ok, commit_ok, have_sum;
+	bool fin_ok, commit_ok, have_sum, round_done;
 	uint64_t sum_off, sum;
 	uint8_t commit_info[32];
 	uint64_t unit_done; /* bytes of the current unit sent */
@@ -773,6 +838,14 @@ struct mover_xfer {
 	atomic_uint_fast64_t verified_bytes, units_sent, units_acked, done_bytes, chunks;
 	pthread_mutex_t plock; /* progress callback */
 	atomic_uint_fast64_t last_progress_ns;
+	/* A session (round.c): one transfer, rounds over these connections. */
+	bool session;
+	bool in_round;	  /* a round is under way: a (re)connection sends ROUND */
+	bool round_first; /* the next ROUND is the round's first on conn 0 */
+	bool round_started;
+	uint32_t round;	  /* the current (or last) round */
+	bool peer_round_known; /* the receiver's last round, from WELCOME */
+	uint32_t peer_round, peer_round_digest;
 };
 
 /* Connections by default: two per core, 4..8. */
@@ -785,7 +858,19 @@ bool mover_retryable(int err);
 void mover_fail(struct mover_xfer *x, int err, const char *fmt, ...) __printf(3, 4);
 bool mover_stopped(struct mover_xfer *x);
 int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first);
+/* A session: ROUND on fd, ROUND_OK's bitmap applied (first: skip, else
+ * resync). */
+int mover_round_send(struct mover_xfer *x, struct mover_sconn *c, int fd, bool first);
 void mover_sconn_close(struct mover_xfer *x, struct mover_sconn *c);
+/* The pieces of mover_send(), for round.c. */
+int mover_xfer_check_opts(struct mover_xfer *x, struct mover_stats *st);
+int mover_xfer_open_source(struct mover_xfer *x, struct mover_stats *st);
+int mover_xfer_plan(struct mover_xfer *x, const struct ferry_range *ranges, size_t n);
+void mover_xfer_plan_free(struct mover_xfer *x);
+void mover_xfer_stats(struct mover_xfer *x, struct mover_stats *st);
+bool mover_xfer_take_retry(struct mover_xfer *x);
+void mover_xfer_backoff(struct mover_xfer *x, unsigned int attempt);
+void *mover_sconn_main(void *arg);
 
 /* stream.c: what a connection sends */
 int mover_sconn_init(struct mover_sconn *c);
@@ -797,6 +882,8 @@ int mover_sconn_fin(struct mover_sconn *c);
 /* Re-read both sides of every unit and compare (--verify). */
 void mover_verify_all(struct mover_xfer *x);
 void mover_commit(struct mover_xfer *x);
+/* A session: ROUND_END on connection 0 (connected), until ROUND_DONE. */
+int mover_round_end(struct mover_xfer *x);
 void mover_progress_report(struct mover_xfer *x, bool final);
 
 /* recv.c, session.c: the receiver (public API above) */
@@ -824,6 +911,18 @@ struct mover_rsession {
 	char peer[64];
 	atomic_uint_fast64_t written_bytes, zeroed_bytes;
 	atomic_uint_fast64_t last_commit_ns;
+	/* A session (MOVER_HELLO_SESSION): one transfer, ranges per round.
+	 * Every round's ranges are kept until the session closes, so that a
+	 * connection still holding an old round's never reads freed memory;
+	 * under lock, but round_gen. */
+	bool session;
+	struct ferry_range **rounds;
+	size_t nr_rounds;
+	const struct ferry_range *round_ranges; /* the current round's, or NULL */
+	size_t round_nr;
+	uint64_t round_units;	/* units the current round touches */
+	uint64_t round_digest;	/* of its ranges */
+	atomic_uint round_gen;	/* bumped when a round begins */
 };
 
 struct mover_rack {
@@ -845,6 +944,8 @@ struct mover_rconn {
 	char addr[64];	  /* peer address without the port, "local" */
 	char peer[64];
 	struct mover_rsession *s;
+	unsigned int rx_gen; /* the session round whose ranges rx holds */
+	bool rx_set;
 	uint8_t *payload; /* MOVER_PAYLOAD_MAX: compressed data, HELLO */
 	uint8_t *out;	  /* MOVER_CHUNK_MAX: verify reads */
 	struct mover_writer w;
@@ -896,6 +997,13 @@ int mover_session_commit(struct mover_rconn *c, bool force);
 /* UNIT_ACK the units of c that are durable. */
 int mover_session_acks(struct mover_rconn *c);
 int mover_session_verify(struct mover_rconn *c, uint64_t off, uint64_t len);
+/* A session: give rx the current round's ranges (none before a round). */
+void mover_session_rx_sync(struct mover_rconn *c);
+/* ROUND (its payload in c->payload): read its ranges, begin or rejoin it,
+ * reply ROUND_OK with the round's bitmap. */
+int mover_session_round(struct mover_rconn *c, const struct mover_frame *f);
+/* ROUND_END: the round's one durability point, then ROUND_DONE. */
+int mover_session_round_end(struct mover_rconn *c, const struct mover_frame *f);
 /* COMMIT: every unit there, fsync, rename, journal removed. */
 int mover_session_finish(struct mover_rconn *c);
 

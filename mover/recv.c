@@ -208,6 +208,11 @@ static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const 
 			*why = "the transfer is complete";
 			return -EALREADY;
 		}
+		/* Checked against this round's ranges, and still in it. */
+		if (s->session && c->rx_gen != atomic_load(&s->round_gen)) {
+			*why = "extent of a round that is over";
+			return -EPROTO;
+		}
 	}
 	/* Anything but data and zeros waits for the writes in flight. */
 	if (f->type != MOVER_F_DATA && f->type != MOVER_F_ZERO) {
@@ -241,12 +246,19 @@ static int conn_frame(struct mover_rconn *c, const struct mover_frame *f, const 
 		}
 		return ret;
 	case MOVER_F_FIN:
-		ret = mover_session_commit(c, true);
+		/* A session's FIN only says its units are written: the round
+		 * end makes them durable, all at once. */
+		ret = s->session ? 0 : mover_session_commit(c, true);
 		if (!ret)
 			ret = mover_session_acks(c);
 		if (!ret)
 			ret = mover_rconn_send(c, MOVER_F_FIN_OK, 0, 0, NULL, 0);
 		return ret;
+	case MOVER_F_ROUND:
+		ret = conn_read_payload(c, f, c->payload, why);
+		return ret ? ret : mover_session_round(c, f);
+	case MOVER_F_ROUND_END:
+		return mover_session_round_end(c, f);
 	case MOVER_F_VERIFY:
 		return mover_session_verify(c, f->offset, f->arg);
 	case MOVER_F_COMMIT:
@@ -282,8 +294,10 @@ static void *conn_main(void *arg)
 			ret = -EALREADY;
 			break;
 		}
-		if (!ret)
+		if (!ret) {
+			mover_session_rx_sync(c);
 			ret = conn_frame(c, &f, &why);
+		}
 		if (ret == 1) {
 			ret = 0; /* committed: this connection is done */
 			break;

@@ -184,12 +184,18 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 	net_sock_timeouts(fd, x->io_timeout_ms, x->io_timeout_ms);
 	memcpy(h.token, x->o->token, MOVER_TOKEN_BYTES);
 	h.image_bytes = x->image_bytes;
-	h.unit_bytes = x->plan.unit_bytes;
-	h.units_total = x->plan.nr_units;
-	h.ranges_digest = x->plan.digest;
-	h.flags = (x->plan.ranges ? MOVER_HELLO_RANGES : 0) | (x->o->verify ? MOVER_HELLO_VERIFY : 0) |
-		  (x->o->grow ? MOVER_HELLO_GROW : 0);
-	h.nr_ranges = x->plan.ranges ? (uint32_t)x->nr_ranges : 0;
+	h.unit_bytes = x->unit_bytes;
+	h.flags = (x->o->verify ? MOVER_HELLO_VERIFY : 0) | (x->o->grow ? MOVER_HELLO_GROW : 0);
+	if (x->session) {
+		/* The session's ranges come per round (ROUND). */
+		h.units_total = DIV_ROUND_UP(x->image_bytes, x->unit_bytes);
+		h.flags |= MOVER_HELLO_SESSION;
+	} else {
+		h.units_total = x->plan.nr_units;
+		h.ranges_digest = x->plan.digest;
+		h.flags |= x->plan.ranges ? MOVER_HELLO_RANGES : 0;
+		h.nr_ranges = x->plan.ranges ? (uint32_t)x->nr_ranges : 0;
+	}
 	h.zero_mode = x->o->zero_mode;
 	h.conn_index = (uint32_t)c->index;
 	h.conns = (uint32_t)x->nconns;
@@ -242,7 +248,7 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 		goto err;
 	}
 	ret = f.type == MOVER_F_WELCOME ?
-		      mover_welcome_decode(p, f.len, DIV_ROUND_UP(x->image_bytes, x->plan.unit_bytes),
+		      mover_welcome_decode(p, f.len, DIV_ROUND_UP(x->image_bytes, x->unit_bytes),
 					   &w, &why) :
 		      -EPROTO;
 	if (ret) {
@@ -252,12 +258,28 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 	if (first) {
 		x->resumed = w.flags & MOVER_WELCOME_RESUMED;
 		x->created = w.flags & MOVER_WELCOME_CREATED;
+		x->peer_round_known = w.flags & MOVER_WELCOME_ROUND;
+		x->peer_round = w.round;
+		x->peer_round_digest = w.round_digest;
 	}
+	if (x->session) {
+		/* A session's bitmap is its round's: ROUND_OK brings it. */
+		free(p);
+		p = NULL;
+		if (x->in_round) {
+			bool rfirst = x->round_first;
+
+			x->round_first = false;
+			ret = mover_round_send(x, c, fd, rfirst);
+			if (ret)
+				goto err;
+		}
 	/* A connection joining the live transfer has nothing to resync: the
 	 * units in flight elsewhere are simply not marked yet.  A new session
 	 * after the first (the receiver restarted) may have lost some. */
-	if (first || !(w.flags & MOVER_WELCOME_JOINED))
+	} else if (first || !(w.flags & MOVER_WELCOME_JOINED)) {
 		xfer_apply_bitmap(x, &w, first);
+	}
 	free(p);
 	pthread_mutex_lock(&x->lock);
 	c->fd = fd;
@@ -267,6 +289,78 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 err:
 	free(p);
 	close(fd);
+	return ret;
+}
+
+/*
+ * A session's round on connection fd (idle: nothing from the receiver is
+ * pending on it): ROUND and its ranges, then ROUND_OK and its bitmap.  The
+ * round's first ROUND skips what the receiver has (a round it holds from
+ * before); a later one (a reconnection) sends again what it lost.
+ */
+int mover_round_send(struct mover_xfer *x, struct mover_sconn *c, int fd, bool first)
+{
+	struct mover_round rd = { .nr_ranges = (uint32_t)x->nr_ranges,
+				  .units_total = x->plan.nr_units };
+	struct mover_frame f = { .type = MOVER_F_ROUND, .offset = x->round, .arg = x->plan.digest };
+	uint8_t hdr[MOVER_HDR_BYTES], *p;
+	struct mover_welcome w;
+	struct iovec iov[2];
+	const char *why = "bad round reply";
+	int ret, rerr;
+
+	p = malloc(MOVER_PAYLOAD_MAX);
+	if (!p) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	f.len = (uint32_t)mover_round_encode(&rd, p, MOVER_PAYLOAD_MAX);
+	mover_frame_encode(&f, hdr);
+	iov[0] = (struct iovec){ hdr, sizeof(hdr) };
+	iov[1] = (struct iovec){ p, f.len };
+	ret = mover_sock_sendv(fd, iov, 2);
+	for (size_t i = 0; !ret && i < x->nr_ranges;) {
+		size_t n = MIN(x->nr_ranges - i, (size_t)(MOVER_PAYLOAD_MAX / 16));
+
+		f = (struct mover_frame){ .type = MOVER_F_RANGES };
+		f.len = (uint32_t)mover_ranges_encode(x->ranges + i, n, p, MOVER_PAYLOAD_MAX);
+		mover_frame_encode(&f, hdr);
+		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
+		iov[1] = (struct iovec){ p, f.len };
+		ret = mover_sock_sendv(fd, iov, 2);
+		i += n;
+	}
+	if (!ret)
+		ret = read_full(fd, hdr, sizeof(hdr));
+	if (!ret)
+		ret = mover_frame_decode(hdr, &f, &why);
+	if (!ret && f.len)
+		ret = read_full(fd, p, f.len);
+	if (ret) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "round %u: %s", x->round,
+			 ret == -EPIPE ? "connection closed by the receiver" : strerror(-ret));
+		goto out;
+	}
+	if (f.type == MOVER_F_ERROR) {
+		char msg[MOVER_ERR_MAX];
+
+		mover_error_decode(p, f.len, &rerr, msg, sizeof(msg));
+		snprintf(c->errmsg, sizeof(c->errmsg), "%s", msg);
+		ret = mover_retryable(-rerr) ? -EPROTO : -rerr;
+		goto out;
+	}
+	ret = f.type == MOVER_F_ROUND_OK && f.offset == x->round ?
+		      mover_welcome_decode(p, f.len, DIV_ROUND_UP(x->image_bytes, x->unit_bytes),
+					   &w, &why) :
+		      -EPROTO;
+	if (ret) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "round %u: %s", x->round, why);
+		goto out;
+	}
+	if (first || !(w.flags & MOVER_WELCOME_JOINED))
+		xfer_apply_bitmap(x, &w, first);
+out:
+	free(p);
 	return ret;
 }
 
@@ -302,7 +396,7 @@ static ssize_t xfer_next_unit(struct mover_xfer *x)
 	return i;
 }
 
-static bool xfer_take_retry(struct mover_xfer *x)
+bool mover_xfer_take_retry(struct mover_xfer *x)
 {
 	bool ok;
 
@@ -314,7 +408,7 @@ static bool xfer_take_retry(struct mover_xfer *x)
 	return ok;
 }
 
-static void xfer_backoff(struct mover_xfer *x, unsigned int attempt)
+void mover_xfer_backoff(struct mover_xfer *x, unsigned int attempt)
 {
 	uint64_t ms = MIN(100ULL << MIN(attempt, 5u), 2000ULL), end = now_ms() + ms;
 
@@ -325,7 +419,7 @@ static void xfer_backoff(struct mover_xfer *x, unsigned int attempt)
 	}
 }
 
-static void *sconn_main(void *arg)
+void *mover_sconn_main(void *arg)
 {
 	struct mover_sconn *c = arg;
 	struct mover_xfer *x = c->x;
@@ -367,17 +461,17 @@ failed:
 		mover_sconn_close(x, c);
 		if (ret == -EBADMSG)
 			c->no_zerocopy = true; /* read and send our own copy from now on */
-		if (!mover_retryable(ret) || !xfer_take_retry(x)) {
+		if (!mover_retryable(ret) || !mover_xfer_take_retry(x)) {
 			mover_fail(x, ret, "%s", c->errmsg);
 			break;
 		}
 		log_warn("%s: %s; reconnecting (retry %u)", x->label, c->errmsg, x->retries);
-		xfer_backoff(x, attempt++);
+		mover_xfer_backoff(x, attempt++);
 	}
 	return NULL;
 }
 
-static int xfer_open_source(struct mover_xfer *x, struct mover_stats *st)
+int mover_xfer_open_source(struct mover_xfer *x, struct mover_stats *st)
 {
 	const struct mover_send_opts *o = x->o;
 	struct stat sb;
@@ -435,19 +529,30 @@ static void xfer_order(struct mover_xfer *x)
 	}
 }
 
-/* Copy, sort and merge the caller's ranges, then cut the work units. */
-static int xfer_plan(struct mover_xfer *x)
+void mover_xfer_plan_free(struct mover_xfer *x)
 {
-	const struct mover_send_opts *o = x->o;
+	mover_plan_free(&x->plan);
+	free(x->ranges);
+	free(x->state);
+	free(x->requeue);
+	free(x->order);
+	x->ranges = NULL;
+	x->state = NULL;
+	x->requeue = x->order = NULL;
+	x->nr_ranges = x->nr_requeue = x->next = x->verify_next = 0;
+}
+
+/* Copy, sort and merge the caller's ranges, then cut the work units. */
+int mover_xfer_plan(struct mover_xfer *x, const struct ferry_range *ranges, size_t n)
+{
 	struct ferry_range *r = NULL;
-	size_t n = o->nr_ranges;
 	int ret;
 
-	if (o->ranges) {
+	if (ranges) {
 		r = malloc(MAX(n, (size_t)1) * sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		memcpy(r, o->ranges, n * sizeof(*r));
+		memcpy(r, ranges, n * sizeof(*r));
 		ret = mover_ranges_normalize(r, &n, x->image_bytes);
 		if (ret) {
 			free(r);
@@ -472,7 +577,7 @@ static int xfer_plan(struct mover_xfer *x)
 	return 0;
 }
 
-static void xfer_stats(struct mover_xfer *x, struct mover_stats *st)
+void mover_xfer_stats(struct mover_xfer *x, struct mover_stats *st)
 {
 	st->image_bytes = x->image_bytes;
 	st->total_bytes = x->plan.total_bytes;
@@ -500,7 +605,7 @@ static void xfer_stats(struct mover_xfer *x, struct mover_stats *st)
 	snprintf(st->transfer_id, sizeof(st->transfer_id), "%s", x->id);
 }
 
-static int xfer_check_opts(struct mover_xfer *x, struct mover_stats *st)
+int mover_xfer_check_opts(struct mover_xfer *x, struct mover_stats *st)
 {
 	const struct mover_send_opts *o = x->o;
 	uint8_t rnd[8];
@@ -563,18 +668,18 @@ int mover_send(const struct mover_send_opts *o, struct mover_stats *st)
 	pthread_mutex_init(&x->plock, NULL);
 	for (i = 0; i < MOVER_CONNS_MAX; i++)
 		x->conns[i] = (struct mover_sconn){ .x = x, .index = (int)i, .fd = -1 };
-	ret = xfer_check_opts(x, st);
+	ret = mover_xfer_check_opts(x, st);
 	if (ret)
 		goto out_free;
 	mover_ratelimit_init(&x->rl, o->bwlimit_bps);
 
-	ret = xfer_open_source(x, st);
+	ret = mover_xfer_open_source(x, st);
 	if (ret) {
 		mover_fail(x, ret, "%s: %s", o->source ? o->source : "source",
 			   ret == -EINVAL ? "not a regular file or block device" : strerror(-ret));
 		goto out;
 	}
-	ret = xfer_plan(x);
+	ret = mover_xfer_plan(x, o->ranges, o->nr_ranges);
 	if (ret) {
 		mover_fail(x, ret, "%s", ret == -ERANGE ? "a range lies outside the image" :
 					  ret == -EINVAL ? "an empty range" :
@@ -589,10 +694,10 @@ int mover_send(const struct mover_send_opts *o, struct mover_stats *st)
 	/* The first connection learns what the receiver has. */
 	for (unsigned int attempt = 0;; attempt++) {
 		ret = mover_handshake(x, &x->conns[0], true);
-		if (!ret || !mover_retryable(ret) || !xfer_take_retry(x))
+		if (!ret || !mover_retryable(ret) || !mover_xfer_take_retry(x))
 			break;
 		log_warn("%s: %s; retrying", x->label, x->conns[0].errmsg);
-		xfer_backoff(x, attempt);
+		mover_xfer_backoff(x, attempt);
 	}
 	if (ret) {
 		mover_fail(x, ret, "%s", x->conns[0].errmsg);
@@ -605,7 +710,7 @@ int mover_send(const struct mover_send_opts *o, struct mover_stats *st)
 	for (i = 0; i < (size_t)x->nconns; i++) {
 		ret = mover_sconn_init(&x->conns[i]);
 		if (!ret)
-			ret = -pthread_create(&x->conns[i].thr, NULL, sconn_main, &x->conns[i]);
+			ret = -pthread_create(&x->conns[i].thr, NULL, mover_sconn_main, &x->conns[i]);
 		if (ret) {
 			mover_fail(x, ret, "cannot start a connection thread: %s", strerror(-ret));
 			break;
@@ -625,18 +730,14 @@ out:
 		mover_sconn_close(x, &x->conns[i]);
 		mover_sconn_fini(&x->conns[i]);
 	}
-	xfer_stats(x, st);
+	mover_xfer_stats(x, st);
 	ret = x->err;
 	if (ret)
 		snprintf(st->error, sizeof(st->error), "%s", x->errmsg);
 	mover_ratelimit_fini(&x->rl);
 	if (x->own_src)
 		close(x->src_fd);
-	mover_plan_free(&x->plan);
-	free(x->ranges);
-	free(x->state);
-	free(x->requeue);
-	free(x->order);
+	mover_xfer_plan_free(x);
 out_free:
 	pthread_mutex_destroy(&x->lock);
 	pthread_mutex_destroy(&x->plock);

@@ -47,10 +47,10 @@ void mover_session_release(struct mover_server *srv, struct mover_rsession *s, c
 	res.image_bytes = s->params.image_bytes;
 	res.written_bytes = s->written_bytes;
 	res.zeroed_bytes = s->zeroed_bytes;
-	res.units_total = s->params.units_total;
+	res.units_total = s->session ? s->round_units : s->params.units_total;
 	res.units_done = s->j ? mover_journal_done(s->j) : 0;
 	if (s->committed) {
-		res.units_done = s->params.units_total;
+		res.units_done = res.units_total;
 		res.error = "";
 	} else {
 		res.status = atomic_load(&s->failed) ? -EIO : ret ? ret : -ECONNABORTED;
@@ -78,6 +78,9 @@ void mover_session_release(struct mover_server *srv, struct mover_rsession *s, c
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->fail_lock);
 	free(s->ranges);
+	for (size_t i = 0; i < s->nr_rounds; i++)
+		free(s->rounds[i]);
+	free(s->rounds);
 	free(s);
 }
 
@@ -184,7 +187,8 @@ static int session_init(struct mover_rsession *s, const struct mover_hello *h, s
 	want.dest_dev = s->dst.dev;
 	want.dest_ino = s->dst.ino;
 	want.part_id = s->dst.part_id;
-	want.flags = s->dst.created ? MOVER_WELCOME_CREATED : 0;
+	want.flags = (s->dst.created ? MOVER_WELCOME_CREATED : 0) |
+		     (h->flags & MOVER_HELLO_SESSION ? MOVER_JOURNAL_SESSION : 0);
 	/* A journal of another file (or another copy) is replaced; a part
 	 * file reopened without its journal holds stale data and is not
 	 * "fresh" (dest.c): its zero runs are punched. */
@@ -254,10 +258,11 @@ static int hello_admit(struct mover_rconn *c)
 	return ret;
 }
 
-/* The RANGES frames of a range HELLO: exactly what its digest and unit
- * count promised. */
-static int hello_ranges(struct mover_rconn *c, const struct mover_hello *h,
-			struct ferry_range **rp, size_t *np)
+/* The RANGES frames after a range HELLO or a ROUND: exactly what its
+ * digest and unit count promised. */
+static int read_ranges(struct mover_rconn *c, uint64_t image_bytes, uint64_t unit_bytes,
+		       uint32_t nr_ranges, uint64_t digest, uint64_t units,
+		       struct ferry_range **rp, size_t *np)
 {
 	struct ferry_range *r;
 	struct mover_frame f;
@@ -265,10 +270,10 @@ static int hello_ranges(struct mover_rconn *c, const struct mover_hello *h,
 	size_t n = 0;
 	int ret = 0;
 
-	r = malloc(MAX((size_t)h->nr_ranges, (size_t)1) * sizeof(*r));
+	r = malloc(MAX((size_t)nr_ranges, (size_t)1) * sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	while (!ret && n < h->nr_ranges) {
+	while (!ret && n < nr_ranges) {
 		c->deadline_ms = now_ms() + (uint64_t)c->srv->conf.io_timeout_ms;
 		ret = mover_rconn_read_frame(c, &f, &why);
 		if (!ret && f.type != MOVER_F_RANGES) {
@@ -276,12 +281,12 @@ static int hello_ranges(struct mover_rconn *c, const struct mover_hello *h,
 			ret = -EPROTO;
 		}
 		if (!ret)
-			ret = mover_ranges_decode(c->payload, f.len, h->image_bytes, r, &n,
-						  h->nr_ranges, &why);
+			ret = mover_ranges_decode(c->payload, f.len, image_bytes, r, &n,
+						  nr_ranges, &why);
 	}
-	if (!ret && (mover_ranges_digest(r, n) != h->ranges_digest ||
-		     mover_ranges_units(r, n, h->unit_bytes) != h->units_total)) {
-		why = "ranges do not match the hello";
+	if (!ret && (mover_ranges_digest(r, n) != digest ||
+		     mover_ranges_units(r, n, unit_bytes) != units)) {
+		why = "ranges do not match what was announced";
 		ret = -EPROTO;
 	}
 	if (ret) {
@@ -336,7 +341,10 @@ int mover_session_hello(struct mover_rconn *c)
 				       .transfer_id = h.transfer_id,
 				       .image_bytes = h.image_bytes,
 				       .ranges = h.flags & MOVER_HELLO_RANGES,
-				       .grow = h.flags & MOVER_HELLO_GROW, .peer = c->peer };
+				       .grow = h.flags & MOVER_HELLO_GROW,
+				       .session = h.flags & MOVER_HELLO_SESSION, .peer = c->peer };
+	if (req.session)
+		req.ranges = true; /* rounds of ranges into the destination */
 	ret = srv->ops.authorize ? srv->ops.authorize(srv->ctx, &req, &d) : -EACCES;
 	key = done_key(h.transfer_id, XXH3_64bits(h.token, sizeof(h.token)));
 	memset(h.token, 0, sizeof(h.token));
@@ -348,7 +356,8 @@ int mover_session_hello(struct mover_rconn *c)
 	}
 	ret = hello_admit(c);
 	if (!ret && (h.flags & MOVER_HELLO_RANGES))
-		ret = hello_ranges(c, &h, &ranges, &nr_ranges);
+		ret = read_ranges(c, h.image_bytes, h.unit_bytes, h.nr_ranges, h.ranges_digest,
+				  h.units_total, &ranges, &nr_ranges);
 	if (ret)
 		goto out;
 
@@ -399,6 +408,7 @@ int mover_session_hello(struct mover_rconn *c)
 		snprintf(s->id, sizeof(s->id), "%s", h.transfer_id);
 		snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
 		s->params = h;
+		s->session = h.flags & MOVER_HELLO_SESSION;
 		s->ranges = ranges;
 		s->nr_ranges = nr_ranges;
 		ranges = NULL;
@@ -433,6 +443,9 @@ int mover_session_hello(struct mover_rconn *c)
 		c->rx.ranges = s->ranges;
 		c->rx.nr_ranges = s->nr_ranges;
 	}
+	mover_session_rx_sync(c);
+	log_debug(LOG_SUB_MOVER, "%s: transfer %s: hello from %s accepted (%s)", s->dst.display,
+		  s->id, c->peer, creator ? "new" : "joined");
 	w.flags = (s->dst.created ? MOVER_WELCOME_CREATED : 0) |
 		  (s->resumed ? MOVER_WELCOME_RESUMED : 0) |
 		  (s->dst.blockdev ? MOVER_WELCOME_BLOCKDEV : 0) |
@@ -447,6 +460,12 @@ int mover_session_hello(struct mover_rconn *c)
 	pthread_mutex_lock(&s->j->lock);
 	w.units_done = s->j->done;
 	w.bitmap = s->j->bitmap;
+	if (s->session && s->j->have_round) {
+		/* Where the sender's rounds go on from. */
+		w.flags |= MOVER_WELCOME_ROUND;
+		w.round = s->j->round;
+		w.round_digest = s->j->round_digest;
+	}
 	wlen = mover_welcome_encode(&w, wbuf, 64 + w.bitmap_bytes);
 	pthread_mutex_unlock(&s->j->lock);
 	ret = mover_rconn_send(c, MOVER_F_WELCOME, 0, 0, wbuf, (uint32_t)wlen);
@@ -506,6 +525,8 @@ int mover_session_unit_end(struct mover_rconn *c, uint64_t unit)
 
 	if (!seq)
 		return -ENOMEM;
+	if (c->s->session) /* a session acknowledges whole rounds */
+		return mover_session_commit(c, false);
 	if (c->nr_acks == c->cap_acks) {
 		size_t nc = c->cap_acks ? c->cap_acks * 2 : 16;
 		struct mover_rack *na = realloc(c->acks, nc * sizeof(*na));
@@ -573,7 +594,7 @@ int mover_session_verify(struct mover_rconn *c, uint64_t off, uint64_t len)
 int mover_session_finish(struct mover_rconn *c)
 {
 	struct mover_rsession *s = c->s;
-	uint64_t done;
+	uint64_t done, total;
 	uint8_t p[32] = { 0 };
 	int ret;
 
@@ -592,12 +613,16 @@ int mover_session_finish(struct mover_rconn *c)
 		return -EBUSY;
 	}
 	done = mover_journal_done(s->j);
-	if (done != s->params.units_total) {
+	total = s->session ? s->round_units : s->params.units_total;
+	if (done != total || (s->session && !s->round_ranges)) {
 		atomic_store(&s->committed, false);
 		pthread_mutex_unlock(&s->lock);
-		snprintf(c->err, sizeof(c->err),
-			 "commit with %" PRIu64 " of %" PRIu64 " units received", done,
-			 s->params.units_total);
+		if (s->session && !s->round_ranges)
+			snprintf(c->err, sizeof(c->err), "commit of a session before its round");
+		else
+			snprintf(c->err, sizeof(c->err),
+				 "commit with %" PRIu64 " of %" PRIu64 " units received", done,
+				 total);
 		return -EPROTO;
 	}
 	ret = mover_dst_finish(&s->dst);
@@ -622,3 +647,154 @@ int mover_session_finish(struct mover_rconn *c)
 	return ret ? ret : 1; /* the transfer is over: so is the connection */
 }
 
+
+static const struct ferry_range no_ranges[1];
+
+void mover_session_rx_sync(struct mover_rconn *c)
+{
+	struct mover_rsession *s = c->s;
+
+	if (!s || !s->session || (c->rx_set && c->rx_gen == atomic_load(&s->round_gen)))
+		return;
+	pthread_mutex_lock(&s->lock);
+	/* Before its first round a session takes no data anywhere. */
+	c->rx.ranges = s->round_ranges ? s->round_ranges : no_ranges;
+	c->rx.nr_ranges = s->round_ranges ? s->round_nr : 0;
+	c->rx_gen = atomic_load(&s->round_gen);
+	c->rx_set = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Keep a round's ranges for the session's life. */
+static int session_keep_round(struct mover_rsession *s, struct ferry_range *r)
+{
+	struct ferry_range **nr = realloc(s->rounds, (s->nr_rounds + 1) * sizeof(*nr));
+
+	if (!nr)
+		return -ENOMEM;
+	s->rounds = nr;
+	s->rounds[s->nr_rounds++] = r;
+	return 0;
+}
+
+int mover_session_round(struct mover_rconn *c, const struct mover_frame *f)
+{
+	struct mover_rsession *s = c->s;
+	struct mover_journal *j = s->j;
+	struct mover_welcome w = { 0 };
+	struct mover_round rd;
+	struct ferry_range *r = NULL;
+	uint32_t round = (uint32_t)f->offset, digest32 = (uint32_t)f->arg;
+	const char *why = NULL;
+	uint8_t *wbuf = NULL;
+	size_t n = 0, wlen;
+	bool live, found;
+	int ret;
+
+	if (!s->session) {
+		snprintf(c->err, sizeof(c->err), "a round in a transfer that is not a session");
+		return -EPROTO;
+	}
+	ret = mover_round_decode(c->payload, f->len, &rd, &why);
+	if (ret) {
+		snprintf(c->err, sizeof(c->err), "%s", why);
+		return ret;
+	}
+	ret = read_ranges(c, s->params.image_bytes, s->params.unit_bytes, rd.nr_ranges, f->arg,
+			  rd.units_total, &r, &n);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	live = s->round_ranges && j->round == round && s->round_digest == f->arg;
+	found = !s->round_ranges && j->have_round && j->round == round &&
+		j->round_digest == digest32;
+	if (live) {
+		/* Another connection of the round, or this one again. */
+		w.flags = MOVER_WELCOME_JOINED | MOVER_WELCOME_RESUMED;
+		free(r);
+		r = NULL;
+	} else if (j->have_round && round < j->round) {
+		snprintf(c->err, sizeof(c->err), "round %u is behind the receiver's round %u",
+			 round, j->round);
+		ret = -EPROTO;
+	} else if (atomic_load(&s->units_open) > 0) {
+		snprintf(c->err, sizeof(c->err), "round %u while units are being written", round);
+		ret = -EBUSY;
+	} else {
+		/* found: the round the journal holds (a receiver restarted in
+		 * it) goes on from its units; else a new round starts empty.
+		 * Only a created file's first round may skip zero runs: later
+		 * ones write where an earlier round put data. */
+		if (found)
+			w.flags = MOVER_WELCOME_RESUMED;
+		else if (j->have_round)
+			s->dst.fresh = false;
+		ret = found ? 0 : mover_journal_round(j, round, digest32);
+		if (!ret)
+			ret = session_keep_round(s, r);
+		if (!ret) {
+			s->round_ranges = r;
+			s->round_nr = n;
+			s->round_units = rd.units_total;
+			s->round_digest = f->arg;
+			r = NULL;
+			atomic_fetch_add(&s->round_gen, 1);
+			log_debug(LOG_SUB_MOVER, "%s: transfer %s: round %u, %zu ranges, %" PRIu64
+				  " units%s", s->dst.display, s->id, round, n, rd.units_total,
+				  found ? " (resumed)" : "");
+		} else if (!c->err[0]) {
+			snprintf(c->err, sizeof(c->err), "round %u: %s", round, strerror(-ret));
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(r);
+	if (ret)
+		return ret;
+	mover_session_rx_sync(c);
+	w.bitmap_bytes = (uint32_t)DIV_ROUND_UP(j->nbits, 8);
+	wbuf = malloc(64 + w.bitmap_bytes);
+	if (!wbuf)
+		return -ENOMEM;
+	pthread_mutex_lock(&j->lock);
+	w.dest_bytes = s->dst.size;
+	w.units_done = j->done;
+	w.bitmap = j->bitmap;
+	wlen = mover_welcome_encode(&w, wbuf, 64 + w.bitmap_bytes);
+	pthread_mutex_unlock(&j->lock);
+	ret = mover_rconn_send(c, MOVER_F_ROUND_OK, round, 0, wbuf, (uint32_t)wlen);
+	free(wbuf);
+	return ret;
+}
+
+int mover_session_round_end(struct mover_rconn *c, const struct mover_frame *f)
+{
+	struct mover_rsession *s = c->s;
+	uint64_t done;
+	uint8_t p[32] = { 0 };
+	int ret;
+
+	if (!s->session || !s->round_ranges || f->offset != s->j->round) {
+		snprintf(c->err, sizeof(c->err), "end of round %" PRIu64 ", not the current one",
+			 f->offset);
+		return -EPROTO;
+	}
+	if (atomic_load(&s->units_open) > 0) {
+		snprintf(c->err, sizeof(c->err), "round end while units are being written");
+		return -EPROTO;
+	}
+	/* The round's one durability point: its data, then its records. */
+	ret = mover_session_commit(c, true);
+	if (ret)
+		return ret;
+	done = mover_journal_done(s->j);
+	if (done != s->round_units) {
+		snprintf(c->err, sizeof(c->err),
+			 "end of round %" PRIu64 " with %" PRIu64 " of %" PRIu64 " units received",
+			 f->offset, done, s->round_units);
+		return -EPROTO;
+	}
+	put_le64(p, s->written_bytes);
+	put_le64(p + 8, s->zeroed_bytes);
+	put_le64(p + 16, done);
+	return mover_rconn_send(c, MOVER_F_ROUND_DONE, f->offset, 0, p, sizeof(p));
+}

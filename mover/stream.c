@@ -139,6 +139,9 @@ static int sconn_parse(struct mover_sconn *c)
 			c->sum_off = f.offset;
 			c->sum = f.arg;
 			break;
+		case MOVER_F_ROUND_DONE:
+			c->round_done = true;
+			break;
 		case MOVER_F_COMMIT_OK:
 			c->commit_ok = true;
 			memcpy(c->commit_info, c->in + MOVER_HDR_BYTES, sizeof(c->commit_info));
@@ -642,4 +645,17 @@ void mover_commit(struct mover_xfer *x)
 		ret = sconn_poll(c, &c->commit_ok);
 	if (ret)
 		mover_fail(x, ret, "commit: %s", c->errmsg);
+}
+
+int mover_round_end(struct mover_xfer *x)
+{
+	struct mover_sconn *c = &x->conns[0];
+	struct mover_frame f = { .type = MOVER_F_ROUND_END, .offset = x->round };
+	int ret;
+
+	c->round_done = false;
+	ret = sconn_send(c, &f, NULL);
+	if (!ret)
+		ret = sconn_poll(c, &c->round_done);
+	return ret;
 }

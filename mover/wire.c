@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * wire.c - the mover's frame format, version 2 (docs/wire-format.md).
+ * wire.c - the mover's frame format, version 3 (docs/wire-format.md).
  *
  * Every frame is a 32-byte little-endian header and a payload.  This file
  * is the only code that interprets bytes from the network: headers are
@@ -88,6 +88,10 @@ static const struct {
 	[MOVER_F_COMMIT] = { 0, 0 },
 	[MOVER_F_COMMIT_OK] = { 32, 32 },
 	[MOVER_F_RANGES] = { 16, MOVER_PAYLOAD_MAX / 16 * 16 },
+	[MOVER_F_ROUND] = { MOVER_ROUND_BYTES, MOVER_ROUND_BYTES },
+	[MOVER_F_ROUND_OK] = { WELCOME_FIXED, WELCOME_FIXED + MOVER_BITMAP_MAX },
+	[MOVER_F_ROUND_END] = { 0, 0 },
+	[MOVER_F_ROUND_DONE] = { 32, 32 },
 };
 
 int mover_frame_decode(const uint8_t hdr[MOVER_HDR_BYTES], struct mover_frame *f,
@@ -146,6 +150,11 @@ int mover_frame_decode(const uint8_t hdr[MOVER_HDR_BYTES], struct mover_frame *f
 	    (f->arg == 0 || f->arg > MOVER_UNIT_MAX)) {
 		*why = "zero/verify length out of bounds";
 		return -EMSGSIZE;
+	}
+	if ((f->type == MOVER_F_ROUND || f->type == MOVER_F_ROUND_END) &&
+	    f->offset > MOVER_ROUND_MAX) {
+		*why = "round number out of bounds";
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -213,7 +222,9 @@ int mover_hello_decode(const uint8_t *p, size_t len, struct mover_hello *h, cons
 	if (HELLO_FIXED + il + pl != len)
 		return -EPROTO;
 	if (h->nr_ranges > MOVER_RANGES_MAX ||
-	    (h->nr_ranges && !(h->flags & MOVER_HELLO_RANGES))) {
+	    (h->nr_ranges && !(h->flags & MOVER_HELLO_RANGES)) ||
+	    ((h->flags & MOVER_HELLO_SESSION) &&
+	     ((h->flags & MOVER_HELLO_RANGES) || h->ranges_digest))) {
 		*why = "invalid range count";
 		return -EPROTO;
 	}
@@ -264,7 +275,8 @@ size_t mover_welcome_encode(const struct mover_welcome *w, uint8_t *buf, size_t 
 	put_le32(buf + 4, w->bitmap_bytes);
 	put_le64(buf + 8, w->dest_bytes);
 	put_le64(buf + 16, w->units_done);
-	put_le64(buf + 24, 0);
+	put_le32(buf + 24, w->flags & MOVER_WELCOME_ROUND ? w->round : 0);
+	put_le32(buf + 28, w->flags & MOVER_WELCOME_ROUND ? w->round_digest : 0);
 	if (w->bitmap_bytes)
 		memcpy(buf + WELCOME_FIXED, w->bitmap, w->bitmap_bytes);
 	return WELCOME_FIXED + w->bitmap_bytes;
@@ -280,10 +292,37 @@ int mover_welcome_decode(const uint8_t *p, size_t len, uint64_t units, struct mo
 	w->bitmap_bytes = get_le32(p + 4);
 	w->dest_bytes = get_le64(p + 8);
 	w->units_done = get_le64(p + 16);
-	if (get_le64(p + 24) || WELCOME_FIXED + (size_t)w->bitmap_bytes != len ||
+	w->round = get_le32(p + 24);
+	w->round_digest = get_le32(p + 28);
+	if ((!(w->flags & MOVER_WELCOME_ROUND) && get_le64(p + 24)) ||
+	    w->round > MOVER_ROUND_MAX || WELCOME_FIXED + (size_t)w->bitmap_bytes != len ||
 	    w->bitmap_bytes != DIV_ROUND_UP(units, 8) || w->units_done > units)
 		return -EPROTO;
 	w->bitmap = w->bitmap_bytes ? p + WELCOME_FIXED : NULL;
+	return 0;
+}
+
+size_t mover_round_encode(const struct mover_round *r, uint8_t *buf, size_t cap)
+{
+	if (cap < MOVER_ROUND_BYTES)
+		return 0;
+	put_le32(buf, r->nr_ranges);
+	put_le32(buf + 4, 0);
+	put_le64(buf + 8, r->units_total);
+	return MOVER_ROUND_BYTES;
+}
+
+int mover_round_decode(const uint8_t *p, size_t len, struct mover_round *r, const char **why)
+{
+	*why = "malformed round";
+	if (len != MOVER_ROUND_BYTES || get_le32(p + 4))
+		return -EPROTO;
+	r->nr_ranges = get_le32(p);
+	r->units_total = get_le64(p + 8);
+	if (r->nr_ranges > MOVER_RANGES_MAX || r->units_total > (uint64_t)MOVER_BITMAP_MAX * 8) {
+		*why = "round with too many ranges or units";
+		return -EPROTO;
+	}
 	return 0;
 }
 
@@ -494,6 +533,8 @@ int mover_rx_check(struct mover_rx *rx, const struct mover_frame *f, const char 
 		/* fall through */
 	case MOVER_F_FIN:
 	case MOVER_F_COMMIT:
+	case MOVER_F_ROUND:
+	case MOVER_F_ROUND_END:
 		if (rx->in_unit) {
 			*why = "frame inside an unfinished work unit";
 			return -EPROTO;

@@ -10,7 +10,7 @@ cleanup_push "rm -rf '$tmp'"
 ferry-copy --help | grep -q "^Usage: ferry-copy" || fail "--help"
 ferry-copy -h | grep -q -- "--serve" || fail "-h"
 ferry-copy --version | grep -q "^ferry-copy [0-9]" || fail "--version"
-ferry-copy -V -j | jq -e '.version and .wire_version == 2' >/dev/null || fail "-V -j"
+ferry-copy -V -j | jq -e '.version and .wire_version == 3' >/dev/null || fail "-V -j"
 
 head -c 300K /dev/urandom >"$tmp/a"
 ferry-copy -j "$tmp/a" "$tmp/b" >"$tmp/out"
