@@ -32,6 +32,25 @@ int xfer_send(struct migration *m, const char *src, const char *dest_path, const
 	      const char *dst_host, uint16_t port, const uint8_t token[32],
 	      const struct ferry_range *ranges, long nranges, char *err, size_t errlen);
 
+/*
+ * A session: one mover set-up (connections, handshake, token, journal) for
+ * every round of a disk, each round acknowledged once durable on the
+ * destination, then one commit.  A failed round fails the session: close
+ * it and open it again with the same transfer id, which resumes.
+ */
+struct xfer_session;
+struct xfer_session *xfer_session_open(struct migration *m, const char *src,
+				       const char *dest_path, const char *xfer_id,
+				       const char *dst_host, uint16_t port, const uint8_t token[32],
+				       char *err, size_t errlen);
+/* The source's size when it opened: a round cannot go past it. */
+uint64_t xfer_session_image_bytes(const struct xfer_session *xs);
+/* One round: the whole image when nranges < 0, else the ranges. */
+int xfer_session_round(struct xfer_session *xs, const struct ferry_range *ranges, long nranges,
+		       char *err, size_t errlen);
+int xfer_session_commit(struct xfer_session *xs, char *err, size_t errlen);
+void xfer_session_close(struct xfer_session *xs);
+
 /* track.c: dirty tracking of a migrating disk (bpf/ tracker). */
 struct track_disk;
 int track_init(void);

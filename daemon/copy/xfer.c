@@ -197,66 +197,196 @@ static void xfer_progress(const struct mover_progress *p, void *arg)
 	}
 }
 
-int xfer_send(struct migration *m, const char *src, const char *dest_path, const char *xfer_id,
-	      const char *dst_host, uint16_t port, const uint8_t token[32],
-	      const struct ferry_range *ranges, long nranges, char *err, size_t errlen)
+/*
+ * The options of a transfer into @dest_path through @token at the
+ * destination's mover port: @label must outlive them.
+ */
+static int xfer_opts(struct mover_send_opts *o, struct migration *m, const char *src,
+		     const char *dest_path, const char *xfer_id, const char *dst_host,
+		     uint16_t port, const uint8_t token[32], char *label, size_t labellen,
+		     char *err, size_t errlen)
 {
 	const struct peer_conf *peer = conf_peer(&ferryd->conf, dst_host);
 	bool self = !strcmp(dst_host, ferryd->conf.host);
-	struct mover_send_opts o = { .source_fd = -1 };
-	struct mover_stats st;
-	struct xfer_ctx ctx = { .m = m };
-	char label[PATH_MAX + 80];
-	int ret;
 
 	if (!peer && !self) {
 		snprintf(err, errlen, "unknown host '%s'", dst_host);
 		return -ENOENT;
 	}
-	if (nranges == 0)
-		return 0;
-	snprintf(label, sizeof(label), "ferry://%s/%s", dst_host, xfer_id);
-	o.source = src;
-	o.label = label;
+	memset(o, 0, sizeof(*o));
+	o->source_fd = -1;
+	snprintf(label, labellen, "ferry://%s/%s", dst_host, xfer_id);
+	o->source = src;
+	o->label = label;
 	/* To ourselves (same-host resize): our own receiver. */
-	o.host = self ? ferryd->conf.mover_listen.host : peer->addr.host;
-	o.port = port;
-	o.transfer_id = xfer_id;
-	memcpy(o.token, token, MOVER_TOKEN_BYTES);
-	o.connections = ferryd->conf.mover_connections;
-	mover_compress_parse(ferryd->conf.mover_compress, &o.compress, &o.compress_level);
-	o.bwlimit_bps = ferryd->conf.mover_bwlimit_bps;
-	o.ranges = nranges > 0 ? ranges : NULL;
-	o.nr_ranges = nranges > 0 ? (size_t)nranges : 0;
-	o.progress = xfer_progress;
-	o.progress_ctx = &ctx;
-	o.cancel = &m->stop; /* an abort or a shutdown stops the copy at once */
-	o.dest_path = dest_path;
+	o->host = self ? ferryd->conf.mover_listen.host : peer->addr.host;
+	o->port = port;
+	o->transfer_id = xfer_id;
+	memcpy(o->token, token, MOVER_TOKEN_BYTES);
+	o->connections = ferryd->conf.mover_connections;
+	mover_compress_parse(ferryd->conf.mover_compress, &o->compress, &o->compress_level);
+	o->bwlimit_bps = ferryd->conf.mover_bwlimit_bps;
+	o->progress = xfer_progress;
+	o->cancel = &m->stop; /* an abort or a shutdown stops the copy at once */
+	o->dest_path = dest_path;
 	/*
 	 * Zero runs must reach the destination (it may hold other data): files
 	 * get holes punched; a new LV may hold an old volume's bytes, and
 	 * BLKZEROOUT clears them far faster than written zero blocks.
 	 */
-	o.zero_mode = strncmp(dest_path, "/dev/", 5) ? MOVER_ZERO_AUTO : MOVER_ZERO_ZEROOUT;
+	o->zero_mode = strncmp(dest_path, "/dev/", 5) ? MOVER_ZERO_AUTO : MOVER_ZERO_ZEROOUT;
 	/*
 	 * A qcow2 file keeps growing while the VM runs: its copy may grow too,
 	 * up to the bound the destination registered for the transfer.
 	 */
-	o.grow = o.zero_mode == MOVER_ZERO_AUTO;
-	mig_lock(m);
-	ctx.base_done = m->m.disk_processed_bytes;
-	ctx.base_wire = m->m.wire_bytes;
-	mig_unlock(m);
+	o->grow = o->zero_mode == MOVER_ZERO_AUTO;
+	return 0;
+}
 
-	ret = mover_send(&o, &st);
+static void xfer_ctx_start(struct xfer_ctx *c, struct migration *m)
+{
+	c->m = m;
+	c->last_pub_ms = 0;
 	mig_lock(m);
-	m->m.disk_processed_bytes = ctx.base_done + (ret ? 0 : st.total_bytes);
-	m->m.wire_bytes = ctx.base_wire + st.wire_bytes;
-	m->m.raw_bytes += st.data_bytes;
+	c->base_done = m->m.disk_processed_bytes;
+	c->base_wire = m->m.wire_bytes;
+	mig_unlock(m);
+}
+
+/* A transfer (or a round) ended: its figures into the migration's metrics. */
+static void xfer_ctx_end(struct xfer_ctx *c, int ret, const struct mover_stats *st)
+{
+	struct migration *m = c->m;
+
+	mig_lock(m);
+	m->m.disk_processed_bytes = c->base_done + (ret ? 0 : st->total_bytes);
+	m->m.wire_bytes = c->base_wire + st->wire_bytes;
+	m->m.raw_bytes += st->data_bytes;
 	m->m.disk_remaining_bytes = 0;
 	mig_unlock(m);
 	metrics_publish(m);
+}
+
+int xfer_send(struct migration *m, const char *src, const char *dest_path, const char *xfer_id,
+	      const char *dst_host, uint16_t port, const uint8_t token[32],
+	      const struct ferry_range *ranges, long nranges, char *err, size_t errlen)
+{
+	struct mover_send_opts o;
+	struct mover_stats st;
+	struct xfer_ctx ctx;
+	char label[PATH_MAX + 80];
+	int ret;
+
+	if (nranges == 0)
+		return 0;
+	ret = xfer_opts(&o, m, src, dest_path, xfer_id, dst_host, port, token, label,
+			sizeof(label), err, errlen);
+	if (ret)
+		return ret;
+	o.ranges = nranges > 0 ? ranges : NULL;
+	o.nr_ranges = nranges > 0 ? (size_t)nranges : 0;
+	o.progress_ctx = &ctx;
+	xfer_ctx_start(&ctx, m);
+	ret = mover_send(&o, &st);
+	xfer_ctx_end(&ctx, ret, &st);
 	if (ret)
 		snprintf(err, errlen, "%s: %s", label, st.error[0] ? st.error : strerror(-ret));
 	return ret;
+}
+
+/* ---- sessions: one set-up, many rounds ------------------------------ */
+
+struct xfer_session {
+	struct mover_send_opts o;       /* outlives the mover's session */
+	struct mover_send_session *ss;
+	struct xfer_ctx ctx;
+	char label[PATH_MAX + 80];
+	char src[PATH_MAX];
+	char dest_path[PATH_MAX];
+	char xfer_id[MOVER_ID_MAX + 1];
+	char host[FERRY_NAME_MAX];
+	uint64_t image_bytes;           /* fixed at open */
+};
+
+struct xfer_session *xfer_session_open(struct migration *m, const char *src,
+				       const char *dest_path, const char *xfer_id,
+				       const char *dst_host, uint16_t port, const uint8_t token[32],
+				       char *err, size_t errlen)
+{
+	struct xfer_session *xs = calloc(1, sizeof(*xs));
+	struct mover_stats st;
+	int ret;
+
+	if (!xs) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	snprintf(xs->src, sizeof(xs->src), "%s", src);
+	snprintf(xs->dest_path, sizeof(xs->dest_path), "%s", dest_path);
+	snprintf(xs->xfer_id, sizeof(xs->xfer_id), "%s", xfer_id);
+	snprintf(xs->host, sizeof(xs->host), "%s", dst_host);
+	ret = xfer_opts(&xs->o, m, xs->src, xs->dest_path, xs->xfer_id, xs->host, port, token,
+			xs->label, sizeof(xs->label), err, errlen);
+	if (ret)
+		goto err;
+	xs->o.progress_ctx = &xs->ctx;
+	xs->ctx.m = m;
+	memset(&st, 0, sizeof(st));
+	xs->ss = mover_send_open(&xs->o, &st);
+	if (!xs->ss) {
+		ret = errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: %s", xs->label, st.error[0] ? st.error : strerror(-ret));
+		goto err;
+	}
+	xs->image_bytes = st.image_bytes;
+	return xs;
+err:
+	free(xs);
+	errno = -ret;
+	return NULL;
+}
+
+uint64_t xfer_session_image_bytes(const struct xfer_session *xs)
+{
+	return xs->image_bytes;
+}
+
+int xfer_session_round(struct xfer_session *xs, const struct ferry_range *ranges, long nranges,
+		       char *err, size_t errlen)
+{
+	struct mover_stats st;
+	int ret;
+
+	if (nranges == 0)
+		return 0;
+	memset(&st, 0, sizeof(st));
+	xfer_ctx_start(&xs->ctx, xs->ctx.m);
+	ret = mover_send_round(xs->ss, nranges > 0 ? ranges : NULL,
+			       nranges > 0 ? (size_t)nranges : 0, &st);
+	xfer_ctx_end(&xs->ctx, ret, &st);
+	if (ret)
+		snprintf(err, errlen, "%s: %s", xs->label, st.error[0] ? st.error : strerror(-ret));
+	return ret;
+}
+
+int xfer_session_commit(struct xfer_session *xs, char *err, size_t errlen)
+{
+	struct mover_stats st;
+	int ret;
+
+	memset(&st, 0, sizeof(st));
+	ret = mover_send_commit(xs->ss, &st);
+	if (ret)
+		snprintf(err, errlen, "%s: commit: %s", xs->label,
+			 st.error[0] ? st.error : strerror(-ret));
+	return ret;
+}
+
+void xfer_session_close(struct xfer_session *xs)
+{
+	if (!xs)
+		return;
+	mover_send_close(xs->ss);
+	free(xs);
 }

@@ -84,6 +84,7 @@ static void cold_priv_free(struct migration *m)
 {
 	struct cold_priv *p = m->priv;
 
+	cold_sessions_close(p->st, m->ndisks);
 	cold_tracking_stop(p->st, m->ndisks);
 	free(p);
 	m->priv = NULL;
@@ -270,6 +271,9 @@ static int cold_run_final_copy(struct migration *m, char *err, size_t errlen)
 		m->m.last_delta_bytes = copied;
 		mig_unlock(m);
 	}
+	ret = cold_sessions_commit(m, p->st, err, errlen);
+	if (ret)
+		return ret;
 	/*
 	 * The trackers stay attached until the VM runs on the destination:
 	 * detaching the syscall tracepoints waits for RCU grace periods

@@ -33,9 +33,9 @@ static int cold_xfer_open(struct migration *m, int i, struct cold_disk_state *st
 		return ret;
 	}
 	m->disks[i].size_bytes = size; /* a qcow2 file grows while the VM runs */
-	/* One transfer id per round: a retry of the same round resumes it. */
-	snprintf(m->disks[i].xfer_id, sizeof(m->disks[i].xfer_id), "%s-%s-r%u", m->id,
-		 m->disks[i].target, st->round);
+	/* One transfer id per session: a retry of the same session resumes it. */
+	snprintf(m->disks[i].xfer_id, sizeof(m->disks[i].xfer_id), "%s-%s-s%u", m->id,
+		 m->disks[i].target, st->session);
 	req = rpc_req("cold.xfer_open", m);
 	json_object_object_add(req, "disk", json_object_new_int(i));
 	json_object_object_add(req, "size", json_object_new_uint64(size));
@@ -56,23 +56,105 @@ static int cold_xfer_open(struct migration *m, int i, struct cold_disk_state *st
 	return 0;
 }
 
-/* Copy disk @i (whole if nranges < 0), reopening the transfer after a peer restart. */
+static int cold_src_size(struct migration *m, int i, uint64_t *size)
+{
+	return disk_ops_find(m->disks[i].backend)->size(m->disks[i].src_path, size);
+}
+
+/*
+ * Disk @i's session for the source as it is now: the open one, or a new
+ * one when there is none or the source grew past it (a qcow2 file while
+ * the VM runs: that session is committed, and the next covers the size).
+ */
+static int cold_session(struct migration *m, int i, struct cold_disk_state *st, char *err,
+			size_t errlen)
+{
+	uint64_t size;
+	int ret;
+
+	ret = cold_src_size(m, i, &size);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", m->disks[i].src_path, strerror(-ret));
+		return ret;
+	}
+	if (st->xs && size <= xfer_session_image_bytes(st->xs))
+		return 0;
+	if (st->xs) {
+		ret = xfer_session_commit(st->xs, err, errlen);
+		xfer_session_close(st->xs);
+		st->xs = NULL;
+		if (ret)
+			return ret;
+		st->session++;
+	}
+	ret = cold_xfer_open(m, i, st, err, errlen);
+	if (ret)
+		return ret;
+	st->xs = xfer_session_open(m, m->disks[i].src_path, st->dest_path, m->disks[i].xfer_id,
+				   m->dst_host, st->port, st->token, err, errlen);
+	return st->xs ? 0 : (errno ? -errno : -EIO);
+}
+
+/*
+ * Copy disk @i (whole if nranges < 0) as one round of its session; after
+ * a failure (a peer restart) a new session sends the round again.
+ */
 static int cold_copy(struct migration *m, int i, struct cold_disk_state *st,
 		     const struct ferry_range *ranges, long nranges, char *err, size_t errlen)
 {
-	uint64_t deadline = now_ms() + (uint64_t)ferryd->conf.peer_retry_s * 1000;
+	uint64_t deadline = now_ms() + (uint64_t)ferryd->conf.peer_retry_s * 1000, size;
+	bool grew;
 	int ret;
 
 	for (;;) {
-		ret = cold_xfer_open(m, i, st, err, errlen);
+		ret = cold_session(m, i, st, err, errlen);
 		if (!ret)
-			ret = xfer_send(m, m->disks[i].src_path, st->dest_path,
-					m->disks[i].xfer_id, m->dst_host, st->port, st->token,
-					ranges, nranges, err, errlen);
-		if (!ret || !cold_transient(-ret) || now_ms() >= deadline || engine_stopping(m))
+			ret = xfer_session_round(st->xs, ranges, nranges, err, errlen);
+		if (!ret)
+			return 0;
+		/*
+		 * A session that failed (its own reconnects exhausted, a receiver
+		 * that lost our token) is not resumed: a new one sends this round
+		 * again, so no receiver ever matches it against an older round.
+		 * The source may also have grown under the round.
+		 */
+		grew = st->xs && !cold_src_size(m, i, &size) &&
+		       size > xfer_session_image_bytes(st->xs);
+		xfer_session_close(st->xs);
+		st->xs = NULL;
+		st->session++;
+		if (grew)
+			continue;
+		if (!cold_transient(-ret) || now_ms() >= deadline || engine_stopping(m))
 			return ret;
 		log_warn("migration %s: disk %s: %s; resuming", m->id, m->disks[i].target, err);
 		sleep(1);
+	}
+}
+
+/* The copy is complete: every session's last round is durable; commit them. */
+int cold_sessions_commit(struct migration *m, struct cold_disk_state *st, char *err,
+			 size_t errlen)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < m->ndisks && !ret; i++) {
+		if (!st[i].xs)
+			continue;
+		ret = xfer_session_commit(st[i].xs, err, errlen);
+		xfer_session_close(st[i].xs);
+		st[i].xs = NULL;
+	}
+	return ret;
+}
+
+void cold_sessions_close(struct cold_disk_state *st, int n)
+{
+	int i;
+
+	for (i = 0; st && i < n; i++) {
+		xfer_session_close(st[i].xs);
+		st[i].xs = NULL;
 	}
 }
 

@@ -51,7 +51,9 @@ struct cold_disk_state {
 	uint8_t token[32];
 	uint16_t port;
 	char dest_path[PATH_MAX];       /* as the destination registered it */
-	unsigned int round;             /* copy rounds, for transfer ids */
+	unsigned int round;             /* copy rounds */
+	unsigned int session;           /* sessions, for transfer ids */
+	struct xfer_session *xs;        /* the open one: every round goes through it */
 };
 
 struct cold_priv {
@@ -78,6 +80,10 @@ int cold_precopy(struct migration *m, struct cold_disk_state *st, char *err, siz
 int cold_round(struct migration *m, struct cold_disk_state *st, bool whole, uint64_t *copied,
 	       char *err, size_t errlen);
 void cold_tracking_stop(struct cold_disk_state *st, int n);
+/* After the last round: commit every disk's session (durable, then closed). */
+int cold_sessions_commit(struct migration *m, struct cold_disk_state *st, char *err,
+			 size_t errlen);
+void cold_sessions_close(struct cold_disk_state *st, int n);
 
 /* cold_dest.c: the destination's handlers (idempotent) and its resume. */
 struct json_object *cold_dest_prep(const struct rpc_ctx *ctx, struct json_object *req);
