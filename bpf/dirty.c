@@ -55,46 +55,60 @@ enum prog_role {
 	ROLE_BDEV_CORE, /* without it block devices cannot be tracked */
 };
 
+/*
+ * When a program is attached: each group with the first disk that needs it
+ * (a program costs every event of its kind on the host, tracked or not, so
+ * a tracker of block devices runs no file system hooks and one of files no
+ * block completion hooks).  All are detached with the last disk.
+ */
+enum prog_group {
+	GRP_SYS = 1 << 0, /* write syscalls: every kind of disk, and the self-probe */
+	GRP_FILE = 1 << 1, /* files only: size changes, mappings, io_uring, iomap */
+	GRP_RQ = 1 << 2, /* request-based block devices */
+	GRP_BIO = 1 << 3, /* bio-based block devices */
+};
+
 static const struct prog_desc {
 	const char *name; /* program in dirty.bpf.c */
 	const char *event; /* "cat/event" of a tracepoint, or a tp_btf name */
 	bool btf;
 	enum prog_role role;
+	enum prog_group group;
 } prog_descs[] = {
-	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE },
-	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE },
-	{ "dirty_write_enter", "syscalls/sys_enter_write", false, ROLE_FILE_CORE },
-	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE },
-	{ "dirty_writev_enter", "syscalls/sys_enter_writev", false, ROLE_FILE_CORE },
-	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE },
-	{ "dirty_pwritev2_enter", "syscalls/sys_enter_pwritev2", false, ROLE_FILE },
-	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE },
-	{ "dirty_sendfile_enter", "syscalls/sys_enter_sendfile64", false, ROLE_FILE },
-	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE },
-	{ "dirty_cfr_enter", "syscalls/sys_enter_copy_file_range", false, ROLE_FILE },
-	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE },
-	{ "dirty_splice_enter", "syscalls/sys_enter_splice", false, ROLE_FILE },
-	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE },
-	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE },
-	{ "dirty_ftruncate_enter", "syscalls/sys_enter_ftruncate", false, ROLE_FILE },
-	{ "dirty_ftruncate_exit", "syscalls/sys_exit_ftruncate", false, ROLE_FILE },
-	{ "dirty_truncate_exit", "syscalls/sys_exit_truncate", false, ROLE_FILE },
-	{ "dirty_open_exit", "syscalls/sys_exit_open", false, ROLE_FILE },
-	{ "dirty_openat_exit", "syscalls/sys_exit_openat", false, ROLE_FILE },
-	{ "dirty_openat2_exit", "syscalls/sys_exit_openat2", false, ROLE_FILE },
-	{ "dirty_creat_exit", "syscalls/sys_exit_creat", false, ROLE_FILE },
-	{ "dirty_ioctl_exit", "syscalls/sys_exit_ioctl", false, ROLE_FILE },
-	{ "dirty_mmap_enter", "syscalls/sys_enter_mmap", false, ROLE_FILE },
-	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE },
-	{ "dirty_uring_submit", "io_uring_submit_req", true, ROLE_FILE },
-	{ "dirty_uring_complete", "io_uring_complete", true, ROLE_FILE },
-	{ "dirty_uring_overflow", "io_uring_cqe_overflow", true, ROLE_FILE },
-	{ "dirty_dio_begin", "iomap_dio_rw_begin", true, ROLE_DIO },
-	{ "dirty_dio_complete", "iomap_dio_complete", true, ROLE_DIO },
-	{ "dirty_ext4_truncate", "ext4_truncate_enter", true, ROLE_EXT4 },
-	{ "dirty_rq_complete", "block_rq_complete", true, ROLE_BDEV_CORE },
-	{ "dirty_bio_queue", "block_bio_queue", true, ROLE_BDEV_CORE },
-	{ "dirty_bio_complete", "block_bio_complete", true, ROLE_BDEV_CORE },
+	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE, GRP_SYS },
+	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE, GRP_SYS },
+	{ "dirty_write_enter", "syscalls/sys_enter_write", false, ROLE_FILE_CORE, GRP_SYS },
+	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE, GRP_SYS },
+	{ "dirty_writev_enter", "syscalls/sys_enter_writev", false, ROLE_FILE_CORE, GRP_SYS },
+	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE, GRP_SYS },
+	{ "dirty_pwritev2_enter", "syscalls/sys_enter_pwritev2", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_sendfile_enter", "syscalls/sys_enter_sendfile64", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_cfr_enter", "syscalls/sys_enter_copy_file_range", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_splice_enter", "syscalls/sys_enter_splice", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_ftruncate_enter", "syscalls/sys_enter_ftruncate", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_ftruncate_exit", "syscalls/sys_exit_ftruncate", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_truncate_exit", "syscalls/sys_exit_truncate", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_open_exit", "syscalls/sys_exit_open", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_openat_exit", "syscalls/sys_exit_openat", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_openat2_exit", "syscalls/sys_exit_openat2", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_creat_exit", "syscalls/sys_exit_creat", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_ioctl_exit", "syscalls/sys_exit_ioctl", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_mmap_enter", "syscalls/sys_enter_mmap", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_uring_submit", "io_uring_submit_req", true, ROLE_FILE, GRP_FILE },
+	{ "dirty_uring_complete", "io_uring_complete", true, ROLE_FILE, GRP_FILE },
+	{ "dirty_uring_overflow", "io_uring_cqe_overflow", true, ROLE_FILE, GRP_FILE },
+	{ "dirty_dio_begin", "iomap_dio_rw_begin", true, ROLE_DIO, GRP_FILE },
+	{ "dirty_dio_complete", "iomap_dio_complete", true, ROLE_DIO, GRP_FILE },
+	{ "dirty_ext4_truncate", "ext4_truncate_enter", true, ROLE_EXT4, GRP_FILE },
+	{ "dirty_rq_complete", "block_rq_complete", true, ROLE_BDEV_CORE, GRP_RQ },
+	{ "dirty_bio_queue", "block_bio_queue", true, ROLE_BDEV_CORE, GRP_BIO },
+	{ "dirty_bio_complete", "block_bio_complete", true, ROLE_BDEV_CORE, GRP_BIO },
 };
 
 _Static_assert(ARRAY_SIZE(prog_descs) <= TRACKER_MAX_PROGS, "TRACKER_MAX_PROGS");
@@ -307,12 +321,12 @@ static bool keep_core(const struct prog_desc *pd)
 	return pd->role == ROLE_FILE_CORE || pd->role == ROLE_BDEV_CORE;
 }
 
-/* Attach what loaded; decide what each kind of disk can rely on. */
 /*
- * Attach what loaded (or, with !attach, only see what would be there);
- * decide what each kind of disk can rely on.
+ * Attach what loaded of @groups (or, with !attach, only see what would be
+ * there); decide what each kind of disk can rely on.  A program of a group
+ * not attached yet counts as there if it loaded.
  */
-static void attach_all(struct tracker *t, bool attach)
+static void attach_groups(struct tracker *t, unsigned int groups, bool attach)
 {
 	bool file_ok = true, bdev_ok = true, dio = true, ext4 = true, extra_gap = false;
 	size_t i;
@@ -322,13 +336,14 @@ static void attach_all(struct tracker *t, bool attach)
 		struct bpf_program *p = bpf_object__find_program_by_name(t->skel->obj, pd->name);
 		bool ok = p && bpf_program__autoload(p);
 
-		if (ok && attach) {
+		if (ok && attach && (groups & pd->group) && !t->links[i]) {
 			t->links[i] = bpf_program__attach(p);
-			ok = t->links[i] != NULL;
-			if (!ok)
+			if (!t->links[i])
 				log_warn("cannot attach %s to %s: %s", pd->name, pd->event,
 					 strerror(errno));
 		}
+		if (ok && (t->attached & pd->group || (attach && (groups & pd->group))))
+			ok = t->links[i] != NULL;
 		switch (pd->role) {
 		case ROLE_FILE_CORE:
 			file_ok &= ok;
@@ -349,28 +364,36 @@ static void attach_all(struct tracker *t, bool attach)
 			break;
 		}
 	}
+	if (attach)
+		t->attached |= groups;
 	t->have_file = file_ok;
 	t->have_bdev = bdev_ok;
 	t->have_dio = dio;
 	t->have_ext4 = ext4;
 	t->file_always = extra_gap ? DIRTY_RESCAN_UNCOVERED : 0;
-	if (extra_gap && attach)
+	if (extra_gap && attach && (groups & GRP_FILE))
 		log_warn("some write paths to files cannot be followed on this kernel: "
 			 "every drain of a file disk will ask for a full rescan");
 }
 
 /*
- * The programs are attached only while a disk is tracked: an idle tracker
- * (ferryd between migrations) costs the host's writes nothing.  Attaching
- * takes a fraction of a second; detaching about a second (the kernel waits
- * for tracepoint users to leave).  Both with t->lock held.
+ * The programs are attached only while a disk is tracked, and only those
+ * its kind needs: an idle tracker (ferryd between migrations) costs the
+ * host's writes nothing.  Attaching takes a fraction of a second;
+ * detaching about a second (the kernel waits for tracepoint users to
+ * leave).  Both with t->lock held.
  */
-int dirty_attach(struct tracker *t)
+int dirty_attach(struct tracker *t, enum dirty_kind kind, bool bio_based)
 {
-	if (t->attached)
+	unsigned int want = GRP_SYS;
+
+	if (kind == DIRTY_KIND_FILE)
+		want |= GRP_FILE;
+	else
+		want |= bio_based ? GRP_BIO : GRP_RQ;
+	if ((t->attached & want) == want)
 		return 0;
-	attach_all(t, true);
-	t->attached = true;
+	attach_groups(t, want & ~t->attached, true);
 	if (!t->have_file && !t->have_bdev) {
 		dirty_detach(t);
 		log_err("neither write syscalls nor block I/O can be traced on this kernel");
@@ -387,7 +410,7 @@ void dirty_detach(struct tracker *t)
 		bpf_link__destroy(t->links[i]);
 		t->links[i] = NULL;
 	}
-	t->attached = false;
+	t->attached = 0;
 }
 
 struct tracker *tracker_new(const struct tracker_opts *o)
@@ -458,7 +481,7 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 		dropped = true;
 	}
 	t->extras_dropped = dropped;
-	attach_all(t, false); /* what will be there: attached with the first disk */
+	attach_groups(t, 0, false); /* what will be there: attached with the first disk */
 	if (!t->have_file && !t->have_bdev) {
 		ret = -EOPNOTSUPP;
 		log_err("neither write syscalls nor block I/O can be traced on this kernel");

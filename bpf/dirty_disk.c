@@ -253,7 +253,7 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 	d->last_size = size;
 
 	pthread_mutex_lock(&t->lock);
-	ret = dirty_attach(t); /* the first disk */
+	ret = dirty_attach(t, d->kind, d->kind == DIRTY_KIND_BDEV && !d->whole_devt);
 	if (ret)
 		goto err_unlock;
 	if (d->kind == DIRTY_KIND_FILE ? !t->have_file : !t->have_bdev) {
