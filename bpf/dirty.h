@@ -72,6 +72,12 @@ struct dirty_key {
 };
 
 /*
+ * The bit a key sets in key_mask, a one-word filter the programs test
+ * before any map lookup: a file whose bit is clear is not tracked.
+ */
+#define DIRTY_KEY_BIT(dev, ino) (((ino) ^ ((ino) >> 6) ^ ((ino) >> 12) ^ (dev) ^ ((dev) >> 20)) & 63)
+
+/*
  * One tracked disk: an element of the pinned, mmapable array dirty_disks
  * shared by every tracker on the host.  The owner writes the identity and
  * configuration; the BPF programs update the counters atomically; a drain

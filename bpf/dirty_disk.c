@@ -133,6 +133,27 @@ static void disk_count(struct tracker_disk *d, int n)
 		__atomic_fetch_add(&bss->nr_bio_disks, n, __ATOMIC_SEQ_CST);
 }
 
+/* Its bits in the programs' key filter: its key, and its whole disk's dev_t. */
+static uint64_t key_bits(const struct tracker_disk *d)
+{
+	uint64_t m = 1ULL << DIRTY_KEY_BIT(d->key.dev, d->key.ino);
+
+	if (d->whole_devt)
+		m |= 1ULL << DIRTY_KEY_BIT(DIRTY_KEY_BDEV, (uint64_t)d->whole_devt);
+	return m;
+}
+
+/* The programs' key filter from the disks in the list (after a key went). */
+static void key_mask_reset(struct tracker *t)
+{
+	struct tracker_disk *o;
+	uint64_t m = 0;
+
+	for (o = t->disks; o; o = o->next)
+		m |= key_bits(o);
+	__atomic_store_n(&t->skel->bss->key_mask, m, __ATOMIC_SEQ_CST);
+}
+
 static int gran_shift_of(uint32_t gran)
 {
 	if (gran < TRACKER_GRANULARITY_MIN || gran > TRACKER_GRANULARITY_MAX || (gran & (gran - 1)))
@@ -320,6 +341,8 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 		goto err_unlock;
 	}
 	mapped = true;
+	/* From here on the programs may find this disk: its filter bits first. */
+	__atomic_fetch_or(&t->skel->bss->key_mask, key_bits(d), __ATOMIC_SEQ_CST);
 	if (d->whole_devt) {
 		ret = bdev_parts_update(d, false);
 		if (ret) {
@@ -361,6 +384,7 @@ err_unlock:
 		bdev_parts_update(d, true);
 	if (keyed)
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
+	key_mask_reset(t);
 	if (mapped)
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot);
 	if (have_slot)
@@ -386,6 +410,7 @@ int tracker_stop(struct tracker_disk *d)
 		}
 	}
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
+	key_mask_reset(t); /* d is off the list */
 	if (d->whole_devt)
 		bdev_parts_update(d, true);
 	disk_count(d, -1);

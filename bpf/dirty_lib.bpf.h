@@ -318,24 +318,39 @@ static __always_inline void inode_key(struct inode *inode, struct dirty_key *k)
 	}
 }
 
+/* Not tracked, for sure: its key's bit is clear (no map lookup). */
+static __always_inline bool key_untracked(const struct dirty_key *k)
+{
+	return !(key_mask & (1ULL << DIRTY_KEY_BIT(k->dev, k->ino)));
+}
+
+/* The disk of @inode's key, or NULL; its slot in *slot. */
+static __always_inline struct dirty_disk *inode_disk(struct inode *inode, __u32 *slot)
+{
+	struct dirty_key k = {};
+	__u32 *s;
+
+	inode_key(inode, &k);
+	if (key_untracked(&k))
+		return NULL;
+	s = bpf_map_lookup_elem(&dirty_keys, &k);
+	if (!s)
+		return NULL;
+	*slot = *s;
+	return bpf_map_lookup_elem(&dirty_disks, slot);
+}
+
 /* The disk @f writes to, or NULL; its slot in *slot. */
 static __always_inline struct dirty_disk *file_disk(struct file *f, __u32 *slot)
 {
-	struct dirty_key k = {};
 	struct inode *inode;
-	__u32 *s;
 
 	if (!f)
 		return NULL;
 	inode = f->f_inode;
 	if (!inode)
 		return NULL;
-	inode_key(inode, &k);
-	s = bpf_map_lookup_elem(&dirty_keys, &k);
-	if (!s)
-		return NULL;
-	*slot = *s;
-	return bpf_map_lookup_elem(&dirty_disks, slot);
+	return inode_disk(inode, slot);
 }
 
 static __always_inline __u32 file_iocb_flags(struct file *f)
@@ -353,6 +368,18 @@ static __always_inline __s64 file_size(struct file *f)
 static __always_inline __s64 file_pos(struct file *f)
 {
 	return f->f_pos;
+}
+
+/*
+ * O_DIRECT on a block device: its requests or bios are marked as they
+ * complete, so the syscall has nothing to add (and no lookup to make).
+ */
+static __always_inline bool bdev_direct(struct file *f)
+{
+	struct inode *inode = f->f_inode;
+
+	return inode && (inode->i_mode & S_IFMT_) == S_IFBLK_ &&
+	       (file_iocb_flags(f) & IOCB_DIRECT);
 }
 
 static __always_inline __u32 cur_tid(void)

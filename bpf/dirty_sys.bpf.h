@@ -144,6 +144,8 @@ static __always_inline void posw_exit(long ret, long fd, __s64 pos)
 			__sync_fetch_and_add(&g->lost_writes, 1);
 		return;
 	}
+	if (ret > 0 && bdev_direct(f))
+		return; /* its requests or bios completed before this exit: marked */
 	d = file_disk(f, &slot);
 	if (!d)
 		return;
@@ -151,8 +153,6 @@ static __always_inline void posw_exit(long ret, long fd, __s64 pos)
 		rescan(d, DIRTY_RESCAN_IO_ERROR);
 		return;
 	}
-	if (d->kind == DIRTY_KIND_BDEV && (file_iocb_flags(f) & IOCB_DIRECT))
-		return; /* its requests or bios completed before this exit: marked */
 	if (file_iocb_flags(f) & IOCB_APPEND) {
 		/* Linux appends whatever the offset says. */
 		__s64 hi = file_size(f);
@@ -557,17 +557,17 @@ static long aio_iocb_cb(__u64 i, void *arg)
 	if (cb.aio_lio_opcode != IOCB_CMD_PWRITE_ && cb.aio_lio_opcode != IOCB_CMD_PWRITEV_)
 		return 0;
 	f = fd_file(cb.aio_fildes);
-	d = file_disk(f, &slot);
-	if (!d)
-		return 0;
-	flags = file_iocb_flags(f);
 	/*
 	 * O_DIRECT on a block device: its requests are marked as they
 	 * complete, whatever the iovecs (QEMU's aio=native sends up to
 	 * IOV_MAX of them).
 	 */
-	if (d->kind == DIRTY_KIND_BDEV && (flags & IOCB_DIRECT))
+	if (!f || bdev_direct(f))
 		return 0;
+	d = file_disk(f, &slot);
+	if (!d)
+		return 0;
+	flags = file_iocb_flags(f);
 	if (cb.aio_lio_opcode == IOCB_CMD_PWRITE_) {
 		len = cb.aio_nbytes;
 	} else {
