@@ -608,7 +608,12 @@ int dirty_io_submit_exit(struct trace_event_raw_sys_exit *ctx)
 	struct dirty_global *g;
 	long n = ctx->ret;
 
-	if (!any_disks() || n <= 0)
+	/*
+	 * Only files need the iocbs read back: every write to a block device
+	 * is marked as its requests or bios complete (buffered ones at
+	 * writeback, as for every other buffered write to a device).
+	 */
+	if (!nr_file_disks || n <= 0)
 		return 0;
 	a.iocbpp = PT_REGS_PARM3_SYSCALL(cur_regs());
 	if (n > max_aio_iocbs)
