@@ -58,12 +58,13 @@ enum prog_role {
 /*
  * When a program is attached: each group with the first disk that needs it
  * (a program costs every event of its kind on the host, tracked or not, so
- * a tracker of block devices runs no file system hooks and one of files no
- * block completion hooks).  All are detached with the last disk.
+ * a tracker of block devices runs no syscall or file system hook but the
+ * self-probe's, and one of files no block completion hook).  All are
+ * detached with the last disk.
  */
 enum prog_group {
-	GRP_SYS = 1 << 0, /* write syscalls: every kind of disk, and the self-probe */
-	GRP_FILE = 1 << 1, /* files only: size changes, mappings, io_uring, iomap */
+	GRP_PROBE = 1 << 0, /* the self-probe's hook: every kind of disk */
+	GRP_FILE = 1 << 1, /* files: write syscalls, size changes, mappings, io_uring, iomap */
 	GRP_RQ = 1 << 2, /* request-based block devices */
 	GRP_BIO = 1 << 3, /* bio-based block devices */
 };
@@ -75,21 +76,21 @@ static const struct prog_desc {
 	enum prog_role role;
 	enum prog_group group;
 } prog_descs[] = {
-	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE, GRP_SYS },
-	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE, GRP_SYS },
-	{ "dirty_write_enter", "syscalls/sys_enter_write", false, ROLE_FILE_CORE, GRP_SYS },
-	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE, GRP_SYS },
-	{ "dirty_writev_enter", "syscalls/sys_enter_writev", false, ROLE_FILE_CORE, GRP_SYS },
-	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE, GRP_SYS },
-	{ "dirty_pwritev2_enter", "syscalls/sys_enter_pwritev2", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_sendfile_enter", "syscalls/sys_enter_sendfile64", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_cfr_enter", "syscalls/sys_enter_copy_file_range", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_splice_enter", "syscalls/sys_enter_splice", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE, GRP_SYS },
-	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE, GRP_PROBE },
+	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_write_enter", "syscalls/sys_enter_write", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_writev_enter", "syscalls/sys_enter_writev", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_pwritev2_enter", "syscalls/sys_enter_pwritev2", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_sendfile_enter", "syscalls/sys_enter_sendfile64", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_cfr_enter", "syscalls/sys_enter_copy_file_range", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_splice_enter", "syscalls/sys_enter_splice", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE, GRP_FILE },
 	{ "dirty_ftruncate_enter", "syscalls/sys_enter_ftruncate", false, ROLE_FILE, GRP_FILE },
 	{ "dirty_ftruncate_exit", "syscalls/sys_exit_ftruncate", false, ROLE_FILE, GRP_FILE },
 	{ "dirty_truncate_exit", "syscalls/sys_exit_truncate", false, ROLE_FILE, GRP_FILE },
@@ -99,7 +100,7 @@ static const struct prog_desc {
 	{ "dirty_creat_exit", "syscalls/sys_exit_creat", false, ROLE_FILE, GRP_FILE },
 	{ "dirty_ioctl_exit", "syscalls/sys_exit_ioctl", false, ROLE_FILE, GRP_FILE },
 	{ "dirty_mmap_enter", "syscalls/sys_enter_mmap", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE, GRP_SYS },
+	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE, GRP_FILE },
 	{ "dirty_uring_submit", "io_uring_submit_req", true, ROLE_FILE, GRP_FILE },
 	{ "dirty_uring_complete", "io_uring_complete", true, ROLE_FILE, GRP_FILE },
 	{ "dirty_uring_overflow", "io_uring_cqe_overflow", true, ROLE_FILE, GRP_FILE },
@@ -385,7 +386,7 @@ static void attach_groups(struct tracker *t, unsigned int groups, bool attach)
  */
 int dirty_attach(struct tracker *t, enum dirty_kind kind, bool bio_based)
 {
-	unsigned int want = GRP_SYS;
+	unsigned int want = GRP_PROBE;
 
 	if (kind == DIRTY_KIND_FILE)
 		want |= GRP_FILE;

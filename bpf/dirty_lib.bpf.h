@@ -340,7 +340,11 @@ static __always_inline struct dirty_disk *inode_disk(struct inode *inode, __u32 
 	return bpf_map_lookup_elem(&dirty_disks, slot);
 }
 
-/* The disk @f writes to, or NULL; its slot in *slot. */
+/*
+ * The file disk @f writes to, or NULL; its slot in *slot.  Block devices
+ * are not looked up: every write reaches them as a request or a bio, and
+ * is marked as that completes (buffered writes at writeback).
+ */
 static __always_inline struct dirty_disk *file_disk(struct file *f, __u32 *slot)
 {
 	struct inode *inode;
@@ -348,7 +352,7 @@ static __always_inline struct dirty_disk *file_disk(struct file *f, __u32 *slot)
 	if (!f)
 		return NULL;
 	inode = f->f_inode;
-	if (!inode)
+	if (!inode || (inode->i_mode & S_IFMT_) == S_IFBLK_)
 		return NULL;
 	return inode_disk(inode, slot);
 }
@@ -370,18 +374,6 @@ static __always_inline __s64 file_pos(struct file *f)
 	return f->f_pos;
 }
 
-/*
- * O_DIRECT on a block device: its requests or bios are marked as they
- * complete, so the syscall has nothing to add (and no lookup to make).
- */
-static __always_inline bool bdev_direct(struct file *f)
-{
-	struct inode *inode = f->f_inode;
-
-	return inode && (inode->i_mode & S_IFMT_) == S_IFBLK_ &&
-	       (file_iocb_flags(f) & IOCB_DIRECT);
-}
-
 static __always_inline __u32 cur_tid(void)
 {
 	return (__u32)bpf_get_current_pid_tgid();
@@ -390,11 +382,6 @@ static __always_inline __u32 cur_tid(void)
 static __always_inline struct pt_regs *cur_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
-
-static __always_inline int any_disks(void)
-{
-	return nr_file_disks | nr_bdev_disks;
 }
 
 static __always_inline int counted(struct dirty_disk *d)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dirty_sys.bpf.h - part of dirty.bpf.c: the write syscalls.  Each marks at
- * its exit, once the data is in the file: at an explicit offset (pwrite64,
+ * dirty_sys.bpf.h - part of dirty.bpf.c: the write syscalls on files (a
+ * block device is marked at the block layer only, dirty_async.bpf.h).
+ * Each marks at its exit, once the data is in the file: at an explicit offset (pwrite64,
  * pwritev, pwritev2, fallocate, splice and copy_file_range with an output
  * offset, io_submit's iocbs, FICLONERANGE) or at the file position noted at
  * entry (write, writev, sendfile, ...).  Size changes, O_TRUNC, reflinks and
@@ -28,7 +29,7 @@ static __always_inline void pos_enter(long nr, long fd)
 	struct file *f;
 	__u32 slot;
 
-	if (!any_disks())
+	if (!nr_file_disks)
 		return;
 	p = pending(true);
 	if (!p)
@@ -66,7 +67,7 @@ static __always_inline void pos_exit(long nr, long ret, long fd)
 	__u32 slot;
 	__s64 hi;
 
-	if (!any_disks())
+	if (!nr_file_disks)
 		return;
 	pp = pending(false);
 	if (pp && pp->nr == nr) {
@@ -144,8 +145,6 @@ static __always_inline void posw_exit(long ret, long fd, __s64 pos)
 			__sync_fetch_and_add(&g->lost_writes, 1);
 		return;
 	}
-	if (ret > 0 && bdev_direct(f))
-		return; /* its requests or bios completed before this exit: marked */
 	d = file_disk(f, &slot);
 	if (!d)
 		return;
@@ -190,7 +189,7 @@ int dirty_pwrite64_exit(struct trace_event_raw_sys_exit *ctx)
 		probe(PT_REGS_PARM1_SYSCALL(regs));
 		return 0;
 	}
-	if (!any_disks())
+	if (!nr_file_disks)
 		return 0;
 	regs = cur_regs();
 	posw_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
@@ -202,7 +201,7 @@ int dirty_pwritev_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *regs;
 
-	if (!any_disks())
+	if (!nr_file_disks)
 		return 0;
 	regs = cur_regs();
 	posw_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
@@ -225,7 +224,7 @@ int dirty_pwritev2_exit(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *regs;
 	__s64 pos;
 
-	if (!any_disks())
+	if (!nr_file_disks)
 		return 0;
 	regs = cur_regs();
 	pos = PT_REGS_PARM4_SYSCALL(regs);
@@ -247,7 +246,7 @@ int dirty_write_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_write")
 int dirty_write_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (any_disks())
+	if (nr_file_disks)
 		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(cur_regs()));
 	return 0;
 }
@@ -262,7 +261,7 @@ int dirty_writev_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_writev")
 int dirty_writev_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (any_disks())
+	if (nr_file_disks)
 		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(cur_regs()));
 	return 0;
 }
@@ -277,7 +276,7 @@ int dirty_sendfile_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int dirty_sendfile_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (any_disks())
+	if (nr_file_disks)
 		pos_exit(ctx->id, ctx->ret, PT_REGS_PARM1_SYSCALL(cur_regs()));
 	return 0;
 }
@@ -302,7 +301,7 @@ static __always_inline void offout_exit(struct trace_event_raw_sys_exit *ctx)
 	__u32 slot;
 	long fd;
 
-	if (!any_disks())
+	if (!nr_file_disks)
 		return;
 	regs = cur_regs();
 	fd = PT_REGS_PARM3_SYSCALL(regs);
@@ -360,7 +359,7 @@ int dirty_fallocate_exit(struct trace_event_raw_sys_exit *ctx)
 	__u32 slot;
 	long mode;
 
-	if (!any_disks() || ctx->ret < 0)
+	if (!nr_file_disks || ctx->ret < 0)
 		return 0;
 	regs = cur_regs();
 	d = file_disk(fd_file(PT_REGS_PARM1_SYSCALL(regs)), &slot);
@@ -526,8 +525,8 @@ int dirty_mmap_enter(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	f = fd_file(ctx->args[4]);
 	d = file_disk(f, &slot);
-	if (!d || d->kind != DIRTY_KIND_FILE)
-		return 0; /* block devices: their page cache reaches us as bios */
+	if (!d)
+		return 0;
 	/* Writable now, or could be made so with mprotect(). */
 	if ((ctx->args[2] & PROT_WRITE_) || (f->f_mode & FMODE_WRITE_))
 		rescan(d, DIRTY_RESCAN_MMAP);
@@ -557,13 +556,6 @@ static long aio_iocb_cb(__u64 i, void *arg)
 	if (cb.aio_lio_opcode != IOCB_CMD_PWRITE_ && cb.aio_lio_opcode != IOCB_CMD_PWRITEV_)
 		return 0;
 	f = fd_file(cb.aio_fildes);
-	/*
-	 * O_DIRECT on a block device: its requests are marked as they
-	 * complete, whatever the iovecs (QEMU's aio=native sends up to
-	 * IOV_MAX of them).
-	 */
-	if (!f || bdev_direct(f))
-		return 0;
 	d = file_disk(f, &slot);
 	if (!d)
 		return 0;
@@ -608,11 +600,6 @@ int dirty_io_submit_exit(struct trace_event_raw_sys_exit *ctx)
 	struct dirty_global *g;
 	long n = ctx->ret;
 
-	/*
-	 * Only files need the iocbs read back: every write to a block device
-	 * is marked as its requests or bios complete (buffered ones at
-	 * writeback, as for every other buffered write to a device).
-	 */
 	if (!nr_file_disks || n <= 0)
 		return 0;
 	a.iocbpp = PT_REGS_PARM3_SYSCALL(cur_regs());
