@@ -69,38 +69,52 @@ enum prog_group {
 	GRP_BIO = 1 << 3, /* bio-based block devices */
 };
 
+/*
+ * Syscall exits come either from one tp_btf/sys_exit program (cheaper per
+ * tracked write: see dirty_sys_exit) or, where the kernel lacks that
+ * tracepoint or the program fails to load, from one syscalls:sys_exit_*
+ * program each.
+ */
+enum prog_exit {
+	EXIT_ANY, /* not a syscall exit */
+	EXIT_RAW, /* loaded when the raw sys_exit program is used */
+	EXIT_EVENT, /* loaded when it is not */
+};
+
 static const struct prog_desc {
 	const char *name; /* program in dirty.bpf.c */
 	const char *event; /* "cat/event" of a tracepoint, or a tp_btf name */
 	bool btf;
 	enum prog_role role;
 	enum prog_group group;
+	enum prog_exit exit;
 } prog_descs[] = {
-	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE, GRP_PROBE },
-	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_sys_exit", "sys_exit", true, ROLE_FILE_CORE, GRP_PROBE, EXIT_RAW },
+	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE, GRP_PROBE, EXIT_EVENT },
+	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_write_enter", "syscalls/sys_enter_write", false, ROLE_FILE_CORE, GRP_FILE },
-	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_writev_enter", "syscalls/sys_enter_writev", false, ROLE_FILE_CORE, GRP_FILE },
-	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_pwritev2_enter", "syscalls/sys_enter_pwritev2", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_sendfile_enter", "syscalls/sys_enter_sendfile64", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_cfr_enter", "syscalls/sys_enter_copy_file_range", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_splice_enter", "syscalls/sys_enter_splice", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_ftruncate_enter", "syscalls/sys_enter_ftruncate", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_ftruncate_exit", "syscalls/sys_exit_ftruncate", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_truncate_exit", "syscalls/sys_exit_truncate", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_open_exit", "syscalls/sys_exit_open", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_openat_exit", "syscalls/sys_exit_openat", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_openat2_exit", "syscalls/sys_exit_openat2", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_creat_exit", "syscalls/sys_exit_creat", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_ioctl_exit", "syscalls/sys_exit_ioctl", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_ftruncate_exit", "syscalls/sys_exit_ftruncate", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_truncate_exit", "syscalls/sys_exit_truncate", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_open_exit", "syscalls/sys_exit_open", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_openat_exit", "syscalls/sys_exit_openat", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_openat2_exit", "syscalls/sys_exit_openat2", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_creat_exit", "syscalls/sys_exit_creat", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_ioctl_exit", "syscalls/sys_exit_ioctl", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_mmap_enter", "syscalls/sys_enter_mmap", false, ROLE_FILE, GRP_FILE },
-	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
 	{ "dirty_uring_submit", "io_uring_submit_req", true, ROLE_FILE, GRP_FILE },
 	{ "dirty_uring_complete", "io_uring_complete", true, ROLE_FILE, GRP_FILE },
 	{ "dirty_uring_overflow", "io_uring_cqe_overflow", true, ROLE_FILE, GRP_FILE },
@@ -299,6 +313,12 @@ static int pin_dir_prepare(struct tracker *t, const char *dir)
 	return pinned_table_check(t->pin_path);
 }
 
+/* Whether @pd is one of the set this tracker uses (the other exits are not). */
+static bool prog_used(const struct tracker *t, const struct prog_desc *pd)
+{
+	return pd->exit == EXIT_ANY || (pd->exit == EXIT_RAW) == t->raw_exit;
+}
+
 static void set_autoload(struct tracker *t, bool (*keep)(const struct prog_desc *),
 			 const struct btf *vmlinux)
 {
@@ -307,7 +327,13 @@ static void set_autoload(struct tracker *t, bool (*keep)(const struct prog_desc 
 	for (i = 0; i < ARRAY_SIZE(prog_descs); i++) {
 		const struct prog_desc *pd = &prog_descs[i];
 		struct bpf_program *p = bpf_object__find_program_by_name(t->skel->obj, pd->name);
-		bool on = event_exists(pd, vmlinux) && (!keep || keep(pd));
+		bool on = prog_used(t, pd) && event_exists(pd, vmlinux) && (!keep || keep(pd));
+
+		if (!prog_used(t, pd)) {
+			if (p)
+				bpf_program__set_autoload(p, false);
+			continue;
+		}
 
 		if (p)
 			bpf_program__set_autoload(p, on);
@@ -315,6 +341,44 @@ static void set_autoload(struct tracker *t, bool (*keep)(const struct prog_desc 
 			log_debug(LOG_SUB_BPF, "%s: not loaded (%s)", pd->name,
 				  event_exists(pd, vmlinux) ? "falling back" : "no such event");
 	}
+}
+
+/* The raw sys_exit program knows where this architecture keeps the syscall number. */
+static bool raw_exit_arch(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* Syscall numbers for dirty_sys_exit (not in BTF); -1 where there is none. */
+static void syscall_numbers_set(struct tracker *t)
+{
+	struct dirty_bpf__rodata *ro = t->skel->rodata;
+
+	ro->nr_pwrite64 = SYS_pwrite64;
+	ro->nr_pwritev = SYS_pwritev;
+	ro->nr_pwritev2 = SYS_pwritev2;
+	ro->nr_write = SYS_write;
+	ro->nr_writev = SYS_writev;
+	ro->nr_sendfile = SYS_sendfile;
+	ro->nr_copy_file_range = SYS_copy_file_range;
+	ro->nr_splice = SYS_splice;
+	ro->nr_fallocate = SYS_fallocate;
+	ro->nr_ftruncate = SYS_ftruncate;
+	ro->nr_truncate = SYS_truncate;
+	ro->nr_openat = SYS_openat;
+	ro->nr_openat2 = SYS_openat2;
+	ro->nr_ioctl = SYS_ioctl;
+	ro->nr_io_submit = SYS_io_submit;
+#ifdef SYS_open
+	ro->nr_open = SYS_open;
+#endif
+#ifdef SYS_creat
+	ro->nr_creat = SYS_creat;
+#endif
 }
 
 static bool keep_core(const struct prog_desc *pd)
@@ -337,6 +401,8 @@ static void attach_groups(struct tracker *t, unsigned int groups, bool attach)
 		struct bpf_program *p = bpf_object__find_program_by_name(t->skel->obj, pd->name);
 		bool ok = p && bpf_program__autoload(p);
 
+		if (!prog_used(t, pd))
+			continue;
 		if (ok && attach && (groups & pd->group) && !t->links[i]) {
 			t->links[i] = bpf_program__attach(p);
 			if (!t->links[i])
@@ -422,6 +488,7 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 	struct btf *vmlinux = NULL;
 	struct tracker *t;
 	bool dropped = false;
+	static const struct prog_desc raw_exit_desc = { .event = "sys_exit", .btf = true };
 	int ret, fd;
 	void *m;
 
@@ -453,6 +520,7 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 			strerror(errno));
 		goto err;
 	}
+	t->raw_exit = event_exists(&raw_exit_desc, vmlinux) && raw_exit_arch();
 	for (;;) {
 		t->skel = dirty_bpf__open_opts(&open_opts);
 		if (!t->skel) {
@@ -464,12 +532,20 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 			bpf_map__set_pin_path(t->skel->maps.dirty_disks, NULL);
 		t->skel->rodata->max_mark_words = DIRTY_MARK_MAX_WORDS;
 		t->skel->rodata->max_aio_iocbs = DIRTY_AIO_MAX_IOCBS;
+		syscall_numbers_set(t);
 		set_autoload(t, dropped ? keep_core : NULL, vmlinux);
 		ret = dirty_bpf__load(t->skel);
 		if (!ret)
 			break;
 		dirty_bpf__destroy(t->skel);
 		t->skel = NULL;
+		if (t->raw_exit) {
+			log_warn("loading the dirty-tracking programs with the raw sys_exit "
+				 "tracepoint failed (%s); retrying with one per syscall",
+				 strerror(-ret));
+			t->raw_exit = false;
+			continue;
+		}
 		if (dropped) {
 			log_err("cannot load the dirty tracker's BPF programs: %s "
 				"(-v shows the verifier's log)",
