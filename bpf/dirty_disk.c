@@ -143,6 +143,34 @@ static uint64_t key_bits(const struct tracker_disk *d)
 	return m;
 }
 
+/*
+ * Fill the programs' key cache entry for @d if it is free (dirty.h): the
+ * cookie last.  Or, with !fill, empty it if it is @d's: the cookie first.
+ */
+static void key_cache_set(struct tracker_disk *d, bool fill)
+{
+	struct dirty_key_cache *c =
+		&d->t->skel->bss->key_cache[DIRTY_KEY_BIT(d->key.dev, d->key.ino)];
+	uint32_t cookie = d->t->table[d->slot].cookie;
+
+	if (fill) {
+		if (__atomic_load_n(&c->cookie, __ATOMIC_SEQ_CST))
+			return; /* another disk's: this one is looked up */
+		__atomic_store_n(&c->dev, d->key.dev, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->ino, d->key.ino, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->slot, d->slot, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->cookie, cookie, __ATOMIC_SEQ_CST);
+		return;
+	}
+	if (__atomic_load_n(&c->cookie, __ATOMIC_SEQ_CST) != cookie || c->slot != d->slot ||
+	    c->dev != d->key.dev || c->ino != d->key.ino)
+		return;
+	__atomic_store_n(&c->cookie, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->slot, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->dev, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->ino, 0, __ATOMIC_SEQ_CST);
+}
+
 /* The programs' key filter from the disks in the list (after a key went). */
 static void key_mask_reset(struct tracker *t)
 {
@@ -354,6 +382,7 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 		parted = true;
 	}
 	/* From here on the programs mark this disk. */
+	key_cache_set(d, true);
 	ret = bpf_map_update_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key, &d->slot,
 				  BPF_NOEXIST);
 	if (ret) {
@@ -382,6 +411,8 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 err_unlock:
 	if (parted)
 		bdev_parts_update(d, true);
+	if (mapped)
+		key_cache_set(d, false);
 	if (keyed)
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
 	key_mask_reset(t);
@@ -409,6 +440,7 @@ int tracker_stop(struct tracker_disk *d)
 			break;
 		}
 	}
+	key_cache_set(d, false);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
 	key_mask_reset(t); /* d is off the list */
 	if (d->whole_devt)

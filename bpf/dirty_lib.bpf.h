@@ -318,6 +318,9 @@ static __always_inline void inode_key(struct inode *inode, struct dirty_key *k)
 	}
 }
 
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+
 /* Not tracked, for sure: its key's bit is clear (no map lookup). */
 static __always_inline bool key_untracked(const struct dirty_key *k)
 {
@@ -328,11 +331,37 @@ static __always_inline bool key_untracked(const struct dirty_key *k)
 static __always_inline struct dirty_disk *inode_disk(struct inode *inode, __u32 *slot)
 {
 	struct dirty_key k = {};
-	__u32 *s;
+	struct dirty_disk *d;
+	__u32 *s, bit;
 
 	inode_key(inode, &k);
-	if (key_untracked(&k))
+	bit = DIRTY_KEY_BIT(k.dev, k.ino);
+	if (!(key_mask & (1ULL << bit)))
 		return NULL;
+#if defined(__TARGET_ARCH_x86)
+	/*
+	 * The cache, without hashing, read like a seqlock: the owner writes
+	 * the cookie last when it fills an entry and first (to 0) when it
+	 * empties one, x86 keeps loads and stores in order, and the entry is
+	 * taken only if its cookie did not change while it was read and is
+	 * still its slot's.  Anything else falls through to the lookup.
+	 */
+	{
+		struct dirty_key_cache *c = &key_cache[bit & 63];
+		__u32 cs, ck = READ_ONCE_U32(c->cookie);
+
+		if (ck && READ_ONCE_U64(c->dev) == k.dev && READ_ONCE_U64(c->ino) == k.ino) {
+			cs = READ_ONCE_U32(c->slot);
+			if (READ_ONCE_U32(c->cookie) == ck) {
+				d = bpf_map_lookup_elem(&dirty_disks, &cs);
+				if (d && d->cookie == ck) {
+					*slot = cs;
+					return d;
+				}
+			}
+		}
+	}
+#endif
 	s = bpf_map_lookup_elem(&dirty_keys, &k);
 	if (!s)
 		return NULL;
