@@ -224,19 +224,19 @@ progcost() {
 }
 
 # fiocpu TARGET FIO-ARGS...: fio's own CPU per write (usr + sys), no tracker:
-# the goal's denominator.  The second of two runs (the first may spend its
-# time writing back and dropping the file's pages: fio's invalidate=1).
+# the goal's denominator.  The median of 3 runs after a first one (which may
+# spend its time writing back and dropping the file's pages: invalidate=1).
 fiocpu() {
-	local target=$1 i r
+	local target=$1 i r=()
 	shift
-	for i in 1 2; do
-		r=$(fio --name=ref --filename="$target" --rw=randwrite --bs=4k --size=1G \
+	for i in 0 1 2 3; do
+		r[i]=$(fio --name=ref --filename="$target" --rw=randwrite --bs=4k --size=1G \
 			--runtime="$secs" --time_based --ramp_time=0.5 --randrepeat=0 \
 			--output-format=json "$@" 2>/dev/null |
 			jq -r '.jobs[0] | (.usr_cpu + .sys_cpu) * 10000 * .job_runtime /
 				.write.total_ios | floor')
 	done
-	echo "$r"
+	range "${r[@]:1}" | cut -d' ' -f1
 }
 
 # ---- calibration: what bpf_stats leaves out of a syscall exit -----------
