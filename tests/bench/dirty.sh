@@ -338,7 +338,9 @@ echo "calibration, pwrite64 to /dev/null: the tracker adds $1 ns per call (95% $
 echo "  pairs: $cal_pairs);"
 echo "  bpf_stats counts $cal_stats ns for its exit program's run: added to each syscall exit:" \
 	"$cal_extra ns"
-echo "goal: programs' CPU per write (+ that) < ${goal}% of fio's CPU per write, on every row"
+echo "goal: programs' CPU per write (+ that) < ${goal}% of fio's CPU per write, on every row;"
+echo "  judged by it because it is measured inside each run (programs and writes under the"
+echo "  same load), where whole-run differences (IOPS, CPU per write) swing by 10-40% here"
 echo
 printf '%-34s %6s %-17s %-27s %7s %-31s %6s\n' "target, engine" "fio" "prog ns/w [min,max]" \
 	"share of fio [min,max] goal" "/bare" "IOPS lost [95% interval]  <3%?" "thread"
