@@ -126,7 +126,7 @@ $(BIN)/ferry-dirty: $(call obj,tools/ferry-dirty.c) $(TRACKER_LIB) $(COMMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TRACKER_LDLIBS) $(COMMON_LDLIBS)
 DIRTY_HELPERS := $(O)/tests/dirty-drain $(O)/tests/dirty-oracle $(O)/tests/dirty-stress \
-		 $(O)/tests/dirty-aiov
+		 $(O)/tests/dirty-aiov $(O)/tests/dirty-writer
 $(DIRTY_HELPERS): $(O)/tests/%: $(OBJ)/tests/helpers/%.o $(TRACKER_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)

@@ -138,7 +138,7 @@ int dirty_host_loop_backing(int fd, char *name, size_t len, bool *dio);
 #include <linux/types.h>
 #include "bpf/dirty.h"
 
-#define TRACKER_MAX_PROGS 40
+#define TRACKER_MAX_PROGS 48
 
 struct dirty_bpf;
 struct bpf_link;
@@ -155,7 +155,8 @@ struct tracker {
 	uint32_t self_tgid, self_start;
 	bool have_file, have_bdev, have_dio, have_ext4;
 	bool extras_dropped; /* loaded with the essential programs only */
-	bool attached; /* programs attached (while disks are tracked) */
+	bool raw_exit; /* syscall exits through tp_btf/sys_exit, not sys_exit_* */
+	unsigned int attached; /* groups of programs attached (while disks need them) */
 	uint32_t file_always; /* reasons every file disk reports (coverage gaps) */
 	pthread_mutex_t lock; /* disks list, probes, global counters */
 	struct tracker_disk *disks;
@@ -186,8 +187,8 @@ struct tracker_disk {
 };
 
 /* dirty.c: for dirty_disk.c */
-/* Attach the programs if they are not (the first disk); 0 or -errno. */
-int dirty_attach(struct tracker *t);
+/* Attach the programs a disk of this kind needs, if they are not; 0 or -errno. */
+int dirty_attach(struct tracker *t, enum dirty_kind kind, bool bio_based);
 /* Detach them (the last disk stopped). */
 void dirty_detach(struct tracker *t);
 /* The key the programs see for fd (a self-probe); -EIO if they do not fire. */

@@ -40,6 +40,8 @@ __u32 nr_bdev_disks; /* of which: */
 __u32 nr_rq_disks; /* request-based (blk-mq) devices and partitions */
 __u32 nr_bio_disks; /* bio-based (device-mapper) devices */
 __u64 start_gen; /* bumped after each disk is keyed */
+__u64 key_mask; /* DIRTY_KEY_BIT() of every key in dirty_keys, maybe more */
+struct dirty_key_cache key_cache[64]; /* see dirty.h */
 __u32 probe_tid; /* a pwrite64() by this thread reports its fd's key */
 struct dirty_key probe_key;
 

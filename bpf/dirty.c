@@ -55,46 +55,75 @@ enum prog_role {
 	ROLE_BDEV_CORE, /* without it block devices cannot be tracked */
 };
 
+/*
+ * When a program is attached: each group with the first disk that needs it
+ * (a program costs every event of its kind on the host, tracked or not, so
+ * a tracker of block devices runs no syscall or file system hook but the
+ * self-probe's, and one of files no block completion hook).  All are
+ * detached with the last disk.
+ */
+enum prog_group {
+	GRP_PROBE = 1 << 0, /* the self-probe's hook: every kind of disk */
+	GRP_FILE = 1 << 1, /* files: write syscalls, size changes, mappings, io_uring, iomap */
+	GRP_RQ = 1 << 2, /* request-based block devices */
+	GRP_BIO = 1 << 3, /* bio-based block devices */
+};
+
+/*
+ * Syscall exits come either from one tp_btf/sys_exit program (cheaper per
+ * tracked write: see dirty_sys_exit) or, where the kernel lacks that
+ * tracepoint or the program fails to load, from one syscalls:sys_exit_*
+ * program each.
+ */
+enum prog_exit {
+	EXIT_ANY, /* not a syscall exit */
+	EXIT_RAW, /* loaded when the raw sys_exit program is used */
+	EXIT_EVENT, /* loaded when it is not */
+};
+
 static const struct prog_desc {
 	const char *name; /* program in dirty.bpf.c */
 	const char *event; /* "cat/event" of a tracepoint, or a tp_btf name */
 	bool btf;
 	enum prog_role role;
+	enum prog_group group;
+	enum prog_exit exit;
 } prog_descs[] = {
-	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE },
-	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE },
-	{ "dirty_write_enter", "syscalls/sys_enter_write", false, ROLE_FILE_CORE },
-	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE },
-	{ "dirty_writev_enter", "syscalls/sys_enter_writev", false, ROLE_FILE_CORE },
-	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE },
-	{ "dirty_pwritev2_enter", "syscalls/sys_enter_pwritev2", false, ROLE_FILE },
-	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE },
-	{ "dirty_sendfile_enter", "syscalls/sys_enter_sendfile64", false, ROLE_FILE },
-	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE },
-	{ "dirty_cfr_enter", "syscalls/sys_enter_copy_file_range", false, ROLE_FILE },
-	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE },
-	{ "dirty_splice_enter", "syscalls/sys_enter_splice", false, ROLE_FILE },
-	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE },
-	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE },
-	{ "dirty_ftruncate_enter", "syscalls/sys_enter_ftruncate", false, ROLE_FILE },
-	{ "dirty_ftruncate_exit", "syscalls/sys_exit_ftruncate", false, ROLE_FILE },
-	{ "dirty_truncate_exit", "syscalls/sys_exit_truncate", false, ROLE_FILE },
-	{ "dirty_open_exit", "syscalls/sys_exit_open", false, ROLE_FILE },
-	{ "dirty_openat_exit", "syscalls/sys_exit_openat", false, ROLE_FILE },
-	{ "dirty_openat2_exit", "syscalls/sys_exit_openat2", false, ROLE_FILE },
-	{ "dirty_creat_exit", "syscalls/sys_exit_creat", false, ROLE_FILE },
-	{ "dirty_ioctl_exit", "syscalls/sys_exit_ioctl", false, ROLE_FILE },
-	{ "dirty_mmap_enter", "syscalls/sys_enter_mmap", false, ROLE_FILE },
-	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE },
-	{ "dirty_uring_submit", "io_uring_submit_req", true, ROLE_FILE },
-	{ "dirty_uring_complete", "io_uring_complete", true, ROLE_FILE },
-	{ "dirty_uring_overflow", "io_uring_cqe_overflow", true, ROLE_FILE },
-	{ "dirty_dio_begin", "iomap_dio_rw_begin", true, ROLE_DIO },
-	{ "dirty_dio_complete", "iomap_dio_complete", true, ROLE_DIO },
-	{ "dirty_ext4_truncate", "ext4_truncate_enter", true, ROLE_EXT4 },
-	{ "dirty_rq_complete", "block_rq_complete", true, ROLE_BDEV_CORE },
-	{ "dirty_bio_queue", "block_bio_queue", true, ROLE_BDEV_CORE },
-	{ "dirty_bio_complete", "block_bio_complete", true, ROLE_BDEV_CORE },
+	{ "dirty_sys_exit", "sys_exit", true, ROLE_FILE_CORE, GRP_PROBE, EXIT_RAW },
+	{ "dirty_pwrite64_exit", "syscalls/sys_exit_pwrite64", false, ROLE_FILE_CORE, GRP_PROBE, EXIT_EVENT },
+	{ "dirty_pwritev_exit", "syscalls/sys_exit_pwritev", false, ROLE_FILE_CORE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_write_enter", "syscalls/sys_enter_write", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_write_exit", "syscalls/sys_exit_write", false, ROLE_FILE_CORE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_writev_enter", "syscalls/sys_enter_writev", false, ROLE_FILE_CORE, GRP_FILE },
+	{ "dirty_writev_exit", "syscalls/sys_exit_writev", false, ROLE_FILE_CORE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_pwritev2_enter", "syscalls/sys_enter_pwritev2", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_pwritev2_exit", "syscalls/sys_exit_pwritev2", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_sendfile_enter", "syscalls/sys_enter_sendfile64", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_sendfile_exit", "syscalls/sys_exit_sendfile64", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_cfr_enter", "syscalls/sys_enter_copy_file_range", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_cfr_exit", "syscalls/sys_exit_copy_file_range", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_splice_enter", "syscalls/sys_enter_splice", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_splice_exit", "syscalls/sys_exit_splice", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_fallocate_exit", "syscalls/sys_exit_fallocate", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_ftruncate_enter", "syscalls/sys_enter_ftruncate", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_ftruncate_exit", "syscalls/sys_exit_ftruncate", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_truncate_exit", "syscalls/sys_exit_truncate", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_open_exit", "syscalls/sys_exit_open", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_openat_exit", "syscalls/sys_exit_openat", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_openat2_exit", "syscalls/sys_exit_openat2", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_creat_exit", "syscalls/sys_exit_creat", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_ioctl_exit", "syscalls/sys_exit_ioctl", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_mmap_enter", "syscalls/sys_enter_mmap", false, ROLE_FILE, GRP_FILE },
+	{ "dirty_io_submit_exit", "syscalls/sys_exit_io_submit", false, ROLE_FILE, GRP_FILE, EXIT_EVENT },
+	{ "dirty_uring_submit", "io_uring_submit_req", true, ROLE_FILE, GRP_FILE },
+	{ "dirty_uring_complete", "io_uring_complete", true, ROLE_FILE, GRP_FILE },
+	{ "dirty_uring_overflow", "io_uring_cqe_overflow", true, ROLE_FILE, GRP_FILE },
+	{ "dirty_dio_begin", "iomap_dio_rw_begin", true, ROLE_DIO, GRP_FILE },
+	{ "dirty_dio_complete", "iomap_dio_complete", true, ROLE_DIO, GRP_FILE },
+	{ "dirty_ext4_truncate", "ext4_truncate_enter", true, ROLE_EXT4, GRP_FILE },
+	{ "dirty_rq_complete", "block_rq_complete", true, ROLE_BDEV_CORE, GRP_RQ },
+	{ "dirty_bio_queue", "block_bio_queue", true, ROLE_BDEV_CORE, GRP_BIO },
+	{ "dirty_bio_complete", "block_bio_complete", true, ROLE_BDEV_CORE, GRP_BIO },
 };
 
 _Static_assert(ARRAY_SIZE(prog_descs) <= TRACKER_MAX_PROGS, "TRACKER_MAX_PROGS");
@@ -284,6 +313,12 @@ static int pin_dir_prepare(struct tracker *t, const char *dir)
 	return pinned_table_check(t->pin_path);
 }
 
+/* Whether @pd is one of the set this tracker uses (the other exits are not). */
+static bool prog_used(const struct tracker *t, const struct prog_desc *pd)
+{
+	return pd->exit == EXIT_ANY || (pd->exit == EXIT_RAW) == t->raw_exit;
+}
+
 static void set_autoload(struct tracker *t, bool (*keep)(const struct prog_desc *),
 			 const struct btf *vmlinux)
 {
@@ -292,7 +327,13 @@ static void set_autoload(struct tracker *t, bool (*keep)(const struct prog_desc 
 	for (i = 0; i < ARRAY_SIZE(prog_descs); i++) {
 		const struct prog_desc *pd = &prog_descs[i];
 		struct bpf_program *p = bpf_object__find_program_by_name(t->skel->obj, pd->name);
-		bool on = event_exists(pd, vmlinux) && (!keep || keep(pd));
+		bool on = prog_used(t, pd) && event_exists(pd, vmlinux) && (!keep || keep(pd));
+
+		if (!prog_used(t, pd)) {
+			if (p)
+				bpf_program__set_autoload(p, false);
+			continue;
+		}
 
 		if (p)
 			bpf_program__set_autoload(p, on);
@@ -302,17 +343,55 @@ static void set_autoload(struct tracker *t, bool (*keep)(const struct prog_desc 
 	}
 }
 
+/* The raw sys_exit program knows where this architecture keeps the syscall number. */
+static bool raw_exit_arch(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* Syscall numbers for dirty_sys_exit (not in BTF); -1 where there is none. */
+static void syscall_numbers_set(struct tracker *t)
+{
+	struct dirty_bpf__rodata *ro = t->skel->rodata;
+
+	ro->nr_pwrite64 = SYS_pwrite64;
+	ro->nr_pwritev = SYS_pwritev;
+	ro->nr_pwritev2 = SYS_pwritev2;
+	ro->nr_write = SYS_write;
+	ro->nr_writev = SYS_writev;
+	ro->nr_sendfile = SYS_sendfile;
+	ro->nr_copy_file_range = SYS_copy_file_range;
+	ro->nr_splice = SYS_splice;
+	ro->nr_fallocate = SYS_fallocate;
+	ro->nr_ftruncate = SYS_ftruncate;
+	ro->nr_truncate = SYS_truncate;
+	ro->nr_openat = SYS_openat;
+	ro->nr_openat2 = SYS_openat2;
+	ro->nr_ioctl = SYS_ioctl;
+	ro->nr_io_submit = SYS_io_submit;
+#ifdef SYS_open
+	ro->nr_open = SYS_open;
+#endif
+#ifdef SYS_creat
+	ro->nr_creat = SYS_creat;
+#endif
+}
+
 static bool keep_core(const struct prog_desc *pd)
 {
 	return pd->role == ROLE_FILE_CORE || pd->role == ROLE_BDEV_CORE;
 }
 
-/* Attach what loaded; decide what each kind of disk can rely on. */
 /*
- * Attach what loaded (or, with !attach, only see what would be there);
- * decide what each kind of disk can rely on.
+ * Attach what loaded of @groups (or, with !attach, only see what would be
+ * there); decide what each kind of disk can rely on.  A program of a group
+ * not attached yet counts as there if it loaded.
  */
-static void attach_all(struct tracker *t, bool attach)
+static void attach_groups(struct tracker *t, unsigned int groups, bool attach)
 {
 	bool file_ok = true, bdev_ok = true, dio = true, ext4 = true, extra_gap = false;
 	size_t i;
@@ -322,13 +401,16 @@ static void attach_all(struct tracker *t, bool attach)
 		struct bpf_program *p = bpf_object__find_program_by_name(t->skel->obj, pd->name);
 		bool ok = p && bpf_program__autoload(p);
 
-		if (ok && attach) {
+		if (!prog_used(t, pd))
+			continue;
+		if (ok && attach && (groups & pd->group) && !t->links[i]) {
 			t->links[i] = bpf_program__attach(p);
-			ok = t->links[i] != NULL;
-			if (!ok)
+			if (!t->links[i])
 				log_warn("cannot attach %s to %s: %s", pd->name, pd->event,
 					 strerror(errno));
 		}
+		if (ok && (t->attached & pd->group || (attach && (groups & pd->group))))
+			ok = t->links[i] != NULL;
 		switch (pd->role) {
 		case ROLE_FILE_CORE:
 			file_ok &= ok;
@@ -349,28 +431,36 @@ static void attach_all(struct tracker *t, bool attach)
 			break;
 		}
 	}
+	if (attach)
+		t->attached |= groups;
 	t->have_file = file_ok;
 	t->have_bdev = bdev_ok;
 	t->have_dio = dio;
 	t->have_ext4 = ext4;
 	t->file_always = extra_gap ? DIRTY_RESCAN_UNCOVERED : 0;
-	if (extra_gap && attach)
+	if (extra_gap && attach && (groups & GRP_FILE))
 		log_warn("some write paths to files cannot be followed on this kernel: "
 			 "every drain of a file disk will ask for a full rescan");
 }
 
 /*
- * The programs are attached only while a disk is tracked: an idle tracker
- * (ferryd between migrations) costs the host's writes nothing.  Attaching
- * takes a fraction of a second; detaching about a second (the kernel waits
- * for tracepoint users to leave).  Both with t->lock held.
+ * The programs are attached only while a disk is tracked, and only those
+ * its kind needs: an idle tracker (ferryd between migrations) costs the
+ * host's writes nothing.  Attaching takes a fraction of a second;
+ * detaching about a second (the kernel waits for tracepoint users to
+ * leave).  Both with t->lock held.
  */
-int dirty_attach(struct tracker *t)
+int dirty_attach(struct tracker *t, enum dirty_kind kind, bool bio_based)
 {
-	if (t->attached)
+	unsigned int want = GRP_PROBE;
+
+	if (kind == DIRTY_KIND_FILE)
+		want |= GRP_FILE;
+	else
+		want |= bio_based ? GRP_BIO : GRP_RQ;
+	if ((t->attached & want) == want)
 		return 0;
-	attach_all(t, true);
-	t->attached = true;
+	attach_groups(t, want & ~t->attached, true);
 	if (!t->have_file && !t->have_bdev) {
 		dirty_detach(t);
 		log_err("neither write syscalls nor block I/O can be traced on this kernel");
@@ -387,7 +477,7 @@ void dirty_detach(struct tracker *t)
 		bpf_link__destroy(t->links[i]);
 		t->links[i] = NULL;
 	}
-	t->attached = false;
+	t->attached = 0;
 }
 
 struct tracker *tracker_new(const struct tracker_opts *o)
@@ -398,6 +488,7 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 	struct btf *vmlinux = NULL;
 	struct tracker *t;
 	bool dropped = false;
+	static const struct prog_desc raw_exit_desc = { .event = "sys_exit", .btf = true };
 	int ret, fd;
 	void *m;
 
@@ -429,6 +520,7 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 			strerror(errno));
 		goto err;
 	}
+	t->raw_exit = event_exists(&raw_exit_desc, vmlinux) && raw_exit_arch();
 	for (;;) {
 		t->skel = dirty_bpf__open_opts(&open_opts);
 		if (!t->skel) {
@@ -440,12 +532,20 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 			bpf_map__set_pin_path(t->skel->maps.dirty_disks, NULL);
 		t->skel->rodata->max_mark_words = DIRTY_MARK_MAX_WORDS;
 		t->skel->rodata->max_aio_iocbs = DIRTY_AIO_MAX_IOCBS;
+		syscall_numbers_set(t);
 		set_autoload(t, dropped ? keep_core : NULL, vmlinux);
 		ret = dirty_bpf__load(t->skel);
 		if (!ret)
 			break;
 		dirty_bpf__destroy(t->skel);
 		t->skel = NULL;
+		if (t->raw_exit) {
+			log_warn("loading the dirty-tracking programs with the raw sys_exit "
+				 "tracepoint failed (%s); retrying with one per syscall",
+				 strerror(-ret));
+			t->raw_exit = false;
+			continue;
+		}
 		if (dropped) {
 			log_err("cannot load the dirty tracker's BPF programs: %s "
 				"(-v shows the verifier's log)",
@@ -458,7 +558,7 @@ struct tracker *tracker_new(const struct tracker_opts *o)
 		dropped = true;
 	}
 	t->extras_dropped = dropped;
-	attach_all(t, false); /* what will be there: attached with the first disk */
+	attach_groups(t, 0, false); /* what will be there: attached with the first disk */
 	if (!t->have_file && !t->have_bdev) {
 		ret = -EOPNOTSUPP;
 		log_err("neither write syscalls nor block I/O can be traced on this kernel");

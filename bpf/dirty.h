@@ -72,6 +72,26 @@ struct dirty_key {
 };
 
 /*
+ * The bit a key sets in key_mask, a one-word filter the programs test
+ * before any map lookup: a file whose bit is clear is not tracked.
+ */
+#define DIRTY_KEY_BIT(dev, ino) (((ino) ^ ((ino) >> 6) ^ ((ino) >> 12) ^ (dev) ^ ((dev) >> 20)) & 63)
+
+/*
+ * key_cache[DIRTY_KEY_BIT()]: the first disk keyed with that bit, so that
+ * a tracked write finds its slot without hashing.  Only a hint: the
+ * programs take it when its cookie is the slot's in dirty_disks, else
+ * look the key up in dirty_keys.  The owner fills it before the key, and
+ * clears the cookie first when the disk stops.
+ */
+struct dirty_key_cache {
+	__u64 dev;
+	__u64 ino;
+	__u32 slot;
+	__u32 cookie; /* 0: empty */
+};
+
+/*
  * One tracked disk: an element of the pinned, mmapable array dirty_disks
  * shared by every tracker on the host.  The owner writes the identity and
  * configuration; the BPF programs update the counters atomically; a drain

@@ -22,7 +22,8 @@ int BPF_PROG(dirty_dio_begin, struct kiocb *iocb, struct iov_iter *iter)
 	__u64 key = (__u64)iocb;
 	__u32 slot;
 
-	if (!nr_file_disks || !iter->data_source || (iocb->ki_flags & IOCB_WRITE))
+	/* Most callers are syscalls, which set IOCB_WRITE: test that first. */
+	if ((iocb->ki_flags & IOCB_WRITE) || !iter->data_source || !nr_file_disks)
 		return 0;
 	d = file_disk(iocb->ki_filp, &slot);
 	if (d && bpf_map_update_elem(&dirty_dio_writes, &key, &slot, BPF_ANY))
@@ -71,6 +72,8 @@ int BPF_PROG(dirty_ext4_truncate, struct inode *inode)
 		return 0;
 	k.dev = inode->i_sb->s_dev;
 	k.ino = inode->i_ino;
+	if (key_untracked(&k))
+		return 0;
 	s = bpf_map_lookup_elem(&dirty_keys, &k);
 	if (s && (d = bpf_map_lookup_elem(&dirty_disks, s)))
 		rescan(d, DIRTY_RESCAN_SHRINK);
@@ -254,6 +257,8 @@ int BPF_PROG(dirty_rq_complete, struct request *rq, blk_status_t error, unsigned
 	if (!disk)
 		return 0;
 	devt = disk->part0->bd_dev;
+	if (!(key_mask & (1ULL << DIRTY_KEY_BIT(DIRTY_KEY_BDEV, (__u64)devt))))
+		return 0; /* not a disk with tracked parts */
 	m = bpf_map_lookup_elem(&dirty_bdevs, &devt);
 	if (!m)
 		return 0;
@@ -305,6 +310,8 @@ int BPF_PROG(dirty_bio_queue, struct bio *bio)
 		return 0;
 	k.dev = DIRTY_KEY_BDEV;
 	k.ino = bdev->bd_dev;
+	if (key_untracked(&k))
+		return 0;
 	s = bpf_map_lookup_elem(&dirty_keys, &k);
 	if (!s)
 		return 0;

@@ -133,6 +133,55 @@ static void disk_count(struct tracker_disk *d, int n)
 		__atomic_fetch_add(&bss->nr_bio_disks, n, __ATOMIC_SEQ_CST);
 }
 
+/* Its bits in the programs' key filter: its key, and its whole disk's dev_t. */
+static uint64_t key_bits(const struct tracker_disk *d)
+{
+	uint64_t m = 1ULL << DIRTY_KEY_BIT(d->key.dev, d->key.ino);
+
+	if (d->whole_devt)
+		m |= 1ULL << DIRTY_KEY_BIT(DIRTY_KEY_BDEV, (uint64_t)d->whole_devt);
+	return m;
+}
+
+/*
+ * Fill the programs' key cache entry for @d if it is free (dirty.h): the
+ * cookie last.  Or, with !fill, empty it if it is @d's: the cookie first.
+ */
+static void key_cache_set(struct tracker_disk *d, bool fill)
+{
+	struct dirty_key_cache *c =
+		&d->t->skel->bss->key_cache[DIRTY_KEY_BIT(d->key.dev, d->key.ino)];
+	uint32_t cookie = d->t->table[d->slot].cookie;
+
+	if (fill) {
+		if (__atomic_load_n(&c->cookie, __ATOMIC_SEQ_CST))
+			return; /* another disk's: this one is looked up */
+		__atomic_store_n(&c->dev, d->key.dev, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->ino, d->key.ino, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->slot, d->slot, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->cookie, cookie, __ATOMIC_SEQ_CST);
+		return;
+	}
+	if (__atomic_load_n(&c->cookie, __ATOMIC_SEQ_CST) != cookie || c->slot != d->slot ||
+	    c->dev != d->key.dev || c->ino != d->key.ino)
+		return;
+	__atomic_store_n(&c->cookie, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->slot, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->dev, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->ino, 0, __ATOMIC_SEQ_CST);
+}
+
+/* The programs' key filter from the disks in the list (after a key went). */
+static void key_mask_reset(struct tracker *t)
+{
+	struct tracker_disk *o;
+	uint64_t m = 0;
+
+	for (o = t->disks; o; o = o->next)
+		m |= key_bits(o);
+	__atomic_store_n(&t->skel->bss->key_mask, m, __ATOMIC_SEQ_CST);
+}
+
 static int gran_shift_of(uint32_t gran)
 {
 	if (gran < TRACKER_GRANULARITY_MIN || gran > TRACKER_GRANULARITY_MAX || (gran & (gran - 1)))
@@ -253,7 +302,7 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 	d->last_size = size;
 
 	pthread_mutex_lock(&t->lock);
-	ret = dirty_attach(t); /* the first disk */
+	ret = dirty_attach(t, d->kind, d->kind == DIRTY_KIND_BDEV && !d->whole_devt);
 	if (ret)
 		goto err_unlock;
 	if (d->kind == DIRTY_KIND_FILE ? !t->have_file : !t->have_bdev) {
@@ -320,6 +369,8 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 		goto err_unlock;
 	}
 	mapped = true;
+	/* From here on the programs may find this disk: its filter bits first. */
+	__atomic_fetch_or(&t->skel->bss->key_mask, key_bits(d), __ATOMIC_SEQ_CST);
 	if (d->whole_devt) {
 		ret = bdev_parts_update(d, false);
 		if (ret) {
@@ -331,6 +382,7 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 		parted = true;
 	}
 	/* From here on the programs mark this disk. */
+	key_cache_set(d, true);
 	ret = bpf_map_update_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key, &d->slot,
 				  BPF_NOEXIST);
 	if (ret) {
@@ -359,8 +411,11 @@ int tracker_start(struct tracker *t, const char *disk_path, uint32_t granularity
 err_unlock:
 	if (parted)
 		bdev_parts_update(d, true);
+	if (mapped)
+		key_cache_set(d, false);
 	if (keyed)
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
+	key_mask_reset(t);
 	if (mapped)
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_bitmaps), &d->slot);
 	if (have_slot)
@@ -385,7 +440,9 @@ int tracker_stop(struct tracker_disk *d)
 			break;
 		}
 	}
+	key_cache_set(d, false);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty_keys), &d->key);
+	key_mask_reset(t); /* d is off the list */
 	if (d->whole_devt)
 		bdev_parts_update(d, true);
 	disk_count(d, -1);

@@ -318,24 +318,72 @@ static __always_inline void inode_key(struct inode *inode, struct dirty_key *k)
 	}
 }
 
-/* The disk @f writes to, or NULL; its slot in *slot. */
-static __always_inline struct dirty_disk *file_disk(struct file *f, __u32 *slot)
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+
+/* Not tracked, for sure: its key's bit is clear (no map lookup). */
+static __always_inline bool key_untracked(const struct dirty_key *k)
+{
+	return !(key_mask & (1ULL << DIRTY_KEY_BIT(k->dev, k->ino)));
+}
+
+/* The disk of @inode's key, or NULL; its slot in *slot. */
+static __always_inline struct dirty_disk *inode_disk(struct inode *inode, __u32 *slot)
 {
 	struct dirty_key k = {};
-	struct inode *inode;
-	__u32 *s;
+	struct dirty_disk *d;
+	__u32 *s, bit;
 
-	if (!f)
-		return NULL;
-	inode = f->f_inode;
-	if (!inode)
-		return NULL;
 	inode_key(inode, &k);
+	bit = DIRTY_KEY_BIT(k.dev, k.ino);
+	if (!(key_mask & (1ULL << bit)))
+		return NULL;
+#if defined(__TARGET_ARCH_x86)
+	/*
+	 * The cache, without hashing, read like a seqlock: the owner writes
+	 * the cookie last when it fills an entry and first (to 0) when it
+	 * empties one, x86 keeps loads and stores in order, and the entry is
+	 * taken only if its cookie did not change while it was read and is
+	 * still its slot's.  Anything else falls through to the lookup.
+	 */
+	{
+		struct dirty_key_cache *c = &key_cache[bit & 63];
+		__u32 cs, ck = READ_ONCE_U32(c->cookie);
+
+		if (ck && READ_ONCE_U64(c->dev) == k.dev && READ_ONCE_U64(c->ino) == k.ino) {
+			cs = READ_ONCE_U32(c->slot);
+			if (READ_ONCE_U32(c->cookie) == ck) {
+				d = bpf_map_lookup_elem(&dirty_disks, &cs);
+				if (d && d->cookie == ck) {
+					*slot = cs;
+					return d;
+				}
+			}
+		}
+	}
+#endif
 	s = bpf_map_lookup_elem(&dirty_keys, &k);
 	if (!s)
 		return NULL;
 	*slot = *s;
 	return bpf_map_lookup_elem(&dirty_disks, slot);
+}
+
+/*
+ * The file disk @f writes to, or NULL; its slot in *slot.  Block devices
+ * are not looked up: every write reaches them as a request or a bio, and
+ * is marked as that completes (buffered writes at writeback).
+ */
+static __always_inline struct dirty_disk *file_disk(struct file *f, __u32 *slot)
+{
+	struct inode *inode;
+
+	if (!f)
+		return NULL;
+	inode = f->f_inode;
+	if (!inode || (inode->i_mode & S_IFMT_) == S_IFBLK_)
+		return NULL;
+	return inode_disk(inode, slot);
 }
 
 static __always_inline __u32 file_iocb_flags(struct file *f)
@@ -363,11 +411,6 @@ static __always_inline __u32 cur_tid(void)
 static __always_inline struct pt_regs *cur_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
-
-static __always_inline int any_disks(void)
-{
-	return nr_file_disks | nr_bdev_disks;
 }
 
 static __always_inline int counted(struct dirty_disk *d)
