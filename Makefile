@@ -163,6 +163,13 @@ $(O)/fuzz/fuzz_migrecord: tests/fuzz/fuzz_migrecord.c daemon/engine/record.c dae
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
 
+# ferryd's configuration file (config.c) and the address parser it uses.
+$(O)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c net/sock.c common/util.c \
+		common/log.c common/output.c
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
+
 # The frame decoder is the mover's parser of network input.
 $(O)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c mover/wire.c mover/hash_avx2.c
 	@mkdir -p $(dir $@)
