@@ -170,6 +170,15 @@ $(O)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c net/sock.c commo
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
 
+# The domain XML ferryd reads and adapts (domxml.c, libxml2); disk_has
+# brings the storage backends' table.
+$(O)/fuzz/fuzz_domxml: tests/fuzz/fuzz_domxml.c daemon/host/domxml.c daemon/storage/disk.c \
+		daemon/storage/disk_file.c daemon/storage/disk_lvm.c common/util.c common/log.c
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(DAEMON_CFLAGS) -o $@ $^ $(call pc_libs,libxml-2.0) \
+		$(LIBS_CRYPTO) $(LIBS_JSON)
+
 # The frame decoder is the mover's parser of network input.
 $(O)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c mover/wire.c mover/hash_avx2.c
 	@mkdir -p $(dir $@)
