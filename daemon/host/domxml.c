@@ -147,6 +147,44 @@ static bool word_in(const char *list, const char *w)
 	return false;
 }
 
+/*
+ * Does every <disk> (of any device) have its own target?  domxml_adapt
+ * finds a disk by its target: with two on one target, both would be
+ * pointed at the moved disk's destination.  libvirt refuses such a
+ * definition too.
+ */
+static bool domxml_targets_unique(xmlXPathContextPtr ctx)
+{
+	xmlXPathObjectPtr r = domxml_nodes(ctx, "/domain/devices/disk");
+	xmlChar **seen;
+	bool ok = true;
+	int i, j, n = 0;
+
+	if (!r)
+		return true;
+	seen = calloc((size_t)r->nodesetval->nodeNr, sizeof(*seen));
+	if (!seen) {
+		xmlXPathFreeObject(r);
+		return false;
+	}
+	for (i = 0; ok && i < r->nodesetval->nodeNr; i++) {
+		xmlNodePtr t = domxml_child(r->nodesetval->nodeTab[i], "target");
+		xmlChar *dev = t ? xmlGetProp(t, BAD_CAST "dev") : NULL;
+
+		if (!dev)
+			continue;
+		for (j = 0; j < n; j++)
+			if (xmlStrEqual(seen[j], dev))
+				ok = false;
+		seen[n++] = dev;
+	}
+	for (j = 0; j < n; j++)
+		xmlFree(seen[j]);
+	free(seen);
+	xmlXPathFreeObject(r);
+	return ok;
+}
+
 int domxml_parse(const char *xml, struct domxml_info *info)
 {
 	xmlXPathContextPtr ctx = NULL;
@@ -167,6 +205,10 @@ int domxml_parse(const char *xml, struct domxml_info *info)
 	domxml_string(ctx, "string(/domain/memory/@unit)", unit, sizeof(unit));
 	info->memory_mib = domxml_kib(buf, unit) / 1024;
 	if (!info->name[0] || info->vcpus <= 0 || !info->memory_mib) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (!domxml_targets_unique(ctx)) {
 		ret = -EINVAL;
 		goto out;
 	}

@@ -333,6 +333,14 @@ static void test_domxml(void **state)
 
 	assert_int_equal(domxml_parse("<domain><name>x</name></domain>", &info), -EINVAL);
 	assert_int_equal(domxml_parse("not xml", &info), -EINVAL);
+	/* Two disks on one target: adapt would point both at the moved one. */
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory>1048576</memory>"
+				      "<vcpu>1</vcpu><devices>"
+				      "<disk type='network'><target dev='vda'/></disk>"
+				      "<disk type='file'><source file='/i/x'/><target dev='vda'/>"
+				      "</disk></devices></domain>",
+				      &info),
+			 -EINVAL);
 }
 
 static void test_config(void **state)
