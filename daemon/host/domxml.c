@@ -49,20 +49,33 @@ static xmlXPathObjectPtr domxml_nodes(xmlXPathContextPtr ctx, const char *expr)
 	return r;
 }
 
+/* @s into buf; -ENAMETOOLONG (buf "") if it does not fit: never cut short. */
+static int domxml_copy(const xmlChar *s, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (!s)
+		return 0;
+	if (strlen((const char *)s) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, (const char *)s);
+	return 0;
+}
+
 /* Text of the first node matching @expr into buf ("" if none). */
-static void domxml_text(xmlXPathContextPtr ctx, const char *expr, char *buf, size_t len)
+static int domxml_text(xmlXPathContextPtr ctx, const char *expr, char *buf, size_t len)
 {
 	xmlXPathObjectPtr r = domxml_nodes(ctx, expr);
 	xmlChar *s;
+	int ret;
 
 	buf[0] = '\0';
 	if (!r)
-		return;
+		return 0;
 	s = xmlNodeGetContent(r->nodesetval->nodeTab[0]);
-	if (s)
-		snprintf(buf, len, "%s", (const char *)s);
+	ret = domxml_copy(s, buf, len);
 	xmlFree(s);
 	xmlXPathFreeObject(r);
+	return ret;
 }
 
 /* Value of a string-valued XPath expression ("" if none). */
@@ -76,14 +89,13 @@ static void domxml_string(xmlXPathContextPtr ctx, const char *expr, char *buf, s
 	xmlXPathFreeObject(r);
 }
 
-static void domxml_prop(xmlNodePtr n, const char *name, char *buf, size_t len)
+static int domxml_prop(xmlNodePtr n, const char *name, char *buf, size_t len)
 {
 	xmlChar *s = xmlGetProp(n, BAD_CAST name);
+	int ret = domxml_copy(s, buf, len);
 
-	buf[0] = '\0';
-	if (s)
-		snprintf(buf, len, "%s", (const char *)s);
 	xmlFree(s);
+	return ret;
 }
 
 static xmlNodePtr domxml_child(xmlNodePtr n, const char *name)
@@ -191,14 +203,19 @@ int domxml_parse(const char *xml, struct domxml_info *info)
 	xmlXPathObjectPtr disks = NULL;
 	char buf[64], unit[16], swaps[256];
 	xmlDocPtr doc;
-	int i, ret = 0;
+	int i, ret = 0, cut;
 
 	memset(info, 0, sizeof(*info));
 	doc = domxml_read(xml, &ctx);
 	if (!doc)
 		return -EINVAL;
-	domxml_text(ctx, "/domain/name", info->name, sizeof(info->name));
-	domxml_text(ctx, "/domain/uuid", info->uuid, sizeof(info->uuid));
+	/* A name or path cut short would be another VM's or another file. */
+	cut = domxml_text(ctx, "/domain/name", info->name, sizeof(info->name)) |
+	      domxml_text(ctx, "/domain/uuid", info->uuid, sizeof(info->uuid));
+	if (cut) {
+		ret = -ENAMETOOLONG;
+		goto out;
+	}
 	domxml_text(ctx, "/domain/vcpu", buf, sizeof(buf));
 	info->vcpus = atoi(buf);
 	domxml_text(ctx, "/domain/memory", buf, sizeof(buf));
@@ -219,6 +236,7 @@ int domxml_parse(const char *xml, struct domxml_info *info)
 		xmlNodePtr n = disks->nodesetval->nodeTab[i], c;
 		struct domxml_disk *d;
 
+		cut = 0;
 		if (info->ndisks == FERRYD_MAX_DISKS) {
 			ret = -E2BIG;
 			goto out;
@@ -227,18 +245,22 @@ int domxml_parse(const char *xml, struct domxml_info *info)
 		domxml_prop(n, "type", d->type, sizeof(d->type));
 		c = domxml_child(n, "driver");
 		if (c)
-			domxml_prop(c, "type", d->format, sizeof(d->format));
+			cut |= domxml_prop(c, "type", d->format, sizeof(d->format));
 		if (!d->format[0])
 			snprintf(d->format, sizeof(d->format), "raw");
 		c = domxml_child(n, "source");
 		if (c)
-			domxml_prop(c, !strcmp(d->type, "block") ? "dev" : "file", d->path,
-				    sizeof(d->path));
+			cut |= domxml_prop(c, !strcmp(d->type, "block") ? "dev" : "file", d->path,
+					   sizeof(d->path));
 		c = domxml_child(n, "target");
 		if (c)
-			domxml_prop(c, "dev", d->target, sizeof(d->target));
+			cut |= domxml_prop(c, "dev", d->target, sizeof(d->target));
 		d->readonly = domxml_child(n, "readonly") != NULL;
 		d->swap = d->target[0] && word_in(swaps, d->target);
+		if (cut) {
+			ret = -ENAMETOOLONG;
+			goto out;
+		}
 		/* Network disks, empty drives: not ferry's to move. */
 		if ((strcmp(d->type, "file") && strcmp(d->type, "block")) || !d->path[0] ||
 		    !d->target[0]) {

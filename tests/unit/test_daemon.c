@@ -341,6 +341,19 @@ static void test_domxml(void **state)
 				      "</disk></devices></domain>",
 				      &info),
 			 -EINVAL);
+	/* Cut short, a target would not be found again by adapt (and a path or a
+	 * name would be another's): refused. */
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory>1048576</memory>"
+				      "<vcpu>1</vcpu><devices><disk type='file'>"
+				      "<source file='/i/x'/><target dev='vdaaaaaaaaaaaaaaa'/>"
+				      "</disk></devices></domain>",
+				      &info),
+			 -ENAMETOOLONG);
+	assert_int_equal(domxml_parse("<domain><name>n123456789012345678901234567890123456789"
+				      "0123456789012345678901234</name><memory>1048576</memory>"
+				      "<vcpu>1</vcpu></domain>",
+				      &info),
+			 -ENAMETOOLONG);
 }
 
 static void test_config(void **state)
