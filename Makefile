@@ -180,14 +180,16 @@ $(O)/fuzz/fuzz_domxml: tests/fuzz/fuzz_domxml.c daemon/host/domxml.c daemon/stor
 		$(LIBS_CRYPTO) $(LIBS_JSON)
 
 # The peer link's server side: handshake, MAC'd messages, their dispatch.
-# random_bytes is wrapped so that the server's nonce is known (see the
-# harness); rpc.c's command table and flow registry are the harness's.
+# random_bytes is wrapped so that the server's nonce is known, auth_mac for
+# speed (see the harness); rpc.c's command table and flow registry are the
+# harness's.
 $(O)/fuzz/fuzz_peer: tests/fuzz/fuzz_peer.c daemon/cluster/peer.c daemon/cluster/auth.c \
 		daemon/cluster/rpc.c daemon/config.c net/sock.c common/util.c common/log.c \
 		common/output.c
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Wl,--wrap=random_bytes -o $@ $^ $(LIBS_CRYPTO) $(LIBS_JSON)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Wl,--wrap=random_bytes,--wrap=auth_mac -o $@ $^ $(LIBS_CRYPTO) \
+		$(LIBS_XXHASH) $(LIBS_JSON)
 
 # The frame decoder is the mover's parser of network input.
 $(O)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c mover/wire.c mover/hash_avx2.c
