@@ -392,6 +392,17 @@ static void test_config(void **state)
 	fprintf(f, "no equals sign\n");
 	fclose(f);
 	assert_int_equal(conf_load(&c, path), -EINVAL);
+	/* A long comment's tail is not a setting; nor is what follows a NUL. */
+	f = fopen(path, "w");
+	fprintf(f, "# %5000s host = tail\n", "");
+	fclose(f);
+	conf_defaults(&c);
+	assert_int_equal(conf_load(&c, path), -EINVAL);
+	assert_string_not_equal(c.host, "tail");
+	f = fopen(path, "w");
+	fwrite("host = hA\0host = hB\n", 1, 21, f);
+	fclose(f);
+	assert_int_equal(conf_load(&c, path), -EINVAL);
 	unlink(path);
 }
 
