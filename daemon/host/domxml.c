@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,19 +107,32 @@ static xmlNodePtr domxml_child(xmlNodePtr n, const char *name)
 	return NULL;
 }
 
+/* A memory size in KiB; 0 (refused) when it overflows. */
 static uint64_t domxml_kib(const char *val, const char *unit)
 {
-	uint64_t v = strtoull(val, NULL, 10);
+	uint64_t v, mul = 1;
 
-	if (!unit[0] || !strcasecmp(unit, "KiB") || !strcasecmp(unit, "k"))
-		return v;
+	errno = 0;
+	v = strtoull(val, NULL, 10);
+	if (errno)
+		return 0;
 	if (!strcasecmp(unit, "MiB") || !strcasecmp(unit, "M"))
-		return v * 1024;
-	if (!strcasecmp(unit, "GiB") || !strcasecmp(unit, "G"))
-		return v * 1024 * 1024;
-	if (!strcasecmp(unit, "b") || !strcasecmp(unit, "bytes"))
+		mul = 1024;
+	else if (!strcasecmp(unit, "GiB") || !strcasecmp(unit, "G"))
+		mul = 1024 * 1024;
+	else if (!strcasecmp(unit, "b") || !strcasecmp(unit, "bytes"))
 		return v / 1024;
-	return v;
+	return v > UINT64_MAX / mul ? 0 : v * mul;
+}
+
+/* A vCPU count; 0 (refused) unless 1..INT_MAX. */
+static int domxml_count(const char *val)
+{
+	long v;
+
+	errno = 0;
+	v = strtol(val, NULL, 10);
+	return errno || v < 1 || v > INT_MAX ? 0 : (int)v;
 }
 
 /* Targets that ferry's metadata marks as swap ("vdb vdc"). */
@@ -217,7 +231,7 @@ int domxml_parse(const char *xml, struct domxml_info *info)
 		goto out;
 	}
 	domxml_text(ctx, "/domain/vcpu", buf, sizeof(buf));
-	info->vcpus = atoi(buf);
+	info->vcpus = domxml_count(buf);
 	domxml_text(ctx, "/domain/memory", buf, sizeof(buf));
 	domxml_string(ctx, "string(/domain/memory/@unit)", unit, sizeof(unit));
 	info->memory_mib = domxml_kib(buf, unit) / 1024;

@@ -341,6 +341,15 @@ static void test_domxml(void **state)
 				      "</disk></devices></domain>",
 				      &info),
 			 -EINVAL);
+	/* A size or a count that overflows is refused, not wrapped to a small one. */
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory unit='GiB'>17592186044417"
+				      "</memory><vcpu>1</vcpu></domain>",
+				      &info),
+			 -EINVAL);
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory>1048576</memory>"
+				      "<vcpu>4294967297</vcpu></domain>",
+				      &info),
+			 -EINVAL);
 	/* Cut short, a target would not be found again by adapt (and a path or a
 	 * name would be another's): refused. */
 	assert_int_equal(domxml_parse("<domain><name>x</name><memory>1048576</memory>"
