@@ -13,6 +13,8 @@
 
 #include "daemon/daemon.h"
 
+#define CONF_LINE_MAX 4096 /* bytes, newline included */
+
 void conf_defaults(struct ferryd_conf *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -162,8 +164,10 @@ static char *conf_trim(char *s)
 
 int conf_load(struct ferryd_conf *c, const char *path)
 {
-	char line[4096];
 	int lineno = 0, ret = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
 	FILE *f;
 
 	f = fopen(path, "re");
@@ -172,10 +176,21 @@ int conf_load(struct ferryd_conf *c, const char *path)
 		log_err("%s: %s", path, strerror(errno));
 		return ret;
 	}
-	while (fgets(line, sizeof(line), f)) {
+	while ((n = getline(&line, &cap, f)) >= 0) {
 		char *k, *v, *eq, *hash;
 
 		lineno++;
+		/* Whole lines only: neither a line's tail nor what follows a NUL is a line. */
+		if (n > CONF_LINE_MAX) {
+			log_err("%s:%d: line longer than %d bytes", path, lineno, CONF_LINE_MAX);
+			ret = -EINVAL;
+			break;
+		}
+		if ((size_t)n != strlen(line)) {
+			log_err("%s:%d: NUL byte in line", path, lineno);
+			ret = -EINVAL;
+			break;
+		}
 		hash = strchr(line, '#');
 		if (hash)
 			*hash = '\0';
@@ -203,6 +218,7 @@ int conf_load(struct ferryd_conf *c, const char *path)
 			break;
 		}
 	}
+	free(line);
 	fclose(f);
 	if (!ret && !c->mover_listen.host[0])
 		snprintf(c->mover_listen.host, sizeof(c->mover_listen.host), "%s", c->listen.host);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,20 +50,33 @@ static xmlXPathObjectPtr domxml_nodes(xmlXPathContextPtr ctx, const char *expr)
 	return r;
 }
 
+/* @s into buf; -ENAMETOOLONG (buf "") if it does not fit: never cut short. */
+static int domxml_copy(const xmlChar *s, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (!s)
+		return 0;
+	if (strlen((const char *)s) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, (const char *)s);
+	return 0;
+}
+
 /* Text of the first node matching @expr into buf ("" if none). */
-static void domxml_text(xmlXPathContextPtr ctx, const char *expr, char *buf, size_t len)
+static int domxml_text(xmlXPathContextPtr ctx, const char *expr, char *buf, size_t len)
 {
 	xmlXPathObjectPtr r = domxml_nodes(ctx, expr);
 	xmlChar *s;
+	int ret;
 
 	buf[0] = '\0';
 	if (!r)
-		return;
+		return 0;
 	s = xmlNodeGetContent(r->nodesetval->nodeTab[0]);
-	if (s)
-		snprintf(buf, len, "%s", (const char *)s);
+	ret = domxml_copy(s, buf, len);
 	xmlFree(s);
 	xmlXPathFreeObject(r);
+	return ret;
 }
 
 /* Value of a string-valued XPath expression ("" if none). */
@@ -76,14 +90,13 @@ static void domxml_string(xmlXPathContextPtr ctx, const char *expr, char *buf, s
 	xmlXPathFreeObject(r);
 }
 
-static void domxml_prop(xmlNodePtr n, const char *name, char *buf, size_t len)
+static int domxml_prop(xmlNodePtr n, const char *name, char *buf, size_t len)
 {
 	xmlChar *s = xmlGetProp(n, BAD_CAST name);
+	int ret = domxml_copy(s, buf, len);
 
-	buf[0] = '\0';
-	if (s)
-		snprintf(buf, len, "%s", (const char *)s);
 	xmlFree(s);
+	return ret;
 }
 
 static xmlNodePtr domxml_child(xmlNodePtr n, const char *name)
@@ -94,19 +107,32 @@ static xmlNodePtr domxml_child(xmlNodePtr n, const char *name)
 	return NULL;
 }
 
+/* A memory size in KiB; 0 (refused) when it overflows. */
 static uint64_t domxml_kib(const char *val, const char *unit)
 {
-	uint64_t v = strtoull(val, NULL, 10);
+	uint64_t v, mul = 1;
 
-	if (!unit[0] || !strcasecmp(unit, "KiB") || !strcasecmp(unit, "k"))
-		return v;
+	errno = 0;
+	v = strtoull(val, NULL, 10);
+	if (errno)
+		return 0;
 	if (!strcasecmp(unit, "MiB") || !strcasecmp(unit, "M"))
-		return v * 1024;
-	if (!strcasecmp(unit, "GiB") || !strcasecmp(unit, "G"))
-		return v * 1024 * 1024;
-	if (!strcasecmp(unit, "b") || !strcasecmp(unit, "bytes"))
+		mul = 1024;
+	else if (!strcasecmp(unit, "GiB") || !strcasecmp(unit, "G"))
+		mul = 1024 * 1024;
+	else if (!strcasecmp(unit, "b") || !strcasecmp(unit, "bytes"))
 		return v / 1024;
-	return v;
+	return v > UINT64_MAX / mul ? 0 : v * mul;
+}
+
+/* A vCPU count; 0 (refused) unless 1..INT_MAX. */
+static int domxml_count(const char *val)
+{
+	long v;
+
+	errno = 0;
+	v = strtol(val, NULL, 10);
+	return errno || v < 1 || v > INT_MAX ? 0 : (int)v;
 }
 
 /* Targets that ferry's metadata marks as swap ("vdb vdc"). */
@@ -147,26 +173,73 @@ static bool word_in(const char *list, const char *w)
 	return false;
 }
 
+/*
+ * Does every <disk> (of any device) have its own target?  domxml_adapt
+ * finds a disk by its target: with two on one target, both would be
+ * pointed at the moved disk's destination.  libvirt refuses such a
+ * definition too.
+ */
+static bool domxml_targets_unique(xmlXPathContextPtr ctx)
+{
+	xmlXPathObjectPtr r = domxml_nodes(ctx, "/domain/devices/disk");
+	xmlChar **seen;
+	bool ok = true;
+	int i, j, n = 0;
+
+	if (!r)
+		return true;
+	seen = calloc((size_t)r->nodesetval->nodeNr, sizeof(*seen));
+	if (!seen) {
+		xmlXPathFreeObject(r);
+		return false;
+	}
+	for (i = 0; ok && i < r->nodesetval->nodeNr; i++) {
+		xmlNodePtr t = domxml_child(r->nodesetval->nodeTab[i], "target");
+		xmlChar *dev = t ? xmlGetProp(t, BAD_CAST "dev") : NULL;
+
+		if (!dev)
+			continue;
+		for (j = 0; j < n; j++)
+			if (xmlStrEqual(seen[j], dev))
+				ok = false;
+		seen[n++] = dev;
+	}
+	for (j = 0; j < n; j++)
+		xmlFree(seen[j]);
+	free(seen);
+	xmlXPathFreeObject(r);
+	return ok;
+}
+
 int domxml_parse(const char *xml, struct domxml_info *info)
 {
 	xmlXPathContextPtr ctx = NULL;
 	xmlXPathObjectPtr disks = NULL;
 	char buf[64], unit[16], swaps[256];
 	xmlDocPtr doc;
-	int i, ret = 0;
+	int i, ret = 0, cut;
 
 	memset(info, 0, sizeof(*info));
 	doc = domxml_read(xml, &ctx);
 	if (!doc)
 		return -EINVAL;
-	domxml_text(ctx, "/domain/name", info->name, sizeof(info->name));
-	domxml_text(ctx, "/domain/uuid", info->uuid, sizeof(info->uuid));
+	/* A name or path cut short would be another VM's or another file. */
+	cut = domxml_text(ctx, "/domain/name", info->name, sizeof(info->name)) |
+	      domxml_text(ctx, "/domain/uuid", info->uuid, sizeof(info->uuid));
+	if (cut) {
+		ret = -ENAMETOOLONG;
+		goto out;
+	}
 	domxml_text(ctx, "/domain/vcpu", buf, sizeof(buf));
-	info->vcpus = atoi(buf);
+	info->vcpus = domxml_count(buf);
 	domxml_text(ctx, "/domain/memory", buf, sizeof(buf));
 	domxml_string(ctx, "string(/domain/memory/@unit)", unit, sizeof(unit));
 	info->memory_mib = domxml_kib(buf, unit) / 1024;
 	if (!info->name[0] || info->vcpus <= 0 || !info->memory_mib) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (!domxml_targets_unique(ctx)) {
 		ret = -EINVAL;
 		goto out;
 	}
@@ -177,6 +250,7 @@ int domxml_parse(const char *xml, struct domxml_info *info)
 		xmlNodePtr n = disks->nodesetval->nodeTab[i], c;
 		struct domxml_disk *d;
 
+		cut = 0;
 		if (info->ndisks == FERRYD_MAX_DISKS) {
 			ret = -E2BIG;
 			goto out;
@@ -185,18 +259,22 @@ int domxml_parse(const char *xml, struct domxml_info *info)
 		domxml_prop(n, "type", d->type, sizeof(d->type));
 		c = domxml_child(n, "driver");
 		if (c)
-			domxml_prop(c, "type", d->format, sizeof(d->format));
+			cut |= domxml_prop(c, "type", d->format, sizeof(d->format));
 		if (!d->format[0])
 			snprintf(d->format, sizeof(d->format), "raw");
 		c = domxml_child(n, "source");
 		if (c)
-			domxml_prop(c, !strcmp(d->type, "block") ? "dev" : "file", d->path,
-				    sizeof(d->path));
+			cut |= domxml_prop(c, !strcmp(d->type, "block") ? "dev" : "file", d->path,
+					   sizeof(d->path));
 		c = domxml_child(n, "target");
 		if (c)
-			domxml_prop(c, "dev", d->target, sizeof(d->target));
+			cut |= domxml_prop(c, "dev", d->target, sizeof(d->target));
 		d->readonly = domxml_child(n, "readonly") != NULL;
 		d->swap = d->target[0] && word_in(swaps, d->target);
+		if (cut) {
+			ret = -ENAMETOOLONG;
+			goto out;
+		}
 		/* Network disks, empty drives: not ferry's to move. */
 		if ((strcmp(d->type, "file") && strcmp(d->type, "block")) || !d->path[0] ||
 		    !d->target[0]) {

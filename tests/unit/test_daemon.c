@@ -333,6 +333,36 @@ static void test_domxml(void **state)
 
 	assert_int_equal(domxml_parse("<domain><name>x</name></domain>", &info), -EINVAL);
 	assert_int_equal(domxml_parse("not xml", &info), -EINVAL);
+	/* Two disks on one target: adapt would point both at the moved one. */
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory>1048576</memory>"
+				      "<vcpu>1</vcpu><devices>"
+				      "<disk type='network'><target dev='vda'/></disk>"
+				      "<disk type='file'><source file='/i/x'/><target dev='vda'/>"
+				      "</disk></devices></domain>",
+				      &info),
+			 -EINVAL);
+	/* A size or a count that overflows is refused, not wrapped to a small one. */
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory unit='GiB'>17592186044417"
+				      "</memory><vcpu>1</vcpu></domain>",
+				      &info),
+			 -EINVAL);
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory>1048576</memory>"
+				      "<vcpu>4294967297</vcpu></domain>",
+				      &info),
+			 -EINVAL);
+	/* Cut short, a target would not be found again by adapt (and a path or a
+	 * name would be another's): refused. */
+	assert_int_equal(domxml_parse("<domain><name>x</name><memory>1048576</memory>"
+				      "<vcpu>1</vcpu><devices><disk type='file'>"
+				      "<source file='/i/x'/><target dev='vdaaaaaaaaaaaaaaa'/>"
+				      "</disk></devices></domain>",
+				      &info),
+			 -ENAMETOOLONG);
+	assert_int_equal(domxml_parse("<domain><name>n123456789012345678901234567890123456789"
+				      "0123456789012345678901234</name><memory>1048576</memory>"
+				      "<vcpu>1</vcpu></domain>",
+				      &info),
+			 -ENAMETOOLONG);
 }
 
 static void test_config(void **state)
@@ -369,6 +399,17 @@ static void test_config(void **state)
 	assert_int_equal(conf_load(&c, path), -EINVAL);
 	f = fopen(path, "w");
 	fprintf(f, "no equals sign\n");
+	fclose(f);
+	assert_int_equal(conf_load(&c, path), -EINVAL);
+	/* A long comment's tail is not a setting; nor is what follows a NUL. */
+	f = fopen(path, "w");
+	fprintf(f, "# %5000s host = tail\n", "");
+	fclose(f);
+	conf_defaults(&c);
+	assert_int_equal(conf_load(&c, path), -EINVAL);
+	assert_string_not_equal(c.host, "tail");
+	f = fopen(path, "w");
+	fwrite("host = hA\0host = hB\n", 1, 21, f);
 	fclose(f);
 	assert_int_equal(conf_load(&c, path), -EINVAL);
 	unlink(path);
