@@ -165,6 +165,38 @@ static void xfer_apply_bitmap(struct mover_xfer *x, const struct mover_welcome *
 	pthread_mutex_unlock(&x->lock);
 }
 
+/*
+ * The first @nr of the transfer's ranges as RANGES frames, then the
+ * receiver's answer into @f (its payload into @p): the tail of a HELLO
+ * and of a ROUND alike.
+ */
+static int mover_ranges_exchange(struct mover_xfer *x, int fd, size_t nr,
+				 uint8_t hdr[MOVER_HDR_BYTES], uint8_t *p, struct mover_frame *f,
+				 const char **why)
+{
+	struct iovec iov[2];
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < nr;) {
+		size_t n = MIN(nr - i, (size_t)(MOVER_PAYLOAD_MAX / 16));
+
+		*f = (struct mover_frame){ .type = MOVER_F_RANGES };
+		f->len = (uint32_t)mover_ranges_encode(x->ranges + i, n, p, MOVER_PAYLOAD_MAX);
+		mover_frame_encode(f, hdr);
+		iov[0] = (struct iovec){ hdr, MOVER_HDR_BYTES };
+		iov[1] = (struct iovec){ p, f->len };
+		ret = mover_sock_sendv(fd, iov, 2);
+		i += n;
+	}
+	if (!ret)
+		ret = read_full(fd, hdr, MOVER_HDR_BYTES);
+	if (!ret)
+		ret = mover_frame_decode(hdr, f, why);
+	if (!ret && f->len)
+		ret = read_full(fd, p, f->len);
+	return ret;
+}
+
 int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 {
 	struct mover_hello h = { 0 };
@@ -214,23 +246,8 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 	explicit_bzero(p, f.len);
 	/* A range copy tells the receiver its ranges: nothing is written,
 	 * and nothing verified, outside them. */
-	for (size_t i = 0; !ret && h.nr_ranges && i < x->nr_ranges;) {
-		size_t n = MIN(x->nr_ranges - i, (size_t)(MOVER_PAYLOAD_MAX / 16));
-
-		f = (struct mover_frame){ .type = MOVER_F_RANGES };
-		f.len = (uint32_t)mover_ranges_encode(x->ranges + i, n, p, MOVER_PAYLOAD_MAX);
-		mover_frame_encode(&f, hdr);
-		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
-		iov[1] = (struct iovec){ p, f.len };
-		ret = mover_sock_sendv(fd, iov, 2);
-		i += n;
-	}
 	if (!ret)
-		ret = read_full(fd, hdr, sizeof(hdr));
-	if (!ret)
-		ret = mover_frame_decode(hdr, &f, &why);
-	if (!ret && f.len)
-		ret = read_full(fd, p, f.len);
+		ret = mover_ranges_exchange(x, fd, h.nr_ranges ? x->nr_ranges : 0, hdr, p, &f, &why);
 	if (ret) {
 		snprintf(c->errmsg, sizeof(c->errmsg), "handshake: %s",
 			 ret == -EPIPE ? "connection closed by the receiver" : strerror(-ret));
@@ -319,23 +336,8 @@ int mover_round_send(struct mover_xfer *x, struct mover_sconn *c, int fd, bool f
 	iov[0] = (struct iovec){ hdr, sizeof(hdr) };
 	iov[1] = (struct iovec){ p, f.len };
 	ret = mover_sock_sendv(fd, iov, 2);
-	for (size_t i = 0; !ret && i < x->nr_ranges;) {
-		size_t n = MIN(x->nr_ranges - i, (size_t)(MOVER_PAYLOAD_MAX / 16));
-
-		f = (struct mover_frame){ .type = MOVER_F_RANGES };
-		f.len = (uint32_t)mover_ranges_encode(x->ranges + i, n, p, MOVER_PAYLOAD_MAX);
-		mover_frame_encode(&f, hdr);
-		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
-		iov[1] = (struct iovec){ p, f.len };
-		ret = mover_sock_sendv(fd, iov, 2);
-		i += n;
-	}
 	if (!ret)
-		ret = read_full(fd, hdr, sizeof(hdr));
-	if (!ret)
-		ret = mover_frame_decode(hdr, &f, &why);
-	if (!ret && f.len)
-		ret = read_full(fd, p, f.len);
+		ret = mover_ranges_exchange(x, fd, x->nr_ranges, hdr, p, &f, &why);
 	if (ret) {
 		snprintf(c->errmsg, sizeof(c->errmsg), "round %u: %s", x->round,
 			 ret == -EPIPE ? "connection closed by the receiver" : strerror(-ret));
