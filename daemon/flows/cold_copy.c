@@ -218,7 +218,6 @@ int cold_round(struct migration *m, struct cold_disk_state *st, bool whole,
 		m->m.disk_total_bytes += bytes;
 		m->m.disk_remaining_bytes = bytes;
 		mig_unlock(m);
-		st[i].round++;
 		if (n != 0)
 			ret = cold_copy(m, i, &st[i], ranges, n, err, errlen);
 		*copied += bytes;

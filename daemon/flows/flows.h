@@ -51,7 +51,6 @@ struct cold_disk_state {
 	uint8_t token[32];
 	uint16_t port;
 	char dest_path[PATH_MAX];       /* as the destination registered it */
-	unsigned int round;             /* copy rounds */
 	unsigned int session;           /* sessions, for transfer ids */
 	struct xfer_session *xs;        /* the open one: every round goes through it */
 };

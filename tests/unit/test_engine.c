@@ -315,7 +315,6 @@ static void test_resume_every_step(void **state)
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct migration *m = test_record("vm-resume");
-		char rival[128];
 
 		setup(NULL);
 		m->coordinating = true;
@@ -329,7 +328,6 @@ static void test_resume_every_step(void **state)
 		assert_string_equal(log_buf, cases[i].log);
 		assert_int_equal(m->step, cases[i].end);
 		assert_int_equal(journal_mismatch, 0);
-		(void)rival;
 	}
 }
 
