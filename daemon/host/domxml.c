@@ -384,3 +384,36 @@ char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_di
 	xmlFreeDoc(doc);
 	return res;
 }
+
+char *domxml_cpu(const char *xml, char *virttype, size_t len)
+{
+	xmlXPathContextPtr ctx = NULL;
+	xmlXPathObjectPtr r = NULL;
+	xmlBufferPtr buf = NULL;
+	char *out = NULL;
+	xmlDocPtr doc;
+
+	errno = EINVAL;
+	doc = domxml_read(xml, &ctx);
+	if (!doc)
+		return NULL;
+	domxml_string(ctx, "string(/domain/@type)", virttype, len);
+	r = domxml_nodes(ctx, "/domain/cpu");
+	if (!r) {
+		errno = ENOENT;
+		goto out;
+	}
+	buf = xmlBufferCreate();
+	if (!buf || xmlNodeDump(buf, doc, r->nodesetval->nodeTab[0], 0, 0) < 0) {
+		errno = ENOMEM;
+		goto out;
+	}
+	out = strdup((const char *)xmlBufferContent(buf));
+out:
+	if (buf)
+		xmlBufferFree(buf);
+	xmlXPathFreeObject(r);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return out;
+}

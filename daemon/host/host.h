@@ -42,6 +42,48 @@ int virt_domain_list(struct virt *v, struct virt_domain_info **out, int *n);
 int virt_node_free_memory_mib(struct virt *v, uint64_t *mib);
 const char *virt_power_name(enum virt_power p);
 
+/* Live migration. */
+struct virt_host {
+	char type[16];                  /* "QEMU" */
+	uint64_t libvirt_version;       /* major * 1000000 + minor * 1000 + micro */
+	uint64_t hv_version;            /* QEMU's, same encoding */
+};
+
+struct virt_migrate {
+	const char *dest_uri;           /* qemu+tcp://ADDR/system */
+	const char *dest_xml;           /* the live definition there, or NULL */
+	const char *persist_xml;        /* the persistent one there, or NULL */
+	uint64_t bandwidth_mibps;       /* 0: unlimited */
+	bool paused;                    /* the destination rests paused */
+	bool unsafe;                    /* ferry makes the disks safe itself */
+	bool auto_converge;
+	bool postcopy;                  /* allow a switch to post-copy */
+};
+
+/* libvirt's job statistics (virDomainGetJobStats). */
+struct virt_job {
+	bool active, failed;
+	uint64_t memory_total, memory_processed, memory_remaining;
+	uint64_t memory_bps, memory_dirty_rate, memory_page_size, memory_iteration;
+	uint64_t downtime_ms, elapsed_ms;
+	int throttle_pct;
+};
+
+/* Migratable live XML (secure fields included); malloc'd, NULL + errno. */
+char *virt_domain_live_xml(struct virt *v, const char *name);
+int virt_host_info(struct virt *v, struct virt_host *h);
+/* Whether @cpu_xml runs on this host's hypervisor for @virttype ("qemu", "kvm"). */
+int virt_cpu_compare(struct virt *v, const char *virttype, const char *cpu_xml, bool *ok);
+int virt_domain_migrate(struct virt *v, const char *name, const struct virt_migrate *p,
+			char *err, size_t errlen);
+/* The running job, or with @completed the last one that ended. */
+int virt_domain_job(struct virt *v, const char *name, bool completed, struct virt_job *j);
+int virt_domain_abort_job(struct virt *v, const char *name);
+int virt_domain_suspend(struct virt *v, const char *name);
+int virt_domain_resume(struct virt *v, const char *name);
+int virt_domain_postcopy(struct virt *v, const char *name);
+int virt_domain_set_max_downtime(struct virt *v, const char *name, uint64_t ms);
+
 /* domxml.c: reading and adapting domain XML (libxml2). */
 struct domxml_disk {
 	char target[16];
@@ -68,5 +110,11 @@ int domxml_parse(const char *xml, struct domxml_info *info);
  */
 char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_disk *disks,
 		   int ndisks);
+
+/*
+ * The domain's <cpu> element (malloc'd) and its type ("qemu", "kvm") in
+ * @virttype; NULL + ENOENT when it names no CPU.
+ */
+char *domxml_cpu(const char *xml, char *virttype, size_t len);
 
 #endif /* FERRY_DAEMON_HOST_H */

@@ -6,6 +6,7 @@
  * the domain.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,5 +397,247 @@ err:
 out:
 	free(st);
 	virConnectClose(c);
+	return ret;
+}
+
+/* ---- live migration -------------------------------------------------- */
+
+char *virt_domain_live_xml(struct virt *v, const char *name)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	char *xml = NULL;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE);
+	if (!xml) {
+		ret = virt_errno();
+		log_err("vm %s: live XML: %s", name, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	if (!xml)
+		errno = -ret;
+	return xml;
+}
+
+int virt_host_info(struct virt *v, struct virt_host *h)
+{
+	virConnectPtr c = virt_conn(v);
+	unsigned long lib = 0, hv = 0;
+	const char *type;
+	int ret = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (!c)
+		return -ECONNREFUSED;
+	type = virConnectGetType(c);
+	if (!type || virConnectGetLibVersion(c, &lib) < 0 || virConnectGetVersion(c, &hv) < 0) {
+		ret = virt_errno();
+		log_err("libvirt %s: versions: %s", v->uri, virt_errmsg());
+	} else {
+		snprintf(h->type, sizeof(h->type), "%s", type);
+		h->libvirt_version = lib;
+		h->hv_version = hv;
+	}
+	virConnectClose(c);
+	return ret;
+}
+
+int virt_cpu_compare(struct virt *v, const char *virttype, const char *cpu_xml, bool *ok)
+{
+	virConnectPtr c = virt_conn(v);
+	int r, ret = 0;
+
+	*ok = false;
+	if (!c)
+		return -ECONNREFUSED;
+	/*
+	 * The hypervisor's CPU, not the host's: under TCG (virttype "qemu")
+	 * virConnectCompareCPU judges against KVM's host CPU and refuses.
+	 */
+	r = virConnectCompareHypervisorCPU(c, NULL, NULL, NULL, virttype, cpu_xml, 0);
+	if (r == VIR_CPU_COMPARE_ERROR) {
+		ret = virt_errno();
+		log_err("compare CPU: %s", virt_errmsg());
+	} else {
+		*ok = r != VIR_CPU_COMPARE_INCOMPATIBLE;
+	}
+	virConnectClose(c);
+	return ret;
+}
+
+/*
+ * One live migration, peer to peer, driven by the source libvirtd; blocks
+ * until it ends.  On failure libvirt's reason is in @err.
+ */
+int virt_domain_migrate(struct virt *v, const char *name, const struct virt_migrate *p,
+			char *err, size_t errlen)
+{
+	unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
+			     VIR_MIGRATE_UNDEFINE_SOURCE;
+	virTypedParameterPtr params = NULL;
+	int nparams = 0, maxparams = 0, ret = 0;
+	virConnectPtr c;
+	virDomainPtr d;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d) {
+		snprintf(err, errlen, "vm %s: %s", name, strerror(-ret));
+		goto out;
+	}
+	if (p->paused)
+		flags |= VIR_MIGRATE_PAUSED;
+	if (p->unsafe)
+		flags |= VIR_MIGRATE_UNSAFE;
+	if (p->auto_converge)
+		flags |= VIR_MIGRATE_AUTO_CONVERGE;
+	if (p->postcopy)
+		flags |= VIR_MIGRATE_POSTCOPY;
+	if ((p->dest_xml && virTypedParamsAddString(&params, &nparams, &maxparams,
+						     VIR_MIGRATE_PARAM_DEST_XML, p->dest_xml) < 0) ||
+	    (p->persist_xml && virTypedParamsAddString(&params, &nparams, &maxparams,
+							VIR_MIGRATE_PARAM_PERSIST_XML,
+							p->persist_xml) < 0) ||
+	    (p->bandwidth_mibps && virTypedParamsAddULLong(&params, &nparams, &maxparams,
+							    VIR_MIGRATE_PARAM_BANDWIDTH,
+							    p->bandwidth_mibps) < 0)) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "vm %s: migration parameters: out of memory", name);
+		goto out;
+	}
+	if (virDomainMigrateToURI3(d, p->dest_uri, params, (unsigned int)nparams, flags) < 0) {
+		ret = virt_errno();
+		snprintf(err, errlen, "vm %s: libvirt migration to %s: %s", name, p->dest_uri,
+			 virt_errmsg());
+	}
+out:
+	virTypedParamsFree(params, nparams);
+	virt_put(c, d);
+	return ret;
+}
+
+static uint64_t virt_param_u64(virTypedParameterPtr p, int n, const char *name)
+{
+	unsigned long long v = 0;
+
+	virTypedParamsGetULLong(p, n, name, &v);
+	return v;
+}
+
+int virt_domain_job(struct virt *v, const char *name, bool completed, struct virt_job *j)
+{
+	virTypedParameterPtr p = NULL;
+	virConnectPtr c;
+	virDomainPtr d;
+	int type = 0, n = 0, ret = 0;
+
+	memset(j, 0, sizeof(*j));
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	if (virDomainGetJobStats(d, &type, &p, &n,
+				 completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0) < 0) {
+		ret = virt_errno();
+		goto out;
+	}
+	j->active = type == VIR_DOMAIN_JOB_BOUNDED || type == VIR_DOMAIN_JOB_UNBOUNDED;
+	j->failed = type == VIR_DOMAIN_JOB_FAILED;
+	j->memory_total = virt_param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_TOTAL);
+	j->memory_processed = virt_param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_PROCESSED);
+	j->memory_remaining = virt_param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_REMAINING);
+	j->memory_bps = virt_param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_BPS);
+	j->memory_dirty_rate = virt_param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE);
+	j->memory_page_size = virt_param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE);
+	j->memory_iteration = virt_param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_ITERATION);
+	j->downtime_ms = virt_param_u64(p, n, VIR_DOMAIN_JOB_DOWNTIME);
+	j->elapsed_ms = virt_param_u64(p, n, VIR_DOMAIN_JOB_TIME_ELAPSED);
+	virTypedParamsGetInt(p, n, VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE, &j->throttle_pct);
+out:
+	virTypedParamsFree(p, n);
+	virt_put(c, d);
+	return ret;
+}
+
+/* The small calls on a domain, from one table: name, what it does. */
+enum virt_op {
+	VIRT_OP_ABORT_JOB,
+	VIRT_OP_SUSPEND,
+	VIRT_OP_RESUME,
+	VIRT_OP_POSTCOPY,
+};
+
+static int virt_domain_op(struct virt *v, const char *name, enum virt_op op)
+{
+	static const char *const what[] = { "abort job", "suspend", "resume", "post-copy" };
+	virConnectPtr c;
+	virDomainPtr d;
+	int r = -1, ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	switch (op) {
+	case VIRT_OP_ABORT_JOB:
+		r = virDomainAbortJob(d);
+		break;
+	case VIRT_OP_SUSPEND:
+		r = virDomainSuspend(d);
+		break;
+	case VIRT_OP_RESUME:
+		r = virDomainResume(d);
+		break;
+	case VIRT_OP_POSTCOPY:
+		r = virDomainMigrateStartPostCopy(d, 0);
+		break;
+	}
+	if (r < 0) {
+		ret = virt_errno();
+		log_err("vm %s: %s: %s", name, what[op], virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	return ret;
+}
+
+int virt_domain_abort_job(struct virt *v, const char *name)
+{
+	return virt_domain_op(v, name, VIRT_OP_ABORT_JOB);
+}
+
+int virt_domain_suspend(struct virt *v, const char *name)
+{
+	return virt_domain_op(v, name, VIRT_OP_SUSPEND);
+}
+
+int virt_domain_resume(struct virt *v, const char *name)
+{
+	return virt_domain_op(v, name, VIRT_OP_RESUME);
+}
+
+int virt_domain_postcopy(struct virt *v, const char *name)
+{
+	return virt_domain_op(v, name, VIRT_OP_POSTCOPY);
+}
+
+int virt_domain_set_max_downtime(struct virt *v, const char *name, uint64_t ms)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	if (virDomainMigrateSetMaxDowntime(d, ms, 0) < 0) {
+		ret = virt_errno();
+		log_debug(LOG_SUB_VIRT, "vm %s: max downtime %" PRIu64 " ms: %s", name, ms,
+			  virt_errmsg());
+	}
+out:
+	virt_put(c, d);
 	return ret;
 }
