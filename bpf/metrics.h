@@ -36,7 +36,23 @@ struct ferry_mig_key {
 	X(__u64, shutdown_ms, "shutdown request -> VM off")                    \
 	X(__u64, downtime_ms, "VM off -> running on the destination")          \
 	X(__u64, precopy_rounds, "dirty rounds while the VM ran")              \
-	X(__u64, rescans, "disks copied whole after a tracker loss")
+	X(__u64, rescans, "disks copied whole after a tracker loss")         \
+	X(__u64, t_ram_ms, "live: RAM phase started")                          \
+	X(__u64, t_switch_ms, "live: source gone, destination paused")         \
+	X(__u64, t_resumed_ms, "live: running on the destination")             \
+	X(__u64, memory_total_bytes, "live: guest RAM")                        \
+	X(__u64, memory_processed_bytes, "live: RAM sent, all iterations")     \
+	X(__u64, memory_remaining_bytes, "live: RAM left in this iteration")   \
+	X(__u64, memory_bps, "live: RAM transfer rate")                        \
+	X(__u64, memory_dirty_rate_bps, "live: guest RAM dirty rate")          \
+	X(__u64, ram_iterations, "live: RAM pre-copy passes")                  \
+	X(__u64, ram_disk_rounds, "live: disk rounds during the RAM phase")    \
+	X(__u64, qemu_downtime_ms, "live: libvirt's downtime (RAM switchover)") \
+	X(__u64, seal_ms, "live: residual disk copy after the switchover")     \
+	X(__u64, seal_bytes, "live: residual disk bytes")                      \
+	X(__u64, resume_ms, "live: resume of the destination")                 \
+	X(__u64, max_downtime_set_ms, "live: QEMU's limit as last set")        \
+	X(__u64, throttle_pct, "live: auto-converge CPU throttle")
 
 struct ferry_mig_metrics {
 	char vm[64];

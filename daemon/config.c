@@ -37,6 +37,11 @@ void conf_defaults(struct ferryd_conf *c)
 	c->peer_retry_s = 60;
 	c->track_granularity = 64 * 1024;
 	c->reserved_host_memory_mib = 256;
+	snprintf(c->live_uri, sizeof(c->live_uri), "qemu+tcp://%%s/system");
+	c->live_max_concurrent = 1;
+	c->live_max_downtime_ms = 500;
+	c->live_stall_s = 30;
+	c->live_completion_timeout_s = 800;
 }
 
 static int conf_bool(const char *v, bool *out)
@@ -147,6 +152,32 @@ static int conf_set(struct ferryd_conf *c, const char *k, const char *v)
 		return parse_rate(v, &c->mover_bwlimit_bps);
 	if (!strcmp(k, "reserved_host_memory_mib"))
 		return parse_u64(v, &c->reserved_host_memory_mib);
+	if (!strcmp(k, "live_uri")) {
+		const char *pct = strchr(v, '%');
+
+		/* exactly one %s, nothing else to format */
+		if (!pct || pct[1] != 's' || strchr(pct + 2, '%'))
+			return -EINVAL;
+		return conf_str(v, c->live_uri, sizeof(c->live_uri));
+	}
+	if (!strcmp(k, "live_max_concurrent"))
+		return parse_int(v, 1, 64, &c->live_max_concurrent);
+	if (!strcmp(k, "live_max_downtime_ms"))
+		return parse_int(v, 1, 60000, &c->live_max_downtime_ms);
+	if (!strcmp(k, "live_permit_auto_converge"))
+		return conf_bool(v, &c->live_permit_auto_converge);
+	if (!strcmp(k, "live_permit_post_copy"))
+		return conf_bool(v, &c->live_permit_post_copy);
+	if (!strcmp(k, "live_timeout_action")) {
+		if (strcmp(v, "abort") && strcmp(v, "force-complete"))
+			return -EINVAL;
+		c->live_timeout_force = !strcmp(v, "force-complete");
+		return 0;
+	}
+	if (!strcmp(k, "live_stall_s"))
+		return parse_int(v, 1, 86400, &c->live_stall_s);
+	if (!strcmp(k, "live_completion_timeout_s"))
+		return parse_int(v, 1, 86400, &c->live_completion_timeout_s);
 	return -ENOENT;
 }
 
@@ -279,5 +310,19 @@ void conf_dump(const struct ferryd_conf *c)
 	out_u64("mover_bwlimit_bps", "mover_bwlimit = %" PRIu64 "\n", c->mover_bwlimit_bps);
 	out_u64("reserved_host_memory_mib", "reserved_host_memory_mib = %" PRIu64 "\n",
 		c->reserved_host_memory_mib);
+	out_str("live_uri", "live_uri = %s\n", c->live_uri);
+	out_s64("live_max_concurrent", "live_max_concurrent = %" PRId64 "\n",
+		c->live_max_concurrent);
+	out_s64("live_max_downtime_ms", "live_max_downtime_ms = %" PRId64 "\n",
+		c->live_max_downtime_ms);
+	out_bool("live_permit_auto_converge", "live_permit_auto_converge = %s\n",
+		 c->live_permit_auto_converge);
+	out_bool("live_permit_post_copy", "live_permit_post_copy = %s\n",
+		 c->live_permit_post_copy);
+	out_str("live_timeout_action", "live_timeout_action = %s\n",
+		c->live_timeout_force ? "force-complete" : "abort");
+	out_s64("live_stall_s", "live_stall_s = %" PRId64 "\n", c->live_stall_s);
+	out_s64("live_completion_timeout_s", "live_completion_timeout_s = %" PRId64 "\n",
+		c->live_completion_timeout_s);
 	out_object_close();
 }

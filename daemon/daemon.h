@@ -70,6 +70,15 @@ struct ferryd_conf {
 	char mover_compress[32];        /* auto|none|zstd[:N] */
 	uint64_t mover_bwlimit_bps;     /* 0: none */
 	uint64_t reserved_host_memory_mib; /* kept free on a destination */
+	/* Live migration (flows/live.c), Nova's [libvirt] live_migration_* */
+	char live_uri[256];             /* libvirt's peer URI, %s: its address */
+	int live_max_concurrent;        /* Nova's max_concurrent_live_migrations */
+	int live_max_downtime_ms;       /* the default downtime budget */
+	bool live_permit_auto_converge;
+	bool live_permit_post_copy;     /* shared storage only (PAUSED excludes it) */
+	bool live_timeout_force;        /* on a stall or timeout: force, not abort */
+	int live_stall_s;               /* no progress this long: a stall */
+	int live_completion_timeout_s;  /* per GiB of RAM and disk, as Nova's */
 };
 
 void conf_defaults(struct ferryd_conf *c);

@@ -26,6 +26,7 @@
 enum engine_job {
 	ENGINE_JOB_RUN,       /* run steps from a given one */
 	ENGINE_JOB_UNDO,      /* walk back from the current step */
+	ENGINE_JOB_SETTLE,    /* the step's settle, then run or walk back */
 	ENGINE_JOB_PARTICIPANT,
 };
 
@@ -141,7 +142,8 @@ static int engine_journal(struct migration *m, int step, bool undoing, const cha
 	bool old_undo;
 
 	mig_lock(m);
-	if (m->coordinating && m->cancelled && !undoing && step >= m->flow->ponr &&
+	if (m->coordinating && m->cancelled && !m->committed && !undoing &&
+	    step >= m->flow->ponr &&
 	    m->step < m->flow->ponr && !(m->flow->steps[step].flags & FLOW_STEP_TERMINAL)) {
 		/* An abort came first: the point of no return is not crossed. */
 		mig_unlock(m);
@@ -295,7 +297,7 @@ static int engine_run(struct migration *m, int from, bool sync, int *next, char 
 		i++;
 	}
 failed:
-	if (m->step >= f->ponr) {
+	if (m->step >= f->ponr || m->committed) {
 		/* Past the point of no return: only forward, again later. */
 		engine_set_error(m, err);
 		log_err("migration %s: %s: %s (will retry)", m->id, f->steps[i].name, err);
@@ -307,6 +309,26 @@ failed:
 	log_err("migration %s: %s; rolling back", m->id, err);
 	engine_walk_back(m);
 	return ret;
+}
+
+/* A step that decides after a restart (FLOW_RESUME_SETTLE). */
+static void engine_settle(struct migration *m)
+{
+	const struct flow_step *s = &m->flow->steps[m->step];
+	char err[1024] = "", why[1100];
+	int to, next;
+
+	to = s->settle(m, err, sizeof(err));
+	if (to >= 0) {
+		log_info("migration %s: interrupted at %s; %s; going on at %s", m->id, s->name,
+			 err[0] ? err : "settled", m->flow->steps[to].name);
+		engine_run(m, to, false, &next, err, sizeof(err));
+		return;
+	}
+	snprintf(why, sizeof(why), "interrupted at %s (ferryd restarted)%s%s; rolled back",
+		 s->name, err[0] ? ": " : "", err);
+	engine_set_error(m, why);
+	engine_walk_back(m);
 }
 
 static void *engine_thread(void *p)
@@ -322,6 +344,9 @@ static void *engine_thread(void *p)
 		break;
 	case ENGINE_JOB_UNDO:
 		engine_walk_back(m);
+		break;
+	case ENGINE_JOB_SETTLE:
+		engine_settle(m);
 		break;
 	case ENGINE_JOB_PARTICIPANT:
 		m->flow->participant_resume(m);
@@ -436,6 +461,42 @@ int engine_action(struct migration *m, const char *name, char *err, size_t errle
 	return engine_spawn(m, ENGINE_JOB_RUN, from);
 }
 
+void engine_commit(struct migration *m)
+{
+	bool late;
+
+	mig_lock(m);
+	late = m->cancelled;
+	m->committed = true;
+	m->cancelled = false;
+	atomic_store(&m->stop, ferryd->stopping != 0);
+	mig_unlock(m);
+	if (late)
+		log_warn("migration %s: the abort came too late: %s has passed its point of no "
+			 "return; going on",
+			 m->id, m->vm);
+}
+
+int engine_control(struct migration *m, const char *what, char *err, size_t errlen)
+{
+	const struct flow *f = m->flow;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", m->id, m->foreign);
+		return -ENOTSUP;
+	}
+	if (!f->control) {
+		snprintf(err, errlen, "%s %s of vm %s has no %s", mig_type_name(m->type), m->id,
+			 m->vm, what);
+		return -EINVAL;
+	}
+	if (!m->coordinating) {
+		snprintf(err, errlen, "%s: coordinated by %s", m->id, m->coordinator);
+		return -EINVAL;
+	}
+	return f->control(m, what, err, errlen);
+}
+
 int engine_abort(struct migration *m, char *err, size_t errlen)
 {
 	const struct flow *f = m->flow;
@@ -454,12 +515,12 @@ int engine_abort(struct migration *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s %s of vm %s is already rolling back",
 			 mig_type_name(m->type), m->id, m->vm);
 		ret = -EALREADY;
-	} else if (m->step >= f->ponr) {
+	} else if (m->step >= f->ponr || m->committed) {
 		snprintf(err, errlen, "%s %s of vm %s is at %s, past its point of no return (%s): "
-			 "the VM is being started on %s; it can only complete (revert it once "
-			 "finished)",
+			 "the VM is being started on %s; it can only complete%s",
 			 mig_type_name(m->type), m->id, m->vm, f->steps[m->step].name,
-			 f->steps[f->ponr].name, m->dst_host);
+			 f->steps[f->ponr].name, m->dst_host,
+			 f->nactions ? " (revert it once finished)" : "");
 		ret = -EPERM;
 	} else {
 		atomic_store(&m->stop, true);
@@ -513,6 +574,10 @@ void engine_resume(struct migration *m)
 	}
 	if (s->resume == FLOW_RESUME_RERUN) {
 		engine_spawn(m, ENGINE_JOB_RUN, m->step);
+		return;
+	}
+	if (s->resume == FLOW_RESUME_SETTLE && s->settle) {
+		engine_spawn(m, ENGINE_JOB_SETTLE, m->step);
 		return;
 	}
 	snprintf(why, sizeof(why), "interrupted at %s (ferryd restarted); rolled back", s->name);

@@ -29,6 +29,7 @@
 enum mig_type {
 	MIG_TYPE_MIGRATION = 0, /* same flavor ("cold migrate") */
 	MIG_TYPE_RESIZE,
+	MIG_TYPE_LIVE,     /* live migration */
 	MIG_TYPE__MAX,
 };
 
@@ -75,6 +76,16 @@ struct mig_metrics {
 #undef MIG_METRIC_FIELD
 };
 
+/* A live migration's parameters (flows/live.c). */
+struct mig_live {
+	bool block;                     /* ferry copies the disks (else shared) */
+	bool disk_over_commit;          /* count allocated, not virtual, bytes */
+	bool force_complete;            /* asked for: the controller acts */
+	uint32_t max_downtime_ms;       /* the budget */
+	uint64_t bandwidth_bps;         /* RAM and disks, 0: unlimited */
+	char reason[256];               /* the controller's last verdict */
+};
+
 struct flow;
 
 struct migration {
@@ -93,6 +104,7 @@ struct migration {
 	char src_host[FERRY_NAME_MAX];
 	char dst_host[FERRY_NAME_MAX];
 	bool was_running;               /* power state to restore */
+	bool was_paused;                /* ... running, but paused */
 	bool auto_confirm;              /* confirm as soon as finished */
 	bool same_host;                 /* a resize onto the source host */
 	char inst_dir[PATH_MAX];        /* source instance dir, "" if none */
@@ -106,6 +118,7 @@ struct migration {
 	char *dst_xml;                  /* what the destination defines */
 	char error[512];                /* why it failed, or "" */
 	struct mig_metrics m;
+	struct mig_live live;
 	uint64_t confirm_deadline_ms;   /* wall clock, 0: none */
 	/* A foreign record: why it is not run, and its JSON, kept as found. */
 	char foreign[160];
@@ -114,6 +127,7 @@ struct migration {
 	/* Runtime only (not journaled). */
 	pthread_mutex_t lock;           /* the fields above, never across I/O */
 	bool busy;                      /* a thread is driving it */
+	bool committed;                 /* the ponr's side effect happened */
 	atomic_bool stop;               /* cancel or shutdown: stop copying now */
 	uint64_t journal_seq;           /* last serialized (under lock) */
 	uint64_t journal_done;          /* last renamed into place */
@@ -153,6 +167,7 @@ const char *mig_metrics_from_json(struct mig_metrics *mm, struct json_object *o)
 enum flow_resume {
 	FLOW_RESUME_UNDO = 0, /* a restart here walks back (before the ponr) */
 	FLOW_RESUME_RERUN,    /* run the step again (it is idempotent) */
+	FLOW_RESUME_SETTLE,   /* the step's settle decides from what it finds */
 };
 
 #define FLOW_STEP_REST     (1u << 0) /* the flow waits here for an action */
@@ -170,6 +185,12 @@ struct flow_step {
 	int (*undo)(struct migration *m, char *err, size_t errlen);
 	enum flow_resume resume;
 	unsigned int flags;
+	/*
+	 * FLOW_RESUME_SETTLE: after a restart, find out what the interrupted
+	 * side effect left (it may have completed on its own) and return the
+	 * step to run on from, or -1 to walk back.  Runs in a worker.
+	 */
+	int (*settle)(struct migration *m, char *err, size_t errlen);
 };
 
 /* An operator action from a rest step: "confirm", "revert". */
@@ -209,6 +230,8 @@ struct flow {
 	void (*participant_resume)(struct migration *m);
 	/* Free m->priv (the worker is done with it). */
 	void (*priv_free)(struct migration *m);
+	/* A knob on a running operation ("force_complete"); -errno with @err. */
+	int (*control)(struct migration *m, const char *what, char *err, size_t errlen);
 };
 
 /* Register at start (flows/flows.c lists them); -EEXIST on a duplicate name. */
@@ -230,6 +253,14 @@ int flow_for_each(int (*fn)(const struct flow *f, void *ctx), void *ctx);
 int engine_start(struct migration *m, char *err, size_t errlen);
 /* An operator action ("confirm", "revert") on a coordinated record. */
 int engine_action(struct migration *m, const char *action, char *err, size_t errlen);
+/* A knob on a running coordinated operation (flow->control). */
+int engine_control(struct migration *m, const char *what, char *err, size_t errlen);
+/*
+ * The side effect that crosses the point of no return has happened (a
+ * live migration's switchover): an abort is refused from now on, and one
+ * accepted just before is dropped.  Call from the step that did it.
+ */
+void engine_commit(struct migration *m);
 /* Abort before the point of no return: stop the copy, walk back. */
 int engine_abort(struct migration *m, char *err, size_t errlen);
 /* Bring a journaled record to rest (start and reconcile). */

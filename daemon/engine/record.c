@@ -16,6 +16,7 @@
 static const char *const mig_types[MIG_TYPE__MAX] = {
 	[MIG_TYPE_MIGRATION] = "migration",
 	[MIG_TYPE_RESIZE] = "resize",
+	[MIG_TYPE_LIVE] = "live-migration",
 };
 
 const char *mig_type_name(enum mig_type t)
@@ -82,7 +83,7 @@ bool mig_at_rest(const struct migration *m)
 const char *mig_vm_state(const struct migration *m)
 {
 	const struct flow_step *s = mig_cur(m);
-	const char *base = m->was_running ? "active" : "stopped";
+	const char *base = m->was_paused ? "paused" : m->was_running ? "active" : "stopped";
 
 	if (!s)
 		return base;
@@ -145,6 +146,19 @@ static struct json_object *flavor_to_json(const struct flavor *f)
 	J_INT(o, "vcpus", f->vcpus);
 	J_U64(o, "memory_mib", f->memory_mib);
 	J_U64(o, "root_disk_bytes", f->root_disk_bytes);
+	return o;
+}
+
+static struct json_object *live_to_json(const struct mig_live *l)
+{
+	struct json_object *o = json_object_new_object();
+
+	J_BOOL(o, "block_migration", l->block);
+	J_BOOL(o, "disk_over_commit", l->disk_over_commit);
+	J_BOOL(o, "force_complete", l->force_complete);
+	J_U64(o, "max_downtime_ms", l->max_downtime_ms);
+	J_U64(o, "bandwidth_bps", l->bandwidth_bps);
+	J_STR(o, "reason", l->reason);
 	return o;
 }
 
@@ -213,6 +227,9 @@ struct json_object *mig_to_json(const struct migration *m, bool full)
 	J_STR(o, "source", m->src_host);
 	J_STR(o, "dest", m->dst_host);
 	J_BOOL(o, "was_running", m->was_running);
+	J_BOOL(o, "was_paused", m->was_paused);
+	if (m->type == MIG_TYPE_LIVE)
+		json_object_object_add(o, "live", live_to_json(&m->live));
 	J_BOOL(o, "auto_confirm", m->auto_confirm);
 	J_BOOL(o, "same_host", m->same_host);
 	J_STR(o, "error", m->error);
@@ -317,6 +334,23 @@ static void flavor_from_json(struct jr *r, const char *k, struct flavor *f)
 	f->vcpus = (int)jr_u64(&sub, "vcpus");
 	f->memory_mib = jr_u64(&sub, "memory_mib");
 	f->root_disk_bytes = jr_u64(&sub, "root_disk_bytes");
+	if (sub.bad && !r->bad)
+		r->bad = sub.bad;
+}
+
+static void live_from_json(struct jr *r, struct mig_live *l)
+{
+	struct json_object *v = jr_get(r, "live", json_type_object, false);
+	struct jr sub = { .o = v };
+
+	if (!v)
+		return;
+	l->block = jr_bool(&sub, "block_migration");
+	l->disk_over_commit = jr_bool(&sub, "disk_over_commit");
+	l->force_complete = jr_bool(&sub, "force_complete");
+	l->max_downtime_ms = (uint32_t)MIN(jr_u64(&sub, "max_downtime_ms"), UINT32_MAX);
+	l->bandwidth_bps = jr_u64(&sub, "bandwidth_bps");
+	jr_str(&sub, "reason", l->reason, sizeof(l->reason), false);
 	if (sub.bad && !r->bad)
 		r->bad = sub.bad;
 }
@@ -475,6 +509,8 @@ int mig_from_json(struct migration *m, struct json_object *o, char *err, size_t 
 	jr_str(&r, "source", m->src_host, sizeof(m->src_host), true);
 	jr_str(&r, "dest", m->dst_host, sizeof(m->dst_host), true);
 	m->was_running = jr_bool(&r, "was_running");
+	m->was_paused = jr_bool(&r, "was_paused");
+	live_from_json(&r, &m->live);
 	m->auto_confirm = jr_bool(&r, "auto_confirm");
 	m->same_host = jr_bool(&r, "same_host");
 	jr_str(&r, "error", m->error, sizeof(m->error), false);

@@ -217,17 +217,17 @@ static void test_record_foreign(void **state)
 	static const struct {
 		const char *json, *why;
 	} foreign[] = {
-		{ "{\"format\":2,\"flow\":\"live\",\"flow_version\":1,\"id\":\"m-1\","
+		{ "{\"format\":2,\"flow\":\"teleport\",\"flow_version\":1,\"id\":\"m-1\","
 		  "\"vm\":\"g1\",\"type\":\"migration\",\"role\":\"source\"}",
-		  "flow 'live' is not one this ferryd runs" },
+		  "flow 'teleport' is not one this ferryd runs" },
 		{ "{\"format\":2,\"flow\":\"cold\",\"flow_version\":9,\"id\":\"m-1\","
 		  "\"vm\":\"g1\",\"type\":\"migration\",\"role\":\"source\"}",
 		  "flow 'cold' version 9 is not one this ferryd runs" },
 		{ "{\"format\":3,\"id\":\"m-1\",\"vm\":\"g1\"}",
 		  "record format 3 is not one this ferryd reads" },
-		{ "{\"id\":\"m-1\",\"vm\":\"g1\",\"type\":\"live-migration\",\"step\":\"new\","
+		{ "{\"id\":\"m-1\",\"vm\":\"g1\",\"type\":\"teleport\",\"step\":\"new\","
 		  "\"source\":\"a\",\"dest\":\"b\"}",
-		  "operation type 'live-migration' is not one this ferryd knows" },
+		  "operation type 'teleport' is not one this ferryd knows" },
 	};
 	char err[256];
 	size_t i;
