@@ -5,7 +5,8 @@
  *
  *   ferry [-j] [-p] [--host H] migrate VM [--to HOST] [--wait] [--confirm]
  *   ferry resize VM [--to HOST] [--vcpus N] [--memory MIB] [--disk GIB] ...
- *   ferry confirm|revert|abort VM|MIGRATION [--wait]
+ *   ferry live-migrate VM [--to HOST] [--block-migrate auto|yes|no] ...
+ *   ferry confirm|revert|abort|force-complete VM|MIGRATION [--wait]
  *   ferry migrations [VM] | show MIGRATION|VM | hosts | list
  */
 #include <errno.h>
@@ -38,10 +39,17 @@ static void usage(FILE *f)
 		"  resize VM [--to HOST] [--vcpus N] [--memory MIB] [--disk GIB] [--wait] "
 		"[--confirm]\n"
 		"                        move VM to a new flavor\n"
+		"  live-migrate VM [--to HOST] [--block-migrate auto|yes|no] [--disk-over-commit]\n"
+		"               [--max-downtime MS] [--bandwidth RATE] [--wait]\n"
+		"                        move VM while it runs (shared storage, or ferry copies\n"
+		"                        the disks: block migration)\n"
+		"  force-complete VM|MIGRATION     pause the guest (or post-copy) so that it\n"
+		"                        converges now\n"
 		"  confirm VM|MIGRATION [--wait]   keep the result, remove the source copy\n"
 		"  revert VM|MIGRATION [--wait]    go back to the source, exactly as it was\n"
 		"  abort VM|MIGRATION [--wait]     stop it and roll back (before its point of no\n"
-		"                        return: for migrate and resize, \"finishing\")\n"
+		"                        return: for migrate and resize, \"finishing\"; for\n"
+		"                        live-migrate, the switchover)\n"
 		"  migrations [VM]       migrations known to the cluster\n"
 		"  show MIGRATION|VM     one migration, its states and metrics\n"
 		"  hosts                 the cluster's hosts\n"
@@ -156,6 +164,50 @@ static void print_ms_time(const char *key, const char *label, uint64_t ms)
 	printf("  %-22s %s\n", label, buf);
 }
 
+/* Seconds left at the current rate, "-" if unknown. */
+static const char *fmt_eta(uint64_t left, uint64_t rate, char *buf, size_t len)
+{
+	uint64_t s;
+
+	if (!rate || !left)
+		return "-";
+	s = left / rate;
+	snprintf(buf, len, "%" PRIu64 ":%02" PRIu64, s / 60, s % 60);
+	return buf;
+}
+
+/* A live migration's own figures: RAM, the controller, downtime by part. */
+static void print_live(struct json_object *m, struct json_object *mm)
+{
+	struct json_object *l = json_object_object_get(m, "live");
+	uint64_t rem = ju(mm, "memory_remaining_bytes"), bps = ju(mm, "memory_bps");
+	char eta[32];
+
+	printf("  %-22s %s\n", "storage",
+	       l && json_object_get_boolean(json_object_object_get(l, "block_migration")) ?
+		       "block migration (ferry copies the disks)" :
+		       "shared");
+	print_bytes("memory_total_bytes", "memory total", ju(mm, "memory_total_bytes"));
+	print_bytes("memory_processed_bytes", "memory processed", ju(mm, "memory_processed_bytes"));
+	print_bytes("memory_remaining_bytes", "memory remaining", rem);
+	print_bytes("memory_bps", "memory rate (/s)", bps);
+	print_bytes("memory_dirty_rate_bps", "memory dirty (/s)", ju(mm, "memory_dirty_rate_bps"));
+	printf("  %-22s %" PRIu64 "\n", "RAM iterations", ju(mm, "ram_iterations"));
+	printf("  %-22s %" PRIu64 "\n", "disk rounds in RAM", ju(mm, "ram_disk_rounds"));
+	printf("  %-22s %s\n", "RAM ETA", fmt_eta(rem, bps, eta, sizeof(eta)));
+	printf("  %-22s %" PRIu64 " ms (set for QEMU %" PRIu64 " ms, auto-converge %" PRIu64
+	       "%%)\n",
+	       "max downtime", l ? ju(l, "max_downtime_ms") : 0, ju(mm, "max_downtime_set_ms"),
+	       ju(mm, "throttle_pct"));
+	if (l && js(l, "reason") && *js(l, "reason"))
+		printf("  %-22s %s\n", "controller", js(l, "reason"));
+	print_bytes("seal_bytes", "residual after switch", ju(mm, "seal_bytes"));
+	printf("  %-22s %" PRIu64 " ms = libvirt %" PRIu64 " + residual %" PRIu64
+	       " + resume %" PRIu64 " (+ libvirt's finish)\n",
+	       "downtime", ju(mm, "downtime_ms"), ju(mm, "qemu_downtime_ms"), ju(mm, "seal_ms"),
+	       ju(mm, "resume_ms"));
+}
+
 static void print_migration(struct json_object *m)
 {
 	struct json_object *mm = json_object_object_get(m, "metrics"), *disks, *v;
@@ -207,9 +259,13 @@ static void print_migration(struct json_object *m)
 	printf("  %-22s %" PRIu64 "\n", "pre-copy rounds", ju(mm, "precopy_rounds"));
 	print_bytes("dirty_rate_bps", "dirty rate (/s)", ju(mm, "dirty_rate_bps"));
 	print_bytes("last_delta_bytes", "copied while off", ju(mm, "last_delta_bytes"));
-	printf("  %-22s %" PRIu64 " ms\n", "guest shutdown", ju(mm, "shutdown_ms"));
-	printf("  %-22s %" PRIu64 " ms (VM off -> running on %s)\n", "downtime",
-	       ju(mm, "downtime_ms"), js(m, "dest"));
+	if (!strcmp(js(m, "type") ?: "", "live-migration")) {
+		print_live(m, mm);
+	} else {
+		printf("  %-22s %" PRIu64 " ms\n", "guest shutdown", ju(mm, "shutdown_ms"));
+		printf("  %-22s %" PRIu64 " ms (VM off -> running on %s)\n", "downtime",
+		       ju(mm, "downtime_ms"), js(m, "dest"));
+	}
 	if (json_object_object_get_ex(m, "disks", &disks)) {
 		for (i = 0; i < json_object_array_length(disks); i++) {
 			struct json_object *d = json_object_array_get_idx(disks, i);
@@ -221,6 +277,12 @@ static void print_migration(struct json_object *m)
 }
 
 /* ---- --wait and progress ------------------------------------------- */
+
+static bool mig_done_step(const char *step)
+{
+	return step && (!strcmp(step, "completed") || !strcmp(step, "finished") ||
+			!strcmp(step, "confirmed"));
+}
 
 /*
  * Has the operation come to rest, for what we wait for?  A confirm or
@@ -238,15 +300,27 @@ static bool step_resting(const char *step, const char *want)
 	return false;
 }
 
+/*
+ * Disks and RAM together; the RAM's total counts what it still has to
+ * send.  Totals grow with every round, so the bar keeps its highest mark:
+ * it never goes backwards.
+ */
 static void progress_draw(struct json_object *m, uint64_t t0_ms)
 {
+	static int shown;
 	struct json_object *mm = json_object_object_get(m, "metrics");
-	uint64_t done = ju(mm, "disk_processed_bytes"), total = ju(mm, "disk_total_bytes");
+	uint64_t done = ju(mm, "disk_processed_bytes") + ju(mm, "memory_processed_bytes");
+	uint64_t total = ju(mm, "disk_total_bytes") + ju(mm, "memory_processed_bytes") +
+			 ju(mm, "memory_remaining_bytes");
 	uint64_t el = MAX(now_ms() - t0_ms, 1), rate = done * 1000 / el;
 	char a[32], b[32], r[32], eta[32] = "--:--";
-	int pct = total ? (int)(done * 100 / total) : 0;
+	int pct = total ? (int)(MIN(done, total) * 100 / total) : 0;
 	char bar[21];
 	int i;
+
+	if (mig_done_step(js(m, "step")))
+		pct = 100;
+	pct = shown = MAX(shown, pct);
 
 	if (rate && total > done) {
 		uint64_t s = (total - done) / rate;
@@ -370,6 +444,83 @@ static int cmd_cold(int argc, char **argv, bool resize)
 	json_object_put(rep);
 	if (wait)
 		return ferry_wait(id, confirm ? "confirmed" : "finished");
+	out_object_open(NULL);
+	out_str("id", "%s started", id);
+	out_str("vm", " (vm %s)\n", argv[optind]);
+	out_object_close();
+	return 0;
+usage:
+	json_object_put(req);
+	return 2;
+}
+
+static int cmd_live(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "block-migrate", required_argument, NULL, 'b' },
+		{ "disk-over-commit", no_argument, NULL, 'o' },
+		{ "max-downtime", required_argument, NULL, 'd' },
+		{ "bandwidth", required_argument, NULL, 'B' },
+		{ "wait", no_argument, NULL, 'w' },
+		{},
+	};
+	struct json_object *req = req_new("live-migrate"), *rep;
+	bool wait = false;
+	uint64_t rate;
+	char id[64];
+	int c, v;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "t:w", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			json_object_object_add(req, "to", json_object_new_string(optarg));
+			break;
+		case 'b':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "yes") && strcmp(optarg, "no")) {
+				out_error("--block-migrate '%s': auto, yes or no", optarg);
+				goto usage;
+			}
+			json_object_object_add(req, "block_migrate", json_object_new_string(optarg));
+			break;
+		case 'o':
+			json_object_object_add(req, "disk_over_commit", json_object_new_boolean(true));
+			break;
+		case 'd':
+			if (parse_int(optarg, 1, 60000, &v)) {
+				out_error("--max-downtime '%s': 1-60000 ms", optarg);
+				goto usage;
+			}
+			json_object_object_add(req, "max_downtime_ms", json_object_new_int(v));
+			break;
+		case 'B':
+			if (parse_rate(optarg, &rate) || !rate) {
+				out_error("--bandwidth '%s': a rate like 100M (bytes/s) or 1gbit",
+					  optarg);
+				goto usage;
+			}
+			json_object_object_add(req, "bandwidth_bps", json_object_new_uint64(rate));
+			break;
+		case 'w':
+			wait = true;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind + 1 != argc) {
+		out_error("live-migrate: need exactly one VM name");
+		goto usage;
+	}
+	json_object_object_add(req, "vm", json_object_new_string(argv[optind]));
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	snprintf(id, sizeof(id), "%s", js(rep, "id") ?: "?");
+	json_object_put(rep);
+	if (wait)
+		return ferry_wait(id, "completed");
 	out_object_open(NULL);
 	out_str("id", "%s started", id);
 	out_str("vm", " (vm %s)\n", argv[optind]);
@@ -576,6 +727,11 @@ static int cmd_abort(int argc, char **argv)
 	return cmd_act(argc, argv, "abort", "cancelled");
 }
 
+static int cmd_force_complete(int argc, char **argv)
+{
+	return cmd_act(argc, argv, "force_complete", "completed");
+}
+
 static int cmd_hosts_(int argc, char **argv)
 {
 	return cmd_hosts();
@@ -594,6 +750,7 @@ static const struct {
 	{ "migrate", cmd_migrate },	  { "resize", cmd_resize },
 	{ "confirm", cmd_confirm },	  { "revert", cmd_revert },
 	{ "abort", cmd_abort },		  { "show", cmd_show },
+	{ "live-migrate", cmd_live },	  { "force-complete", cmd_force_complete },
 	{ "migrations", cmd_migrations }, { "hosts", cmd_hosts_, true },
 	{ "list", cmd_list_, true },
 };

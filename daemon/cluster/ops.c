@@ -108,7 +108,7 @@ static int ops_locate(struct json_object *req, char *host, size_t len, char *id,
 	return ret;
 }
 
-/* confirm, revert, abort: wherever the coordinator is. */
+/* confirm, revert, abort, force_complete: wherever the coordinator is. */
 static struct json_object *ops_act(struct json_object *req, const char *what)
 {
 	char host[FERRY_NAME_MAX], id[FERRY_ID_LEN], err[1024];
@@ -134,6 +134,8 @@ static struct json_object *ops_act(struct json_object *req, const char *what)
 		return rpc_error(ENOENT, "%s: no such migration coordinated here", id);
 	if (!strcmp(what, "abort"))
 		ret = engine_abort(m, err, sizeof(err));
+	else if (!strcmp(what, "force_complete"))
+		ret = engine_control(m, what, err, sizeof(err));
 	else
 		ret = engine_action(m, what, err, sizeof(err));
 	if (ret)
@@ -156,6 +158,11 @@ static struct json_object *op_revert(const struct rpc_ctx *ctx, struct json_obje
 static struct json_object *op_abort(const struct rpc_ctx *ctx, struct json_object *req)
 {
 	return ops_act(req, "abort");
+}
+
+static struct json_object *op_force_complete(const struct rpc_ctx *ctx, struct json_object *req)
+{
+	return ops_act(req, "force_complete");
 }
 
 static struct json_object *op_show(const struct rpc_ctx *ctx, struct json_object *req)
@@ -411,6 +418,7 @@ const struct rpc_cmd ops_cmds[] = {
 	{ "confirm", RPC_FROM_ANY, op_confirm },
 	{ "revert", RPC_FROM_ANY, op_revert },
 	{ "abort", RPC_FROM_ANY, op_abort },
+	{ "force_complete", RPC_FROM_ANY, op_force_complete },
 	{ "show", RPC_FROM_ANY, op_show },
 	{ "migrations", RPC_FROM_ANY, op_migrations },
 	{ "hosts", RPC_FROM_ANY, op_hosts },

@@ -173,7 +173,7 @@ static int cold_run_prep(struct migration *m, char *err, size_t errlen)
 }
 
 /* The destination removes what it prepared now, or when it asks us later. */
-static int cold_undo_prep(struct migration *m, char *err, size_t errlen)
+int cold_prep_undo(struct migration *m, char *err, size_t errlen)
 {
 	struct json_object *req = rpc_req("cold.abort", m), *rep;
 	char e[1024];
@@ -459,7 +459,7 @@ static const struct flow_step cold_steps[COLD__NSTEPS] = {
 	[COLD_NEW] = { "new", "pre-migrating", "resize_prep", NULL, NULL, NULL,
 		       FLOW_RESUME_UNDO, FLOW_STEP_SYNC },
 	[COLD_PREP] = { "prep", "pre-migrating", "resize_prep", NULL, cold_run_prep,
-			cold_undo_prep, FLOW_RESUME_UNDO, FLOW_STEP_SYNC },
+			cold_prep_undo, FLOW_RESUME_UNDO, FLOW_STEP_SYNC },
 	[COLD_PRECOPY] = { "precopy", "migrating", "resize_migrating", NULL, cold_run_precopy,
 			   NULL, FLOW_RESUME_UNDO, 0 },
 	[COLD_POWEROFF] = { "poweroff", "migrating", "resize_migrating", NULL, cold_run_poweroff,

@@ -26,11 +26,34 @@
 
 #define jstr rpc_str
 
+static const struct dest_steps dest_flows[] = {
+	{ &cold_flow, COLD_PREP, COLD_FAILED },
+	{ &live_flow, LIVE_PREP, LIVE_FAILED },
+};
+
+const struct dest_steps *cold_dest_steps(const struct migration *m)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(dest_flows); i++)
+		if (dest_flows[i].flow == m->flow)
+			return &dest_flows[i];
+	return NULL;
+}
+
+/* A live migration on shared storage: the disks stay where they are. */
+static bool dest_shared(const struct migration *m)
+{
+	return m->type == MIG_TYPE_LIVE && !m->live.block;
+}
+
 /*
- * The destination record named by req's "id", held for this request
- * (NULL: reply set; EAGAIN while another thread works on it).
+ * The destination record named by req's "id", of flow @f (NULL: any flow
+ * that prepares here), held for this request (NULL: reply set; EAGAIN
+ * while another thread works on it).
  */
-static struct migration *dest_lookup(struct json_object *req, struct json_object **rep)
+struct migration *cold_dest_hold(struct json_object *req, const struct flow *f,
+				 struct json_object **rep)
 {
 	const char *id = jstr(req, "id");
 	struct migration *m = NULL;
@@ -43,8 +66,9 @@ static struct migration *dest_lookup(struct json_object *req, struct json_object
 	if (!m)
 		*rep = rpc_error(ENOENT, "%s: no such migration on %s", id ? id : "?",
 				 ferryd->conf.host);
-	else if (m->role != MIG_ROLE_DEST || m->flow != &cold_flow)
-		*rep = rpc_error(EINVAL, "%s: %s is not its destination", m->id, ferryd->conf.host);
+	else if (m->role != MIG_ROLE_DEST || !cold_dest_steps(m) || (f && m->flow != f))
+		*rep = rpc_error(EINVAL, "%s: %s is not its destination%s%s", m->id,
+				 ferryd->conf.host, f ? " in a " : "", f ? f->name : "");
 	else if (engine_hold(m))
 		*rep = rpc_error(EAGAIN, "%s: %s is busy with it; try again", m->id,
 				 ferryd->conf.host);
@@ -54,7 +78,7 @@ static struct migration *dest_lookup(struct json_object *req, struct json_object
 }
 
 /* Release the record, then reply. */
-static struct json_object *dest_done(struct migration *m, struct json_object *rep)
+struct json_object *cold_dest_release(struct migration *m, struct json_object *rep)
 {
 	engine_unhold(m);
 	return rep;
@@ -90,9 +114,9 @@ static struct json_object *dest_prep_again(struct migration *old)
 		ret = place_create(old, err, sizeof(err));
 	if (ret) {
 		json_object_put(need);
-		return dest_done(old, rpc_error(-ret, "%s", err));
+		return cold_dest_release(old, rpc_error(-ret, "%s", err));
 	}
-	return dest_done(old, dest_prep_reply(old, need));
+	return cold_dest_release(old, dest_prep_reply(old, need));
 }
 
 struct json_object *cold_dest_prep(const struct rpc_ctx *ctx, struct json_object *req)
@@ -108,12 +132,13 @@ struct json_object *cold_dest_prep(const struct rpc_ctx *ctx, struct json_object
 	if (!m)
 		return rpc_error(ENOMEM, "out of memory");
 	ret = mig_from_json(m, mo, err, sizeof(err));
-	if (ret || m->flow != &cold_flow) {
+	if (ret || !cold_dest_steps(m)) {
 		mig_free(m);
-		return rpc_error(EINVAL, "prep: %s", err[0] ? err : "not a cold migration");
+		return rpc_error(EINVAL, "prep: %s",
+				 err[0] ? err : "not an operation that prepares a destination");
 	}
 	old = store_find(m->id, MIG_ROLE_DEST);
-	if (old && old->step == COLD_PREP && !old->undoing) {
+	if (old && old->step == cold_dest_steps(old)->prep && !old->undoing) {
 		mig_free(m);
 		return dest_prep_again(old);
 	}
@@ -136,17 +161,27 @@ struct json_object *cold_dest_prep(const struct rpc_ctx *ctx, struct json_object
 	/* A participant: the sender coordinates. */
 	m->role = MIG_ROLE_DEST;
 	m->coordinating = false;
-	m->step = COLD_PREP;
+	m->step = cold_dest_steps(m)->prep;
 	m->undoing = false;
 	m->error[0] = '\0';
 	snprintf(m->src_instances_dir, sizeof(m->src_instances_dir), "%s",
 		 jstr(req, "src_instances_dir") ?: "");
 	need = json_object_new_array();
-	ret = place_precheck(m, err, sizeof(err));
-	if (!ret)
-		ret = place_paths(m, m->src_instances_dir, err, sizeof(err));
-	if (!ret)
-		ret = place_backings(m, m->src_instances_dir, need, err, sizeof(err));
+	if (dest_shared(m)) {
+		/* Nothing is placed, so nothing can ever be removed here. */
+		m->dst_inst_dir[0] = '\0';
+		for (ret = 0; ret < m->ndisks; ret++) {
+			m->disks[ret].dst_path[0] = '\0';
+			m->disks[ret].stage_path[0] = '\0';
+		}
+		ret = place_precheck(m, err, sizeof(err));
+	} else {
+		ret = place_precheck(m, err, sizeof(err));
+		if (!ret)
+			ret = place_paths(m, m->src_instances_dir, err, sizeof(err));
+		if (!ret)
+			ret = place_backings(m, m->src_instances_dir, need, err, sizeof(err));
+	}
 	if (ret)
 		goto refuse;
 	/* Claim the VM here (atomically), journal, and only then create. */
@@ -162,21 +197,21 @@ struct json_object *cold_dest_prep(const struct rpc_ctx *ctx, struct json_object
 		snprintf(err, sizeof(err), "%s: cannot journal: %s", ferryd->conf.host,
 			 strerror(-ret));
 		mig_lock(m);
-		m->step = COLD_FAILED;
+		m->step = cold_dest_steps(m)->failed;
 		mig_unlock(m);
 		json_object_put(need);
-		return dest_done(m, rpc_error(-ret, "%s", err));
+		return cold_dest_release(m, rpc_error(-ret, "%s", err));
 	}
 	engine_crash_point(m, "prep");
-	ret = place_create(m, err, sizeof(err));
+	ret = dest_shared(m) ? 0 : place_create(m, err, sizeof(err));
 	if (ret) {
 		place_cleanup(m, false);
-		engine_step_set(m, COLD_FAILED);
+		engine_step_set(m, cold_dest_steps(m)->failed);
 		json_object_put(need);
-		return dest_done(m, rpc_error(-ret, "%s", err));
+		return cold_dest_release(m, rpc_error(-ret, "%s", err));
 	}
 	log_info("migration %s: prepared vm %s from %s", m->id, m->vm, m->src_host);
-	return dest_done(m, dest_prep_reply(m, need));
+	return cold_dest_release(m, dest_prep_reply(m, need));
 refuse:
 	log_warn("migration %s: refused: %s", m->id, err);
 	json_object_put(need);
@@ -194,8 +229,10 @@ static struct json_object *__dest_xfer_open(struct migration *m, struct json_obj
 	bool backing;
 	int disk, ret;
 
-	if (m->step != COLD_PREP)
+	if (m->step != cold_dest_steps(m)->prep)
 		return rpc_error(EINVAL, "%s: no transfers once %s", m->id, mig_status_name(m));
+	if (dest_shared(m))
+		return rpc_error(EINVAL, "%s: shared storage: nothing to copy", m->id);
 	if (!json_object_object_get_ex(req, "disk", &v) || !json_object_object_get_ex(req, "size",
 										     NULL))
 		return rpc_error(EINVAL, "xfer_open: need disk and size");
@@ -265,16 +302,10 @@ static struct json_object *__dest_xfer_open(struct migration *m, struct json_obj
 	return rep;
 }
 
-/* Define and start the VM here; idempotent (reconcile runs it again). */
-static int dest_do_finish(struct migration *m, char *err, size_t errlen)
+int cold_dest_backings_commit(struct migration *m, char *err, size_t errlen)
 {
 	int i, ret;
 
-	xfer_unregister_mig(m->id);
-	/* Same host: the staged disks take the place the source left. */
-	ret = place_unstage(m, err, errlen);
-	if (ret)
-		return ret;
 	for (i = 0; i < m->ndisks; i++) {
 		struct mig_disk *d = &m->disks[i];
 		char here[PATH_MAX], part[PATH_MAX], sum[65];
@@ -299,6 +330,22 @@ static int dest_do_finish(struct migration *m, char *err, size_t errlen)
 			return -errno;
 		}
 	}
+	return 0;
+}
+
+/* Define and start the VM here; idempotent (reconcile runs it again). */
+static int dest_do_finish(struct migration *m, char *err, size_t errlen)
+{
+	int i, ret;
+
+	xfer_unregister_mig(m->id);
+	/* Same host: the staged disks take the place the source left. */
+	ret = place_unstage(m, err, errlen);
+	if (ret)
+		return ret;
+	ret = cold_dest_backings_commit(m, err, errlen);
+	if (ret)
+		return ret;
 	for (i = 0; i < m->ndisks; i++) {
 		struct mig_disk *d = &m->disks[i];
 
@@ -393,18 +440,30 @@ static int dest_revert_teardown(struct migration *m)
 	return engine_step_set(m, COLD_REVERTED);
 }
 
-/* Walk back a prepared record (journaled), to failed: it never defined the VM. */
-static int dest_abort_teardown(struct migration *m)
+/*
+ * Walk back a prepared record (journaled), to failed.  A cold migration
+ * never defined the VM here; a live one may have left libvirt's incoming
+ * domain (paused, never resumed by us): that goes too, but a running one
+ * is never touched.
+ */
+int cold_dest_teardown(struct migration *m)
 {
+	enum virt_power p;
+	bool incoming;
 	int ret;
 
+	incoming = m->type == MIG_TYPE_LIVE && !virt_domain_state(ferryd->virt, m->vm, &p);
+	if (incoming && p == VIRT_RUNNING) {
+		log_err("migration %s: vm %s runs here: not removing it", m->id, m->vm);
+		return -EBUSY;
+	}
 	ret = engine_undo_mark(m);
 	if (ret)
 		return ret;
-	ret = place_cleanup(m, false);
+	ret = place_cleanup(m, incoming);
 	if (ret)
 		return ret;
-	return engine_step_set(m, COLD_FAILED);
+	return engine_step_set(m, cold_dest_steps(m)->failed);
 }
 
 static struct json_object *__dest_revert(struct migration *m, struct json_object *req)
@@ -426,11 +485,11 @@ static struct json_object *__dest_abort(struct migration *m, struct json_object 
 {
 	int ret;
 
-	if (m->step == COLD_FAILED)
+	if (m->step == cold_dest_steps(m)->failed)
 		return rpc_ok();
-	if (m->step != COLD_PREP)
+	if (m->step != cold_dest_steps(m)->prep)
 		return rpc_error(EINVAL, "%s: cannot abort: %s", m->id, mig_status_name(m));
-	ret = dest_abort_teardown(m);
+	ret = cold_dest_teardown(m);
 	if (ret)
 		return rpc_error(-ret, "%s: abort of vm %s incomplete: %s", ferryd->conf.host,
 				 m->vm, strerror(-ret));
@@ -450,7 +509,7 @@ static void __dest_resume(struct migration *m)
 	const char *s;
 
 	if (m->undoing) {
-		dest_abort_teardown(m);
+		cold_dest_teardown(m);
 		return;
 	}
 	switch (m->step) {
@@ -477,7 +536,7 @@ static void __dest_resume(struct migration *m)
 		if (errno == ENOENT && m->step == COLD_PREP) {
 			log_warn("migration %s: unknown to %s; removing what was prepared", m->id,
 				 m->coordinator);
-			dest_abort_teardown(m);
+			cold_dest_teardown(m);
 		}
 		return;
 	}
@@ -486,7 +545,7 @@ static void __dest_resume(struct migration *m)
 	if (src_step >= 0) {
 		if ((src_step == COLD_FAILED || src_step == COLD_CANCELLED) &&
 		    m->step == COLD_PREP)
-			dest_abort_teardown(m);
+			cold_dest_teardown(m);
 		else if (src_step == COLD_CONFIRMED && m->step == COLD_FINISHED)
 			engine_step_set(m, COLD_CONFIRMED);
 		else if ((src_step == COLD_REVERTED || src_step == COLD_REVERT_SOURCE) &&
@@ -496,31 +555,32 @@ static void __dest_resume(struct migration *m)
 	json_object_put(rep);
 }
 
-#define COLD_DEST_HANDLER(name)                                                        \
+/* @flow: the handler's only flow, or NULL for any that prepares here. */
+#define COLD_DEST_HANDLER(name, flow)                                                  \
 	struct json_object *cold_dest_##name(const struct rpc_ctx *ctx,                \
 					     struct json_object *req)                  \
 	{                                                                              \
 		struct json_object *rep = NULL;                                        \
-		struct migration *m = dest_lookup(req, &rep);                          \
+		struct migration *m = cold_dest_hold(req, flow, &rep);                 \
                                                                                        \
-		return m ? dest_done(m, __dest_##name(m, req)) : rep;                  \
+		return m ? cold_dest_release(m, __dest_##name(m, req)) : rep;          \
 	}
 
-COLD_DEST_HANDLER(xfer_open)
-COLD_DEST_HANDLER(finish)
-COLD_DEST_HANDLER(confirm)
-COLD_DEST_HANDLER(revert)
+COLD_DEST_HANDLER(xfer_open, NULL)
+COLD_DEST_HANDLER(finish, &cold_flow)
+COLD_DEST_HANDLER(confirm, &cold_flow)
+COLD_DEST_HANDLER(revert, &cold_flow)
 
 struct json_object *cold_dest_abort(const struct rpc_ctx *ctx, struct json_object *req)
 {
 	struct json_object *rep = NULL;
-	struct migration *m = dest_lookup(req, &rep);
+	struct migration *m = cold_dest_hold(req, NULL, &rep);
 
 	if (!m && rpc_int(rep, "errno", 0) == ENOENT) {
 		json_object_put(rep);
 		return rpc_ok(); /* never prepared: nothing here */
 	}
-	return m ? dest_done(m, __dest_abort(m, req)) : rep;
+	return m ? cold_dest_release(m, __dest_abort(m, req)) : rep;
 }
 
 void cold_dest_resume(struct migration *m)

@@ -9,6 +9,7 @@
 
 static const struct flow *const flows_all[] = {
 	&cold_flow,
+	&live_flow,
 };
 
 int flows_register(void)

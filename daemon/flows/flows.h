@@ -60,6 +60,8 @@ struct cold_priv {
 };
 
 bool cold_transient(int err);
+/* Undo of a destination's preparation: it removes what it made (cold.abort). */
+int cold_prep_undo(struct migration *m, char *err, size_t errlen);
 /* A request to the destination, retried while it restarts; puts @req. */
 struct json_object *cold_call(struct migration *m, struct json_object *req, bool forever,
 			      char *err, size_t errlen);
@@ -92,5 +94,69 @@ struct json_object *cold_dest_confirm(const struct rpc_ctx *ctx, struct json_obj
 struct json_object *cold_dest_revert(const struct rpc_ctx *ctx, struct json_object *req);
 struct json_object *cold_dest_abort(const struct rpc_ctx *ctx, struct json_object *req);
 void cold_dest_resume(struct migration *m);
+/*
+ * The destination's preparation serves every flow that copies disks
+ * (cold.prep, cold.xfer_open, cold.abort): a flow's destination record
+ * rests at its @prep step while the source copies, and ends in @failed
+ * after a walk back.
+ */
+struct dest_steps {
+	const struct flow *flow;
+	int prep, failed;
+};
+const struct dest_steps *cold_dest_steps(const struct migration *m);
+/*
+ * The destination record a request names, of flow @f (NULL: any that
+ * prepares here), held for the request; NULL with the reply in *rep.
+ */
+struct migration *cold_dest_hold(struct json_object *req, const struct flow *f,
+				 struct json_object **rep);
+/* Release it, then reply @rep. */
+struct json_object *cold_dest_release(struct migration *m, struct json_object *rep);
+/* Walk back a prepared destination record (journaled), to its failed step. */
+int cold_dest_teardown(struct migration *m);
+/* Backing files that arrived as <file>.part: checked, renamed into place. */
+int cold_dest_backings_commit(struct migration *m, char *err, size_t errlen);
+
+/* live.c: live migration (Nova's live-migration, with block migration). */
+extern const struct flow live_flow;
+
+enum live_step {
+	LIVE_NEW = 0,        /* accepted: record created */
+	LIVE_PRECHECK,       /* accepted: Nova's prechecks, storage decided */
+	LIVE_QUEUED,         /* queued: waiting for a live-migration slot */
+	LIVE_PREP,           /* preparing: destination disks, backing files */
+	LIVE_PRECOPY,        /* running: tracked disk rounds, VM running */
+	LIVE_RAM,            /* running: libvirt moves RAM, disk rounds go on */
+	LIVE_SWITCHED,       /* post-migrating: source gone; residual copied (ponr) */
+	LIVE_RESUMING,       /* post-migrating: the destination resumes */
+	LIVE_CLEANUP,        /* post-migrating: source disks removed */
+	LIVE_COMPLETED,      /* completed (terminal) */
+	LIVE_FAILED,         /* failed (terminal): rolled back, VM on the source */
+	LIVE_CANCELLED,      /* cancelled (terminal): aborted, rolled back */
+	LIVE__NSTEPS,
+};
+
+/* Per-migration runtime state (m->priv): the disks' state first. */
+struct live_priv {
+	struct cold_priv cold;
+	int block_choice;               /* --block-migrate, until the precheck */
+	bool slot;                      /* holds a live-migration slot */
+	bool suspended;                 /* we paused the source (force-complete) */
+};
+
+struct live_priv *live_priv(struct migration *m);
+
+/* live_ram.c: the RAM phase, its controller, and its settle after a restart. */
+int live_run_ram(struct migration *m, char *err, size_t errlen);
+int live_undo_ram(struct migration *m, char *err, size_t errlen);
+int live_settle_ram(struct migration *m, char *err, size_t errlen);
+
+/* live_dest.c: the destination's requests. */
+struct json_object *live_dest_check(const struct rpc_ctx *ctx, struct json_object *req);
+struct json_object *live_dest_ready(const struct rpc_ctx *ctx, struct json_object *req);
+struct json_object *live_dest_resume(const struct rpc_ctx *ctx, struct json_object *req);
+struct json_object *live_dest_state(const struct rpc_ctx *ctx, struct json_object *req);
+void live_dest_participant(struct migration *m);
 
 #endif /* FERRY_DAEMON_FLOWS_H */

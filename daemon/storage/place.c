@@ -254,7 +254,8 @@ int place_precheck(struct migration *m, char *err, size_t errlen)
 			 ferryd->conf.reserved_host_memory_mib);
 		return -ENOSPC;
 	}
-	for (i = 0; i < m->ndisks; i++) {
+	/* A live migration on shared storage places no disk here. */
+	for (i = 0; i < m->ndisks && (m->type != MIG_TYPE_LIVE || m->live.block); i++) {
 		struct mig_disk *d = &m->disks[i];
 
 		if (strcmp(d->format, "raw") && strcmp(d->format, "qcow2")) {
