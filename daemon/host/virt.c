@@ -472,7 +472,10 @@ int virt_cpu_compare(struct virt *v, const char *virttype, const char *cpu_xml, 
 
 /*
  * One live migration, peer to peer, driven by the source libvirtd; blocks
- * until it ends.  On failure libvirt's reason is in @err.
+ * until it ends.  On failure libvirt's reason is in @err.  It runs on a
+ * connection of its own: seen with libvirt 9.0, calls from other threads
+ * on the shared connection (the controller's job stats, its abort) could
+ * wait behind the migration call for as long as it lasted.
  */
 int virt_domain_migrate(struct virt *v, const char *name, const struct virt_migrate *p,
 			char *err, size_t errlen)
@@ -481,12 +484,19 @@ int virt_domain_migrate(struct virt *v, const char *name, const struct virt_migr
 			     VIR_MIGRATE_UNDEFINE_SOURCE;
 	virTypedParameterPtr params = NULL;
 	int nparams = 0, maxparams = 0, ret = 0;
-	virConnectPtr c;
-	virDomainPtr d;
+	virConnectPtr c = NULL;
+	virDomainPtr d = NULL;
 
-	d = virt_lookup(v, name, &c, &ret);
+	c = virConnectOpen(v->uri);
+	if (!c) {
+		ret = -ECONNREFUSED;
+		snprintf(err, errlen, "vm %s: libvirt %s: %s", name, v->uri, virt_errmsg());
+		goto out;
+	}
+	d = virDomainLookupByName(c, name);
 	if (!d) {
-		snprintf(err, errlen, "vm %s: %s", name, strerror(-ret));
+		ret = virt_errno();
+		snprintf(err, errlen, "vm %s: %s", name, virt_errmsg());
 		goto out;
 	}
 	if (p->paused)
