@@ -504,6 +504,9 @@ static struct json_object *live_migrate(const struct rpc_ctx *ctx, struct json_o
 	if (ret) {
 		if (ret == -ENOENT && strstr(err, "no such VM"))
 			snprintf(err + strlen(err), sizeof(err) - strlen(err), " (InstanceNotFound)");
+		else if (cold_transient(-ret))
+			snprintf(err + strlen(err), sizeof(err) - strlen(err),
+				 " (ComputeServiceUnavailable)");
 		mig_free(m);
 		return rpc_error(-ret, "%s", err);
 	}
