@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# tests/live_lib.sh: what live-migration tests share (sourced after lib.sh).
+# Needs $lab set and L() defined by the test.
+
+# live_wait ID HOST [SECONDS]: until the live migration rests; prints the step.
+live_wait() {
+	local id=$1 host=$2 t=${3:-240} i st=''
+	for ((i = 0; i < t * 2; i++)); do
+		st=$(L exec "$host" ferry -j show "$id" 2>/dev/null | jq -r .step 2>/dev/null || true)
+		case $st in completed | failed | cancelled) echo "$st"; return 0 ;; esac
+		sleep 0.5
+	done
+	fail "live migration $id did not come to rest (last step '$st')"
+}
+
+# live_show ID HOST KEY: one field of `ferry -j show` (jq path, e.g. .metrics.downtime_ms).
+live_show() { L exec "$2" ferry -j show "$1" | jq -r "$3"; }
+
+# live_runs_on VM: the one host it runs (or is paused) on; fails on 0 or 2.
+live_runs_on() {
+	local vm=$1 h st on=()
+	for h in h1 h2; do
+		st=$(L virsh "$h" domstate "$vm" 2>/dev/null | head -1 || true)
+		case $st in running | paused) on+=("$h") ;; esac
+	done
+	[ ${#on[@]} = 1 ] || fail "$vm is active on ${#on[@]} hosts (${on[*]:-none})"
+	echo "${on[0]}"
+}
+
+# live_verify HOST VM: the guest's agent says VERIFY PASS on HOST.
+live_verify() {
+	local out
+	out=$(L verify "$1" "$2" --timeout 120 2>&1) || true
+	if [[ $out != "VERIFY PASS"* ]]; then
+		log "verify on $1: $out"
+		live_diag "$1" "$2"
+		fail "VERIFY of $2 on $1"
+	fi
+	log "$1: $out"
+}
+
+live_diag() {
+	local h
+	log "$2's console on $1 (last lines):"
+	L console "$1" "$2" --tail 30 2>&1 | sed 's/^/    /' || true
+	for h in h1 h2; do
+		log "ferryd on $h (last lines):"
+		L ferryd "$h" log 2>&1 | tail -n 25 | sed 's/^/    /' || true
+	done
+}
+
+# live_clean HOST VM: nothing of VM left on HOST: domain, files, transfers.
+live_clean() {
+	L virsh "$1" dominfo "$2" >/dev/null 2>&1 && fail "$2 still defined on $1"
+	L exec "$1" test ! -e "/var/lib/libvirt/images/$2" || fail "$2's instance dir left on $1"
+	[ -z "$(L exec "$1" ls /var/lib/ferry/xfer 2>/dev/null)" ] || fail "transfer journal left on $1"
+	return 0
+}
