@@ -245,7 +245,7 @@ all: $(BIN)/ferry
 # kernel + initramfs (tools/guest/build; downloads the Debian kernel once).
 GUEST_AGENT := $(O)/guest/ferry-agent
 GUEST_CLIENT := $(O)/guest/ferry-agent-client
-$(GUEST_AGENT): $(call obj,tools/guest/agent.c tools/guest/chan.c tools/guest/disk.c)
+$(GUEST_AGENT): $(call obj,tools/guest/agent.c tools/guest/chan.c tools/guest/disk.c tools/guest/mem.c)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) -static $(LDFLAGS) -o $@ $^

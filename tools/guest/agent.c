@@ -145,6 +145,12 @@ static void agent_cmdline_parse(struct agent *a, char *line)
 		} else if (!strcmp(w, "span")) {
 			if (agent_parse_size(v, &a->span_req_bytes))
 				agent_log("ferry.span=%s: not a size, ignored", v);
+		} else if (!strcmp(w, "memrate")) {
+			if (agent_parse_size(v, &a->mem_rate_bps))
+				agent_log("ferry.memrate=%s: not a size, ignored", v);
+		} else if (!strcmp(w, "memspan")) {
+			if (agent_parse_size(v, &a->mem_span_bytes))
+				agent_log("ferry.memspan=%s: not a size, ignored", v);
 		} else if (!strcmp(w, "disk")) {
 			a->disk_path = strdup(v);
 		} else if (!strcmp(w, "paused")) {
@@ -300,12 +306,14 @@ static void agent_status(struct agent_loop *l, char *out, size_t len)
 		 "STATUS seq=%" PRIu64 " written=%" PRIu64 " rate=%" PRIu64
 		 " pattern=%s paused=%d boot=%s state=%s span=%" PRIu64 " data_start=%" PRIu64
 		 " disk_blocks=%" PRIu64 " boots=%u unclean_boots=%u verifies=%" PRIu64
-		 " uptime_ms=%" PRIu64,
+		 " uptime_ms=%" PRIu64 " mem_rate=%" PRIu64 " mem_span=%" PRIu64
+		 " mem_dirtied=%" PRIu64,
 		 a->seq, a->written_blocks, a->rate_bps, agent_pattern_name(a->pattern), a->paused,
 		 agent_boot_kind_name(a->boot_kind), a->fatal[0] ? "error" : "running",
 		 a->hdr.span_blocks, a->hdr.data_start, a->disk_blocks, a->hdr.boot,
 		 a->hdr.unclean_boots, a->verifies,
-		 (uint64_t)up.tv_sec * 1000 + up.tv_nsec / 1000000);
+		 (uint64_t)up.tv_sec * 1000 + up.tv_nsec / 1000000, a->mem_rate_bps,
+		 a->mem_span_bytes, a->mem_dirtied_pages * 4096);
 }
 
 /* Save the expectations and power off.  Does not return. */
@@ -363,6 +371,19 @@ void agent_command(struct agent_loop *l, char *line, char *out, size_t len)
 			agent_writer_reset(a);
 			snprintf(out, len, "OK rate=%" PRIu64, v);
 		}
+	} else if (!strcasecmp(cmd, "MEMRATE")) {
+		char *span = strtok_r(NULL, " \t", &save);
+		uint64_t sp = 0;
+		int err;
+
+		if (!arg || agent_parse_size(arg, &v) || (span && agent_parse_size(span, &sp))) {
+			snprintf(out, len, "ERROR usage: MEMRATE <bytes/s> [<span>], K/M/G suffix");
+		} else if ((err = agent_mem_set(a, v, sp))) {
+			snprintf(out, len, "ERROR memory span %" PRIu64 ": %s", sp, strerror(-err));
+		} else {
+			snprintf(out, len, "OK mem_rate=%" PRIu64 " mem_span=%" PRIu64, v,
+				 a->mem_span_bytes);
+		}
 	} else if (!strcasecmp(cmd, "PATTERN")) {
 		if (!arg || agent_parse_pattern(arg, &p)) {
 			snprintf(out, len, "ERROR usage: PATTERN sequential|random|hotspot");
@@ -377,7 +398,7 @@ void agent_command(struct agent_loop *l, char *line, char *out, size_t len)
 		agent_stop_flag = AGENT_STOP_COMMAND;
 	} else if (!strcasecmp(cmd, "HELP")) {
 		snprintf(out, len,
-			 "OK commands: VERIFY STATUS PAUSE RESUME RATE <bps> "
+			 "OK commands: VERIFY STATUS PAUSE RESUME RATE <bps> MEMRATE <bps> [<span>] "
 			 "PATTERN <p> PING SHUTDOWN HELP");
 	} else {
 		snprintf(out, len, "ERROR unknown command '%.40s' (try HELP)", cmd);
@@ -391,7 +412,7 @@ static void agent_loop_run(struct agent_loop *l)
 	struct pollfd pfd[2 + AGENT_MAX_INPUTS];
 	struct agent_chan *chan[2] = { &l->port, &l->console };
 	char out[AGENT_LINE_MAX];
-	int timeout, n, i, nchan;
+	int timeout, mt, n, i, nchan;
 	uint64_t now;
 
 	for (;;) {
@@ -402,6 +423,9 @@ static void agent_loop_run(struct agent_loop *l)
 		else if (agent_stop_flag)
 			agent_shutdown(l, "signal");
 		timeout = agent_writer_step(l->a);
+		mt = agent_mem_step(l->a);
+		if (mt >= 0 && (timeout < 0 || mt < timeout))
+			timeout = mt;
 		now = agent_now_ns();
 		if (l->port.rfd < 0)
 			agent_port_open(l);
@@ -510,6 +534,13 @@ int main(int argc, char **argv)
 		agent_cmdline_parse(&a, cmdline);
 	else
 		agent_cmdline_read(&a);
+	if (a.mem_rate_bps || a.mem_span_bytes) {
+		uint64_t rate = a.mem_rate_bps, span = a.mem_span_bytes;
+
+		a.mem_rate_bps = a.mem_span_bytes = 0;
+		if (agent_mem_set(&a, rate, span))
+			agent_log("memory dirtier: cannot map %" PRIu64 " bytes", span);
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = agent_signal;

@@ -149,6 +149,15 @@ struct agent {
 	uint64_t verifies;
 	char fatal[160]; /* set when the agent cannot run: nothing is written */
 
+	/* memory dirtier (mem.c) */
+	char *mem; /* anonymous span, NULL until a rate is set */
+	uint64_t mem_span_bytes; /* ferry.memspan / MEMRATE's span */
+	uint64_t mem_rate_bps; /* ferry.memrate: bytes of pages dirtied per second */
+	uint64_t mem_cursor; /* next page index */
+	uint64_t mem_dirtied_pages; /* this boot */
+	double mem_tokens; /* token bucket, bytes */
+	uint64_t mem_tokens_ns;
+
 	/* options */
 	uint64_t span_req_bytes; /* ferry.span, 0 = all */
 	bool boot_scan_on; /* ferry.bootscan */
@@ -202,6 +211,10 @@ void agent_port_open(struct agent_loop *l);
 void agent_chan_read(struct agent_loop *l, struct agent_chan *c, short revents);
 void agent_inputs_scan(struct agent_loop *l);
 void agent_input_read(struct agent_loop *l, int fd);
+
+/* mem.c */
+int agent_mem_set(struct agent *a, uint64_t rate_bps, uint64_t span_bytes);
+int agent_mem_step(struct agent *a);
 
 /* agent.c */
 extern volatile sig_atomic_t agent_stop_flag; /* enum agent_stop or a signal */

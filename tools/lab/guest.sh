@@ -151,6 +151,8 @@ lab_guest_xml() { # lab_guest_xml NAME
 	[ "$G_DISK_TYPE" = file ] || fmt=raw
 	cmdline="$LAB_GUEST_CMDLINE ferry.rate=$G_RATE ferry.pattern=$G_PATTERN"
 	[ -z "$G_SPAN" ] || cmdline="$cmdline ferry.span=$G_SPAN"
+	[ -z "$G_MEMRATE" ] || cmdline="$cmdline ferry.memrate=$G_MEMRATE"
+	[ -z "$G_MEMSPAN" ] || cmdline="$cmdline ferry.memspan=$G_MEMSPAN"
 	[ -z "$G_SWAP_BYTES" ] || cmdline="$cmdline ferry.swap=vdb"
 	if [ -n "$G_SWAP_BYTES" ]; then
 		swap_meta="
@@ -234,6 +236,7 @@ lab_guest_wait_ready() {
 lab_usage_guest() {
 	echo "  guest HOST NAME [--disk-size SIZE] [--memory MIB] [--vcpus N] [--format raw|qcow2]"
 	echo "        [--backing] [--lvm] [--swap SIZE] [--write-rate R] [--pattern P] [--span SIZE]"
+	echo "        [--mem-rate R] [--mem-span SIZE]"
 	echo "        [--no-start] [--disk-only] [--timeout S]"
 	echo "                         define and start a self-checking guest (docs/guest.md);"
 	echo "                         --disk-only: only create its disks (a migration target)"
@@ -260,7 +263,7 @@ lab_usage_console() {
 lab_cmd_guest() {
 	local name='' start=1 disk_only=0 timeout=120 off t0 h out
 	G_DISK_BYTES=$((256 << 20)) G_MEMORY=128 G_VCPUS=1 G_FORMAT=raw G_BACKING=0 G_LVM=0
-	G_SWAP_BYTES='' G_RATE=4M G_PATTERN=sequential G_SPAN=''
+	G_SWAP_BYTES='' G_RATE=4M G_PATTERN=sequential G_SPAN='' G_MEMRATE='' G_MEMSPAN=''
 	lab_host_args "$@"
 	shift "$LAB_SHIFT_TOTAL"
 	while [ $# -gt 0 ]; do
@@ -281,6 +284,8 @@ lab_cmd_guest() {
 			[[ $G_PATTERN =~ ^(sequential|random|hotspot)$ ]] ||
 				lab_usage_die "guest: --pattern '$G_PATTERN': sequential, random or hotspot" ;;
 		--span) lab_guest_size "${2:-}" --span; G_SPAN=$2; shift ;;
+		--mem-rate) lab_guest_size "${2:-}" --mem-rate; G_MEMRATE=$2; shift ;;
+		--mem-span) lab_guest_size "${2:-}" --mem-span; G_MEMSPAN=$2; shift ;;
 		--no-start) start=0 ;;
 		--disk-only) disk_only=1 ;;
 		--timeout) timeout=${2:-}; shift
