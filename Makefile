@@ -376,7 +376,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 # and then; it runs unsanitized in make check, and the peer handshake runs
 # sanitized in every test below and in its fuzz harness.
 ASAN_TESTS ?= $(patsubst tests/%.sh,%,$(wildcard tests/mover-*.sh)) cold-migrate \
-	cold-refusals cold-abort cold-concurrent peer-confine
+	cold-refusals cold-abort cold-concurrent peer-confine live-migrate live-abort
 ASAN_REPORTS = $(abspath $(O)/asan/reports)
 ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:verify_asan_link_order=0:log_path=$(ASAN_REPORTS)/asan \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan

@@ -56,12 +56,12 @@ struct ferry_mig_key {
 
 struct ferry_mig_metrics {
 	char vm[64];
-	char type[12];    /* migration | resize */
+	char type[12];    /* migration | resize | live-migrat (truncated: see flow) */
 	char status[16];  /* Nova's migration status */
 	char step[16];    /* ferry's step within it */
 	char source[32];
 	char dest[32];
-	char flow[16];    /* the engine's flow: cold */
+	char flow[16];    /* the engine's flow: cold, live */
 #define FERRY_MIG_FIELD(type, name, comment) type name;
 	FERRY_MIG_COUNTERS(FERRY_MIG_FIELD)
 #undef FERRY_MIG_FIELD

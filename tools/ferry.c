@@ -604,7 +604,7 @@ static int cmd_migrations(int argc, char **argv)
 	json_object_object_get_ex(rep, "migrations", &arr);
 	n = arr ? json_object_array_length(arr) : 0;
 	out_array_open(NULL);
-	out_plain("%-16s %-12s %-9s %-14s %-6s %-6s %9s %10s %10s %10s\n", "ID", "VM", "TYPE",
+	out_plain("%-16s %-12s %-14s %-14s %-6s %-6s %9s %10s %10s %10s\n", "ID", "VM", "TYPE",
 		  "STATUS", "SOURCE", "DEST", "DOWNTIME", "DISK", "DONE", "WIRE");
 	for (i = 0; i < n; i++) {
 		struct json_object *m = json_object_array_get_idx(arr, i);
@@ -612,7 +612,7 @@ static int cmd_migrations(int argc, char **argv)
 		out_object_open(NULL);
 		out_str("id", "%-16s ", js(m, "id"));
 		out_str("vm", "%-12s ", js(m, "vm"));
-		out_str("type", "%-9s ", js(m, "type"));
+		out_str("type", "%-14s ", js(m, "type"));
 		out_str("status", "%-14s ", js(m, "status"));
 		out_str("source", "%-6s ", js(m, "source"));
 		out_str("dest", "%-6s ", js(m, "dest"));
