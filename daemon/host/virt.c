@@ -178,7 +178,8 @@ out:
 	return ret;
 }
 
-char *virt_domain_xml(struct virt *v, const char *name)
+static char *__virt_domain_xml(struct virt *v, const char *name, unsigned int flags,
+			       const char *what)
 {
 	virConnectPtr c;
 	virDomainPtr d;
@@ -188,16 +189,22 @@ char *virt_domain_xml(struct virt *v, const char *name)
 	d = virt_lookup(v, name, &c, &ret);
 	if (!d)
 		goto out;
-	xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE);
+	xml = virDomainGetXMLDesc(d, flags);
 	if (!xml) {
 		ret = virt_errno();
-		log_err("vm %s: XML: %s", name, virt_errmsg());
+		log_err("vm %s: %s: %s", name, what, virt_errmsg());
 	}
 out:
 	virt_put(c, d);
 	if (!xml)
 		errno = -ret;
 	return xml;
+}
+
+char *virt_domain_xml(struct virt *v, const char *name)
+{
+	return __virt_domain_xml(v, name, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE,
+				 "XML");
 }
 
 int virt_domain_define(struct virt *v, const char *xml)
@@ -402,26 +409,11 @@ out:
 
 /* ---- live migration -------------------------------------------------- */
 
+/* The running definition, as a migration sends it (secure: with its secrets). */
 char *virt_domain_live_xml(struct virt *v, const char *name)
 {
-	virConnectPtr c;
-	virDomainPtr d;
-	char *xml = NULL;
-	int ret = 0;
-
-	d = virt_lookup(v, name, &c, &ret);
-	if (!d)
-		goto out;
-	xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE);
-	if (!xml) {
-		ret = virt_errno();
-		log_err("vm %s: live XML: %s", name, virt_errmsg());
-	}
-out:
-	virt_put(c, d);
-	if (!xml)
-		errno = -ret;
-	return xml;
+	return __virt_domain_xml(v, name, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE,
+				 "live XML");
 }
 
 int virt_host_info(struct virt *v, struct virt_host *h)
