@@ -383,6 +383,25 @@ static int ferry_wait(const char *id, const char *want)
 
 /* ---- commands ------------------------------------------------------- */
 
+/* Send an operation's request (consumed); wait for step @want, or say it started. */
+static int ferry_start(struct json_object *req, const char *vm, bool wait, const char *want)
+{
+	struct json_object *rep = ferry_call(req);
+	char id[64];
+
+	if (!rep)
+		return 1;
+	snprintf(id, sizeof(id), "%s", js(rep, "id") ?: "?");
+	json_object_put(rep);
+	if (wait)
+		return ferry_wait(id, want);
+	out_object_open(NULL);
+	out_str("id", "%s started", id);
+	out_str("vm", " (vm %s)\n", vm);
+	out_object_close();
+	return 0;
+}
+
 static int cmd_cold(int argc, char **argv, bool resize)
 {
 	static const struct option opts[] = {
@@ -391,10 +410,9 @@ static int cmd_cold(int argc, char **argv, bool resize)
 		{ "wait", no_argument, NULL, 'w' },	   { "confirm", no_argument, NULL, 'C' },
 		{},
 	};
-	struct json_object *req = req_new(resize ? "resize" : "migrate"), *rep;
+	struct json_object *req = req_new(resize ? "resize" : "migrate");
 	bool wait = false, confirm = false;
 	int c, v;
-	char id[64];
 
 	optind = 0; /* a full reset: the global options stopped at the command */
 	while ((c = getopt_long(argc, argv, "t:w", opts, NULL)) != -1) {
@@ -437,18 +455,7 @@ static int cmd_cold(int argc, char **argv, bool resize)
 	json_object_object_add(req, "vm", json_object_new_string(argv[optind]));
 	if (confirm)
 		json_object_object_add(req, "confirm", json_object_new_boolean(true));
-	rep = ferry_call(req);
-	if (!rep)
-		return 1;
-	snprintf(id, sizeof(id), "%s", js(rep, "id") ?: "?");
-	json_object_put(rep);
-	if (wait)
-		return ferry_wait(id, confirm ? "confirmed" : "finished");
-	out_object_open(NULL);
-	out_str("id", "%s started", id);
-	out_str("vm", " (vm %s)\n", argv[optind]);
-	out_object_close();
-	return 0;
+	return ferry_start(req, argv[optind], wait, confirm ? "confirmed" : "finished");
 usage:
 	json_object_put(req);
 	return 2;
@@ -465,10 +472,9 @@ static int cmd_live(int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{},
 	};
-	struct json_object *req = req_new("live-migrate"), *rep;
+	struct json_object *req = req_new("live-migrate");
 	bool wait = false;
 	uint64_t rate;
-	char id[64];
 	int c, v;
 
 	optind = 0;
@@ -514,18 +520,7 @@ static int cmd_live(int argc, char **argv)
 		goto usage;
 	}
 	json_object_object_add(req, "vm", json_object_new_string(argv[optind]));
-	rep = ferry_call(req);
-	if (!rep)
-		return 1;
-	snprintf(id, sizeof(id), "%s", js(rep, "id") ?: "?");
-	json_object_put(rep);
-	if (wait)
-		return ferry_wait(id, "completed");
-	out_object_open(NULL);
-	out_str("id", "%s started", id);
-	out_str("vm", " (vm %s)\n", argv[optind]);
-	out_object_close();
-	return 0;
+	return ferry_start(req, argv[optind], wait, "completed");
 usage:
 	json_object_put(req);
 	return 2;
