@@ -175,7 +175,7 @@ static int live_storage_decide(struct migration *m, enum live_block_choice choic
 static int live_run_precheck(struct migration *m, char *err, size_t errlen)
 {
 	struct live_priv *p = live_priv(m);
-	struct json_object *rep;
+	struct json_object *req, *rep;
 	char probe[PATH_MAX], name[64];
 	enum virt_power pw;
 	int ret;
@@ -200,8 +200,10 @@ static int live_run_precheck(struct migration *m, char *err, size_t errlen)
 		return ret;
 	}
 	live_probe_name(m, name, sizeof(name));
-	rep = peer_call(m->dst_host, live_check_req(m, name), LIVE_CALL_MS, err, errlen);
+	req = live_check_req(m, name);
+	rep = peer_call(m->dst_host, req, LIVE_CALL_MS, err, errlen);
 	ret = rep ? 0 : (errno ? -errno : -EIO);
+	json_object_put(req); /* peer_call does not take it */
 	unlink(probe);
 	if (!rep) {
 		if (cold_transient(-ret) && !strstr(err, "(ComputeServiceUnavailable)"))
