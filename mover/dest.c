@@ -307,12 +307,29 @@ int mover_dst_zero(struct mover_dst *dst, uint64_t off, uint64_t len)
 	}
 }
 
+bool mover_dst_part_linked(const struct mover_dst *dst)
+{
+	struct stat st;
+
+	if (!dst->created || dst->dir_fd < 0)
+		return true;
+	/* While dst->fd is open its inode number cannot be given to another
+	 * file: the same number under the name is the same file. */
+	if (fstatat(dst->dir_fd, dst->part, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	return st.st_dev == dst->dev && st.st_ino == dst->ino;
+}
+
 int mover_dst_finish(struct mover_dst *dst)
 {
 	if (fdatasync(dst->fd) < 0)
 		return -errno;
 	if (!dst->created)
 		return 0;
+	/* A part file removed (or replaced by another transfer's) is not
+	 * renamed into place: that name is not this transfer's data. */
+	if (!mover_dst_part_linked(dst))
+		return -ESTALE;
 	if (renameat2(dst->dir_fd, dst->part, dst->dir_fd, dst->name, RENAME_NOREPLACE) < 0)
 		return -errno;
 	dst->created = false;

@@ -746,7 +746,11 @@ int mover_dst_open(struct mover_dst *dst, struct mover_dest *d, const char *tran
 		   uint64_t image_bytes, bool resume_part, bool grow, char *err, size_t errlen);
 int mover_dst_write(struct mover_dst *dst, const void *buf, size_t len, uint64_t off);
 int mover_dst_zero(struct mover_dst *dst, uint64_t off, uint64_t len);
-/* fsync, rename the part file to its name, fsync the directory. */
+/* The part file being written is still under its name: not removed or
+ * replaced since it was opened (always true of an existing destination). */
+bool mover_dst_part_linked(const struct mover_dst *dst);
+/* fsync, rename the part file to its name, fsync the directory; -ESTALE
+ * when the part file is no longer under its name. */
 int mover_dst_finish(struct mover_dst *dst);
 void mover_dst_close(struct mover_dst *dst);
 

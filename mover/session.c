@@ -85,16 +85,36 @@ void mover_session_release(struct mover_server *srv, struct mover_rsession *s, c
 }
 
 /* End the session's other connections (blocked in a read, or idle). */
-static void session_kick(struct mover_rsession *s)
+/* End the session's other connections' reads; srv->lock held. */
+static void session_kick_locked(struct mover_rsession *s)
 {
-	struct mover_server *srv = s->srv;
 	struct mover_rconn *c;
 
-	pthread_mutex_lock(&srv->lock);
-	for (c = srv->conns; c; c = c->next)
+	for (c = s->srv->conns; c; c = c->next)
 		if (c->s == s && !atomic_load(&c->finished) && !pthread_equal(c->thr, pthread_self()))
 			shutdown(c->fd, SHUT_RD);
-	pthread_mutex_unlock(&srv->lock);
+}
+
+static void session_kick(struct mover_rsession *s)
+{
+	pthread_mutex_lock(&s->srv->lock);
+	session_kick_locked(s);
+	pthread_mutex_unlock(&s->srv->lock);
+}
+
+/* Mark the session failed with msg; true the first time. */
+static bool session_mark_failed(struct mover_rsession *s, const char *msg)
+{
+	bool first = false;
+
+	pthread_mutex_lock(&s->fail_lock);
+	if (!atomic_load(&s->failed)) {
+		snprintf(s->error, sizeof(s->error), "%s", msg);
+		atomic_store(&s->failed, true);
+		first = true;
+	}
+	pthread_mutex_unlock(&s->fail_lock);
+	return first;
 }
 
 /* Where the journal goes: as authorize said, else beside the file. */
@@ -125,16 +145,7 @@ static int journal_dir_of(const struct mover_dest *d, char *out, size_t len)
 /* The session's first failure: kept, and every connection ends. */
 void mover_session_fail(struct mover_rsession *s, const char *msg)
 {
-	bool first = false;
-
-	pthread_mutex_lock(&s->fail_lock);
-	if (!atomic_load(&s->failed)) {
-		snprintf(s->error, sizeof(s->error), "%s", msg);
-		atomic_store(&s->failed, true);
-		first = true;
-	}
-	pthread_mutex_unlock(&s->fail_lock);
-	if (first && s->srv)
+	if (session_mark_failed(s, msg) && s->srv)
 		session_kick(s);
 }
 
@@ -368,6 +379,22 @@ int mover_session_hello(struct mover_rconn *c)
 		for (s = srv->sessions; s; s = s->next)
 			if (!strcmp(s->id, h.transfer_id))
 				break;
+		/*
+		 * A session whose part file was removed (its sender killed, the
+		 * file deleted, the copy run again before the old connections
+		 * closed) writes a file no one will see: it is stale, not one to
+		 * join.  Fail it and wait for it to close like any failed one.
+		 */
+		if (s && s->ready && !s->closing && !atomic_load(&s->failed) &&
+		    !mover_dst_part_linked(&s->dst)) {
+			char msg[MOVER_ERR_MAX];
+
+			snprintf(msg, sizeof(msg), "%s: part file %s was removed: transfer %s ended",
+				 s->dst.display, s->dst.part, s->id);
+			if (session_mark_failed(s, msg))
+				session_kick_locked(s);
+			log_info("%s", msg);
+		}
 		/* A failed session ends its connections and closes: wait. */
 		if (!s || !(s->closing || atomic_load(&s->failed)) ||
 		    pthread_cond_timedwait(&srv->closed, &srv->lock, &until))

@@ -34,3 +34,28 @@ same "$src" "$ROOT/p.img" "copy after the part file was deleted"
 log "new file: inode $(stat -c %i "$ROOT/p.img") (old part file: $ino); resumed=$(j resumed), skipped $(j skipped_bytes)"
 assert_eq "$(j resumed)" false "the old journal was not trusted"
 assert_eq "$(j skipped_bytes)" 0 "units skipped"
+
+# The same, but the first sender is frozen, not killed: its connections are
+# still open when the part file goes and the copy is run again.  The
+# receiver's session for that transfer writes a file no one will see; the
+# new hello ends it rather than joining it, and the new copy is whole.
+part=$ROOT/.q.img.pid-y.ferry-part
+"$LAB" --lab "$LABN" exec h1 ferry-copy --token-file "$TOKEN" --resume pid-y --unit-size 4M \
+	--bwlimit 16M --progress=json "$src" ferry://h2/q.img >/dev/null 2>"$MOVER_TMP/prog" &
+pid=$!
+cleanup_push "kill -9 $pid 2>/dev/null"
+wait_for 30 acked_ge $((16 << 20)) || fail "no progress: $(tail -2 "$MOVER_TMP/prog")"
+kill -STOP "$pid"
+[ -f "$part" ] || fail "no part file: $(ls -a "$ROOT")"
+rm -f "$part"
+log "sender $pid frozen with its connections open; part file deleted"
+send "$src" q.img --resume pid-y --unit-size 4M
+same "$src" "$ROOT/q.img" "copy beside a frozen sender of the deleted part file"
+assert_eq "$(j resumed)" false "the stale session was not joined"
+assert_contains "$(cat "$SERVE_LOG")" "part file .q.img.pid-y.ferry-part was removed" \
+	"the receiver says why it ended the stale session"
+kill -CONT "$pid"
+rc=0
+wait "$pid" 2>/dev/null || rc=$?
+assert_ne "$rc" 0 "the frozen sender, continued, does not report success"
+same "$src" "$ROOT/q.img" "q.img after the stale sender woke"

@@ -53,7 +53,8 @@ mover_serve_stop() {
 send() {
 	local src=$1 name=$2
 	shift 2
-	OUT=$(on h1 ferry-copy -j --token-file "$TOKEN" "$@" "$src" "ferry://h2/$name")
+	OUT=$(on h1 ferry-copy -j --token-file "$TOKEN" "$@" "$src" "ferry://h2/$name") ||
+		fail "ferry-copy $src -> h2/$name: ${OUT:-no output}"
 }
 
 # j KEY: a field of the last summary.
