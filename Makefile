@@ -245,7 +245,8 @@ all: $(BIN)/ferry
 # kernel + initramfs (tools/guest/build; downloads the Debian kernel once).
 GUEST_AGENT := $(O)/guest/ferry-agent
 GUEST_CLIENT := $(O)/guest/ferry-agent-client
-$(GUEST_AGENT): $(call obj,tools/guest/agent.c tools/guest/chan.c tools/guest/disk.c tools/guest/mem.c)
+$(GUEST_AGENT): $(call obj,tools/guest/agent.c tools/guest/beat.c tools/guest/chan.c tools/guest/disk.c \
+			     tools/guest/mem.c)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) -static $(LDFLAGS) -o $@ $^
@@ -289,6 +290,14 @@ $(FAULTFS): tests/helpers/faultfs.c
 	$(call msg,CC-SO,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
 all: $(FAULTFS)
+# heartbeat: follows a guest's heartbeat port from source to destination
+# (a live migration's downtime from outside; tests/bench/live.sh).
+HEARTBEAT := $(O)/tests/heartbeat
+$(HEARTBEAT): $(OBJ)/tests/helpers/heartbeat.o
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_JSON)
+all: $(HEARTBEAT)
 
 # --- fuzzing (libFuzzer) -------------------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

@@ -151,6 +151,14 @@ static void agent_cmdline_parse(struct agent *a, char *line)
 		} else if (!strcmp(w, "memspan")) {
 			if (agent_parse_size(v, &a->mem_span_bytes))
 				agent_log("ferry.memspan=%s: not a size, ignored", v);
+		} else if (!strcmp(w, "heartbeat")) {
+			char *end;
+			unsigned long ms = strtoul(v, &end, 10);
+
+			if (*end || ms > 1000)
+				agent_log("ferry.heartbeat=%s: not 0..1000 ms, ignored", v);
+			else
+				a->beat_ms = (uint32_t)ms;
 		} else if (!strcmp(w, "disk")) {
 			a->disk_path = strdup(v);
 		} else if (!strcmp(w, "paused")) {
@@ -534,6 +542,9 @@ int main(int argc, char **argv)
 		agent_cmdline_parse(&a, cmdline);
 	else
 		agent_cmdline_read(&a);
+	c = agent_beat_start(a.beat_ms);
+	if (c)
+		agent_log("heartbeat: cannot fork: %s", strerror(-c));
 	if (a.mem_rate_bps || a.mem_span_bytes) {
 		uint64_t rate = a.mem_rate_bps, span = a.mem_span_bytes;
 

@@ -162,9 +162,11 @@ struct agent {
 	uint64_t span_req_bytes; /* ferry.span, 0 = all */
 	bool boot_scan_on; /* ferry.bootscan */
 	bool host_mode; /* run on a host for development: exit instead of poweroff */
+	uint32_t beat_ms; /* ferry.heartbeat: period of beat.c's lines, 0 = off */
 };
 
 #define AGENT_PORT_NAME "org.ferry.agent.0" /* the virtio-serial port */
+#define AGENT_BEAT_PORT_NAME "org.ferry.heartbeat.0" /* beat.c's port */
 #define AGENT_MAX_INPUTS 8
 #define AGENT_LINE_MAX 512
 
@@ -197,6 +199,9 @@ enum agent_stop {
 	/* > 0: the signal number */
 };
 
+/* beat.c: a child writing "SEQ\n" to org.ferry.heartbeat.0 every period_ms */
+int agent_beat_start(uint32_t period_ms);
+
 /* disk.c */
 int agent_disk_open(struct agent *a);
 int agent_disk_boot(struct agent *a);
@@ -208,6 +213,7 @@ void agent_got_format(const struct agent_got_val *g, char *buf, size_t len);
 
 /* chan.c */
 void agent_port_open(struct agent_loop *l);
+int agent_port_find(const char *name, char *path, size_t len);
 void agent_chan_read(struct agent_loop *l, struct agent_chan *c, short revents);
 void agent_inputs_scan(struct agent_loop *l);
 void agent_input_read(struct agent_loop *l, int fd);

@@ -30,45 +30,49 @@ static void agent_chan_close(struct agent_chan *c)
 	c->len = 0;
 }
 
-/* Find /dev/vportNpM whose name is org.ferry.agent.0. */
-void agent_port_open(struct agent_loop *l)
+/* The /dev/vportNpM whose virtio-serial name is name, in path; -ENOENT. */
+int agent_port_find(const char *name, char *path, size_t len)
 {
-	char path[300], name[64];
+	char sys[300], got[64];
 	struct dirent *de;
+	int ret = -ENOENT;
 	DIR *d;
-	int fd;
 
-	if (l->port_path) {
-		snprintf(path, sizeof(path), "%s", l->port_path);
-		goto open_it;
-	}
 	d = opendir("/sys/class/virtio-ports");
 	if (!d)
-		return;
-	path[0] = '\0';
-	while ((de = readdir(d))) {
+		return -errno;
+	while (ret && (de = readdir(d))) {
 		FILE *f;
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", de->d_name);
-		f = fopen(path, "r");
+		snprintf(sys, sizeof(sys), "/sys/class/virtio-ports/%s/name", de->d_name);
+		f = fopen(sys, "r");
 		if (!f)
 			continue;
-		name[0] = '\0';
-		if (fgets(name, sizeof(name), f))
-			name[strcspn(name, "\n")] = '\0';
+		got[0] = '\0';
+		if (fgets(got, sizeof(got), f))
+			got[strcspn(got, "\n")] = '\0';
 		fclose(f);
-		if (!strcmp(name, AGENT_PORT_NAME)) {
-			snprintf(path, sizeof(path), "/dev/%s", de->d_name);
-			break;
+		if (!strcmp(got, name)) {
+			snprintf(path, len, "/dev/%s", de->d_name);
+			ret = 0;
 		}
-		path[0] = '\0';
 	}
 	closedir(d);
-	if (!path[0])
+	return ret;
+}
+
+/* Open the command port: --port, else org.ferry.agent.0 found by name. */
+void agent_port_open(struct agent_loop *l)
+{
+	char path[300];
+	int fd;
+
+	if (l->port_path)
+		snprintf(path, sizeof(path), "%s", l->port_path);
+	else if (agent_port_find(AGENT_PORT_NAME, path, sizeof(path)))
 		return;
-open_it:
 	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;

@@ -24,6 +24,11 @@ lab_guest_console() { echo "/var/log/libvirt/qemu/$1-console.log"; }
 # Not under channel/target: libvirt replaces paths there with its own
 # per-run ones (domain-ID-NAME/...), and this one must not change.
 lab_guest_socket() { echo "/var/lib/libvirt/qemu/channel/ferry/$1.agent"; }
+# The heartbeat port's socket (--heartbeat), and where the root namespace
+# sees a host's copy of it.
+LAB_GUEST_BEAT_PORT=org.ferry.heartbeat.0
+lab_guest_beat_socket() { echo "/var/lib/libvirt/qemu/channel/ferry/$1.beat"; }
+lab_guest_beat_socket_here() { echo "$(lab_host_dir "$1")/lib-libvirt/qemu/channel/ferry/$2.beat"; }
 # The console log as seen from here (the host's private dirs are binds of
 # its state dir), so waiting does not enter the namespaces at every poll.
 lab_guest_console_here() { echo "$(lab_host_dir "$1")/log-libvirt/qemu/$2-console.log"; }
@@ -153,6 +158,7 @@ lab_guest_xml() { # lab_guest_xml NAME
 	[ -z "$G_SPAN" ] || cmdline="$cmdline ferry.span=$G_SPAN"
 	[ -z "$G_MEMRATE" ] || cmdline="$cmdline ferry.memrate=$G_MEMRATE"
 	[ -z "$G_MEMSPAN" ] || cmdline="$cmdline ferry.memspan=$G_MEMSPAN"
+	[ -z "$G_BEAT_MS" ] || cmdline="$cmdline ferry.heartbeat=$G_BEAT_MS"
 	[ -z "$G_SWAP_BYTES" ] || cmdline="$cmdline ferry.swap=vdb"
 	if [ -n "$G_SWAP_BYTES" ]; then
 		swap_meta="
@@ -199,7 +205,11 @@ $([ -z "$G_SWAP_BYTES" ] || lab_guest_disk_xml "$G_SWAP_SRC" vdb "$fmt")
     <channel type='unix'>
       <source mode='bind' path='$(lab_guest_socket "$name")'/>
       <target type='virtio' name='$LAB_GUEST_PORT'/>
-    </channel>
+    </channel>$([ -z "$G_BEAT_MS" ] || printf "
+    <channel type='unix'>
+      <source mode='bind' path='%s'/>
+      <target type='virtio' name='%s'/>
+    </channel>" "$(lab_guest_beat_socket "$name")" "$LAB_GUEST_BEAT_PORT")
     <video>
       <model type='none'/>
     </video>
@@ -236,10 +246,11 @@ lab_guest_wait_ready() {
 lab_usage_guest() {
 	echo "  guest HOST NAME [--disk-size SIZE] [--memory MIB] [--vcpus N] [--format raw|qcow2]"
 	echo "        [--backing] [--lvm] [--swap SIZE] [--write-rate R] [--pattern P] [--span SIZE]"
-	echo "        [--mem-rate R] [--mem-span SIZE]"
+	echo "        [--mem-rate R] [--mem-span SIZE] [--heartbeat MS]"
 	echo "        [--no-start] [--disk-only] [--timeout S]"
 	echo "                         define and start a self-checking guest (docs/guest.md);"
-	echo "                         --disk-only: only create its disks (a migration target)"
+	echo "                         --disk-only: only create its disks (a migration target);"
+	echo "                         --heartbeat: a line every MS ms on a 2nd port (heartbeat)"
 }
 lab_usage_guest_start() {
 	echo "  guest-start HOST NAME [--timeout S]   start a defined guest, wait for its agent"
@@ -263,7 +274,7 @@ lab_usage_console() {
 lab_cmd_guest() {
 	local name='' start=1 disk_only=0 timeout=120 off t0 h out
 	G_DISK_BYTES=$((256 << 20)) G_MEMORY=128 G_VCPUS=1 G_FORMAT=raw G_BACKING=0 G_LVM=0
-	G_SWAP_BYTES='' G_RATE=4M G_PATTERN=sequential G_SPAN='' G_MEMRATE='' G_MEMSPAN=''
+	G_SWAP_BYTES='' G_RATE=4M G_PATTERN=sequential G_SPAN='' G_MEMRATE='' G_MEMSPAN='' G_BEAT_MS=''
 	lab_host_args "$@"
 	shift "$LAB_SHIFT_TOTAL"
 	while [ $# -gt 0 ]; do
@@ -286,6 +297,9 @@ lab_cmd_guest() {
 		--span) lab_guest_size "${2:-}" --span; G_SPAN=$2; shift ;;
 		--mem-rate) lab_guest_size "${2:-}" --mem-rate; G_MEMRATE=$2; shift ;;
 		--mem-span) lab_guest_size "${2:-}" --mem-span; G_MEMSPAN=$2; shift ;;
+		--heartbeat) G_BEAT_MS=${2:-}; shift
+			[[ $G_BEAT_MS =~ ^[0-9]+$ ]] && [ "$G_BEAT_MS" -ge 1 ] && [ "$G_BEAT_MS" -le 1000 ] ||
+				lab_usage_die "guest: --heartbeat '$G_BEAT_MS': want 1..1000 ms" ;;
 		--no-start) start=0 ;;
 		--disk-only) disk_only=1 ;;
 		--timeout) timeout=${2:-}; shift
