@@ -22,7 +22,7 @@ struct ferry_mig_key {
 	X(__u64, t_created_ms, "wall clock, ms since the epoch")               \
 	X(__u64, t_precopy_ms, "pre-copy started")                             \
 	X(__u64, t_poweroff_ms, "shutdown requested")                          \
-	X(__u64, t_off_ms, "the VM was seen off")                              \
+	X(__u64, t_off_ms, "the VM was seen off (live: the source paused)")    \
 	X(__u64, t_final_copy_ms, "last delta started")                        \
 	X(__u64, t_finished_ms, "running on the destination")                  \
 	X(__u64, t_ended_ms, "confirmed, reverted, failed or cancelled")       \
@@ -38,7 +38,7 @@ struct ferry_mig_key {
 	X(__u64, precopy_rounds, "dirty rounds while the VM ran")              \
 	X(__u64, rescans, "disks copied whole after a tracker loss")         \
 	X(__u64, t_ram_ms, "live: RAM phase started")                          \
-	X(__u64, t_switch_ms, "live: source gone, destination paused")         \
+	X(__u64, t_switch_ms, "live: the destination holds the VM")            \
 	X(__u64, t_resumed_ms, "live: running on the destination")             \
 	X(__u64, memory_total_bytes, "live: guest RAM")                        \
 	X(__u64, memory_processed_bytes, "live: RAM sent, all iterations")     \

@@ -32,7 +32,9 @@ assert_eq "$(jq -r .live.block_migration <<<"$j")" true "block migration chosen 
 [ "$(jq -r .metrics.disk_processed_bytes <<<"$j")" -ge $((256 << 20)) ] || fail "disk not copied: $j"
 dt=$(jq -r .metrics.downtime_ms <<<"$j")
 [ "$dt" -gt 0 ] && [ "$dt" -lt 10000 ] || fail "downtime $dt ms"
-log "downtime $dt ms (libvirt $(jq -r .metrics.qemu_downtime_ms <<<"$j") + residual $(jq -r .metrics.seal_ms <<<"$j") ms of $(jq -r .metrics.seal_bytes <<<"$j") bytes + resume $(jq -r .metrics.resume_ms <<<"$j"))"
+log "downtime $dt ms: switchover $(jq -r '.metrics.t_switch_ms - .metrics.t_off_ms' <<<"$j") (QEMU's downtime $(jq -r .metrics.qemu_downtime_ms <<<"$j")), residual $(jq -r .metrics.seal_ms <<<"$j") ms of $(jq -r .metrics.seal_bytes <<<"$j") bytes, resume $(jq -r .metrics.resume_ms <<<"$j")"
+# The guest stopped when the source paused and ran again at the resume.
+assert_eq "$dt" "$(jq -r '.metrics.t_resumed_ms - .metrics.t_off_ms' <<<"$j")" "downtime = source paused -> destination resumed"
 # the destination journaled its side to completed too
 assert_eq "$(L exec h2 ferry -j show "$id" | jq -r .step)" completed "destination's record"
 after=$(kv_get "$(L agent h2 vm1 STATUS)" seq)

@@ -180,7 +180,7 @@ static const char *fmt_eta(uint64_t left, uint64_t rate, char *buf, size_t len)
 static void print_live(struct json_object *m, struct json_object *mm)
 {
 	struct json_object *l = json_object_object_get(m, "live");
-	uint64_t rem = ju(mm, "memory_remaining_bytes"), bps = ju(mm, "memory_bps");
+	uint64_t rem = ju(mm, "memory_remaining_bytes"), bps = ju(mm, "memory_bps"), off, sw;
 	char eta[32];
 
 	printf("  %-22s %s\n", "storage",
@@ -202,10 +202,12 @@ static void print_live(struct json_object *m, struct json_object *mm)
 	if (l && js(l, "reason") && *js(l, "reason"))
 		printf("  %-22s %s\n", "controller", js(l, "reason"));
 	print_bytes("seal_bytes", "residual after switch", ju(mm, "seal_bytes"));
-	printf("  %-22s %" PRIu64 " ms = libvirt %" PRIu64 " + residual %" PRIu64
-	       " + resume %" PRIu64 " (+ libvirt's finish)\n",
-	       "downtime", ju(mm, "downtime_ms"), ju(mm, "qemu_downtime_ms"), ju(mm, "seal_ms"),
-	       ju(mm, "resume_ms"));
+	off = ju(mm, "t_off_ms");
+	sw = ju(mm, "t_switch_ms");
+	printf("  %-22s %" PRIu64 " ms: switchover %" PRIu64 " (QEMU's downtime %" PRIu64
+	       "), residual %" PRIu64 ", resume %" PRIu64 "\n",
+	       "downtime", ju(mm, "downtime_ms"), off && sw > off ? sw - off : 0,
+	       ju(mm, "qemu_downtime_ms"), ju(mm, "seal_ms"), ju(mm, "resume_ms"));
 }
 
 static void print_migration(struct json_object *m)

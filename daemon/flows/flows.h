@@ -138,11 +138,14 @@ enum live_step {
 };
 
 /* Per-migration runtime state (m->priv): the disks' state first. */
+struct live_call;
 struct live_priv {
 	struct cold_priv cold;
 	int block_choice;               /* --block-migrate, until the precheck */
 	bool slot;                      /* holds a live-migration slot */
 	bool suspended;                 /* we paused the source (force-complete) */
+	struct live_call *call;         /* libvirt's call, returning after the switchover */
+	pthread_t call_thr;
 };
 
 struct live_priv *live_priv(struct migration *m);
@@ -151,6 +154,9 @@ struct live_priv *live_priv(struct migration *m);
 int live_run_ram(struct migration *m, char *err, size_t errlen);
 int live_undo_ram(struct migration *m, char *err, size_t errlen);
 int live_settle_ram(struct migration *m, char *err, size_t errlen);
+/* Wait for libvirt's migration call (or, after a restart, its job on the
+ * source) to end: it confirms after the switchover. */
+int live_ram_join(struct migration *m);
 
 /* live_dest.c: the destination's requests. */
 struct json_object *live_dest_check(const struct rpc_ctx *ctx, struct json_object *req);

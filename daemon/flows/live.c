@@ -11,7 +11,7 @@
  *       -> precopy (block: tracked disk rounds, VM running)    running
  *       -> ram (libvirt moves RAM to a paused destination;
  *               ferry keeps copying dirty disk ranges)         running
- *       -> switched (source gone: the residual delta, durable) post-migrating (ponr)
+ *       -> switched (source done: the residual delta, durable) post-migrating (ponr)
  *       -> resuming (the destination runs)                     post-migrating
  *       -> cleanup (the source's disks removed)                post-migrating
  *       -> completed
@@ -64,6 +64,7 @@ static void live_priv_free(struct migration *m)
 {
 	struct live_priv *p = m->priv;
 
+	live_ram_join(m);
 	cold_sessions_close(p->cold.st, m->ndisks);
 	cold_tracking_stop(p->cold.st, m->ndisks);
 	live_slot_release(p);
@@ -307,9 +308,10 @@ static int live_run_precopy(struct migration *m, char *err, size_t errlen)
 /* ---- after the switchover (only forward) ---------------------------- */
 
 /*
- * The source QEMU is gone, so the tracker has seen its last write (the
- * flush and qcow2 inactivation included): copy the residual and make it
- * durable.  After a restart nothing was tracked: copy the disks whole.
+ * The source's QEMU has completed the migration (the destination's Finish
+ * ran), so the tracker has seen its last write, the flush and qcow2's
+ * inactivation included: copy the residual and make it durable.  After a
+ * restart nothing was tracked: copy the disks whole.
  */
 static int live_run_switched(struct migration *m, char *err, size_t errlen)
 {
@@ -368,8 +370,16 @@ static int live_run_resuming(struct migration *m, char *err, size_t errlen)
 		m->m.ram_iterations = (uint64_t)rpc_int(rep, "ram_iterations", 0);
 		m->m.memory_remaining_bytes = 0;
 	}
-	/* libvirt's switchover, then ours: the residual and the resume. */
-	if (m->m.t_switch_ms && m->m.t_resumed_ms >= m->m.t_switch_ms)
+	/*
+	 * The guest stopped when the source was seen paused, and runs again
+	 * now.  Without that moment (a restart): libvirt's switchover, then
+	 * ours, the residual and the resume.
+	 */
+	if (m->was_paused)
+		m->m.downtime_ms = 0;
+	else if (m->m.t_off_ms && m->m.t_resumed_ms >= m->m.t_off_ms)
+		m->m.downtime_ms = m->m.t_resumed_ms - m->m.t_off_ms;
+	else if (m->m.t_switch_ms && m->m.t_resumed_ms >= m->m.t_switch_ms)
 		m->m.downtime_ms = m->m.qemu_downtime_ms + m->m.t_resumed_ms - m->m.t_switch_ms;
 	mig_unlock(m);
 	json_object_put(rep);
@@ -385,6 +395,7 @@ static int live_run_cleanup(struct migration *m, char *err, size_t errlen)
 
 	if (p)
 		cold_tracking_stop(p->cold.st, m->ndisks);
+	live_ram_join(m);
 	/* libvirt undefined it (UNDEFINE_SOURCE); a leftover definition goes. */
 	if (!virt_domain_state(ferryd->virt, m->vm, &pw) && pw == VIRT_SHUTOFF)
 		virt_domain_undefine(ferryd->virt, m->vm);

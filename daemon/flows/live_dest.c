@@ -201,24 +201,26 @@ struct json_object *live_dest_resume(const struct rpc_ctx *ctx, struct json_obje
 	return m ? cold_dest_release(m, __live_resume(m, rpc_bool(req, "resume"))) : rep;
 }
 
-/* What libvirt here holds of the migration's VM. */
+/* What libvirt here holds of the migration's VM, and whether it has arrived. */
 struct json_object *live_dest_state(const struct rpc_ctx *ctx, struct json_object *req)
 {
 	const char *id = rpc_str(req, "id");
 	struct migration *m = id ? store_find(id, MIG_ROLE_DEST) : NULL;
 	struct json_object *rep;
 	enum virt_power p;
+	bool arrived;
 	int ret;
 
 	if (!m || m->flow != &live_flow)
 		return rpc_error(ENOENT, "%s: no such live migration on %s", id ?: "?",
 				 ferryd->conf.host);
-	ret = virt_domain_state(ferryd->virt, m->vm, &p);
+	ret = virt_domain_arrived(ferryd->virt, m->vm, &p, &arrived);
 	if (ret && ret != -ENOENT)
 		return rpc_error(-ret, "%s: vm %s: %s", ferryd->conf.host, m->vm, strerror(-ret));
 	rep = rpc_ok();
 	json_object_object_add(rep, "power",
 			       json_object_new_string(ret ? "absent" : virt_power_name(p)));
+	json_object_object_add(rep, "arrived", json_object_new_boolean(!ret && arrived));
 	return rep;
 }
 

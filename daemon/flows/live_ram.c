@@ -16,9 +16,15 @@
  * figures, as ferryd.conf allows.
  *
  * The destination is started PAUSED (block migration): it must not run
- * before the residual is on its disks.  libvirt's success means the source
- * QEMU has exited, its last write seen by the tracker; that is the point
- * of no return.
+ * before the residual is on its disks.  The switchover is the point of no
+ * return, and it is not libvirt's return: once the source is paused the
+ * controller asks the destination every LIVE_SLICE_MS whether libvirt's
+ * Finish ran there.  Then the source's QEMU has completed (its disks
+ * drained, flushed and inactivated: the tracker has seen its last write)
+ * and can never run again -- libvirt's Confirm, which only kills it, takes
+ * a second and more here, and the guest does not wait for it: the step
+ * ends, the residual is sealed and the destination resumed while the
+ * migration call returns in its thread (joined by live_ram_join).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +36,7 @@
 #include "daemon/flows/flows.h"
 
 #define LIVE_TICK_MS 200
+#define LIVE_SLICE_MS 10          /* watching for the switchover */
 #define LIVE_SEAL_FIXED_MS 40     /* a commit and a resume, besides the bytes */
 #define LIVE_QEMU_FLOOR_MS 50     /* never ask QEMU for less */
 #define LIVE_SETTLE_WAIT_MS 60000 /* for libvirt's job to end after a restart */
@@ -43,6 +50,15 @@ struct live_call {
 	int ret;
 	char err[512];
 };
+
+static void live_call_free(struct live_call *c)
+{
+	if (!c)
+		return;
+	free(c->dest_xml);
+	free(c->persist_xml);
+	free(c);
+}
 
 static void *live_call_thread(void *arg)
 {
@@ -94,6 +110,10 @@ static int live_call_xml(struct live_call *c, char *err, size_t errlen)
 	return 0;
 }
 
+static int live_dest_power(struct migration *m, enum virt_power *p, bool *arrived, char *err,
+			   size_t errlen);
+static int live_job_wait(struct migration *m, uint64_t ms);
+
 /* ---- the controller -------------------------------------------------- */
 
 struct live_ctl {
@@ -108,6 +128,7 @@ struct live_ctl {
 	uint64_t qemu_limit_ms;         /* as last set */
 	uint64_t timeout_ms;            /* completion timeout, as Nova's */
 	bool ram_flowing;               /* Prepare is over: disks may be written */
+	bool src_paused;                /* seen paused: the switchover is near */
 	bool forced;
 	bool abort_sent;
 	bool aborting;                  /* the controller's own abort */
@@ -280,6 +301,40 @@ static void live_ctl_tick(struct migration *m, struct live_ctl *c, const struct 
 	c->aborting = true;
 }
 
+/*
+ * Has the VM arrived on the destination?  Only a source that stopped
+ * running can have left: from then on (QEMU's last pass, a force-complete)
+ * only the destination is asked, at every slice.  Not the source again:
+ * libvirt's Confirm holds the source domain's lock while it stops QEMU,
+ * two seconds here, and every call on the domain waits for it.  The time
+ * the source was first seen stopped is when the guest stopped: the start
+ * of its downtime.
+ */
+static bool live_ctl_arrived(struct migration *m, struct live_ctl *c, bool tick)
+{
+	enum virt_power p = VIRT_NOSTATE;
+	char err[256];
+	bool arrived;
+	int ret;
+
+	if (c->src_paused)
+		goto ask;
+	ret = virt_domain_state(ferryd->virt, m->vm, &p);
+	if ((ret && ret != -ENOENT) || (!ret && p == VIRT_RUNNING))
+		return false;
+	if (!m->was_paused) {
+		mig_lock(m);
+		m->m.t_off_ms = wall_ms();
+		mig_unlock(m);
+	}
+	c->src_paused = true;
+ask:
+	/* Paused all along: no downtime to save, the tick is often enough. */
+	if (m->was_paused && !tick)
+		return false;
+	return !live_dest_power(m, &p, &arrived, err, sizeof(err)) && arrived;
+}
+
 /* ---- the step --------------------------------------------------------- */
 
 int live_run_ram(struct migration *m, char *err, size_t errlen)
@@ -287,8 +342,9 @@ int live_run_ram(struct migration *m, char *err, size_t errlen)
 	struct live_priv *lp = live_priv(m);
 	struct live_call *call;
 	struct live_ctl c = { 0 };
+	uint64_t copied, next_tick;
+	bool arrived = false;
 	pthread_t thr;
-	uint64_t copied;
 	int ret;
 
 	if (!lp)
@@ -323,10 +379,27 @@ int live_run_ram(struct migration *m, char *err, size_t errlen)
 		ret = -ret;
 		goto out;
 	}
+	next_tick = now_ms() + LIVE_TICK_MS;
 	while (!atomic_load(&call->done)) {
-		usleep(LIVE_TICK_MS * 1000);
+		bool tick;
+
+		usleep(LIVE_SLICE_MS * 1000);
 		if (atomic_load(&call->done))
 			break;
+		tick = now_ms() >= next_tick;
+		if (!c.abort_sent && live_ctl_arrived(m, &c, tick)) {
+			arrived = true;
+			break;
+		}
+		/*
+		 * QEMU paused the source for its last pass: nothing is left to
+		 * control, and the tick's calls on the source would wait out
+		 * libvirt's Confirm.  After a force-complete RAM still flows:
+		 * the controller goes on.
+		 */
+		if (!tick || (c.src_paused && !c.forced))
+			continue;
+		next_tick = now_ms() + LIVE_TICK_MS;
 		live_ctl_tick(m, &c, &call->p);
 		if (!c.abort_sent && (c.aborting || engine_stopping(m))) {
 			c.abort_sent = true;
@@ -342,16 +415,24 @@ int live_run_ram(struct migration *m, char *err, size_t errlen)
 		}
 		engine_crash_point(m, "ram-tick");
 	}
-	pthread_join(thr, NULL);
-	if (!call->ret) {
-		/* The source QEMU is gone and the destination holds the VM. */
+	if (arrived) {
+		/* libvirt's call returns in its thread: live_ram_join. */
+		lp->call = call;
+		lp->call_thr = thr;
+		call = NULL;
+	} else {
+		pthread_join(thr, NULL);
+	}
+	if (arrived || !call->ret) {
+		/* The source's QEMU has completed and the destination holds the VM. */
 		engine_commit(m);
 		mig_lock(m);
 		m->m.t_switch_ms = wall_ms();
 		mig_unlock(m);
 		log_info("migration %s: switched over to %s after %" PRIu64 " ms of RAM phase "
-			 "(%" PRIu64 " iterations)",
-			 m->id, m->dst_host, now_ms() - c.t0, m->m.ram_iterations);
+			 "(%" PRIu64 " iterations)%s",
+			 m->id, m->dst_host, now_ms() - c.t0, m->m.ram_iterations,
+			 arrived ? "; libvirt confirms in the background" : "");
 		ret = 0;
 		goto out;
 	}
@@ -368,10 +449,29 @@ int live_run_ram(struct migration *m, char *err, size_t errlen)
 		ret = call->ret;
 	}
 out:
-	free(call->dest_xml);
-	free(call->persist_xml);
-	free(call);
+	live_call_free(call);
 	return ret;
+}
+
+int live_ram_join(struct migration *m)
+{
+	struct live_priv *lp = m->priv;
+	struct live_call *call = lp ? lp->call : NULL;
+	enum virt_power p;
+
+	if (call) {
+		pthread_join(lp->call_thr, NULL);
+		if (call->ret)
+			log_warn("migration %s: after the switchover libvirt reported: %s", m->id,
+				 call->err);
+		lp->call = NULL;
+		live_call_free(call);
+		return 0;
+	}
+	/* After a restart: libvirtd may still confirm on its own. */
+	if (!virt_domain_state(ferryd->virt, m->vm, &p) && live_job_wait(m, LIVE_SETTLE_WAIT_MS))
+		log_warn("migration %s: libvirt's job on vm %s does not end", m->id, m->vm);
+	return 0;
 }
 
 /* Wait for a libvirt job on the source to end; -ETIMEDOUT if it does not. */
@@ -388,8 +488,10 @@ static int live_job_wait(struct migration *m, uint64_t ms)
 	return 0;
 }
 
-/* What the destination's libvirt holds of the VM: running, paused, or nothing. */
-static int live_dest_power(struct migration *m, enum virt_power *p, char *err, size_t errlen)
+/* What the destination's libvirt holds of the VM: running, paused, or
+ * nothing; with arrived, whether libvirt's incoming job is over there. */
+static int live_dest_power(struct migration *m, enum virt_power *p, bool *arrived, char *err,
+			   size_t errlen)
 {
 	struct json_object *rep;
 	const char *s;
@@ -405,6 +507,8 @@ static int live_dest_power(struct migration *m, enum virt_power *p, char *err, s
 		*p = VIRT_PAUSED;
 	else if (s && !strcmp(s, "shutoff"))
 		*p = VIRT_SHUTOFF;
+	if (arrived)
+		*arrived = rpc_bool(rep, "arrived");
 	json_object_put(rep);
 	return 0;
 }
@@ -448,7 +552,7 @@ int live_undo_ram(struct migration *m, char *err, size_t errlen)
 		return ret;
 	}
 	/* Not here: if the destination holds it, it went there. */
-	ret = live_dest_power(m, &dp, err, errlen);
+	ret = live_dest_power(m, &dp, NULL, err, errlen);
 	if (ret)
 		return ret;
 	if (dp == VIRT_RUNNING || dp == VIRT_PAUSED) {
@@ -491,7 +595,7 @@ int live_settle_ram(struct migration *m, char *err, size_t errlen)
 		snprintf(err, errlen, "vm %s is still %s here", m->vm, virt_power_name(p));
 		return -1;
 	}
-	if (live_dest_power(m, &dp, err, errlen) == 0 && (dp == VIRT_PAUSED || dp == VIRT_RUNNING)) {
+	if (live_dest_power(m, &dp, NULL, err, errlen) == 0 && (dp == VIRT_PAUSED || dp == VIRT_RUNNING)) {
 		engine_commit(m);
 		mig_lock(m);
 		if (!m->m.t_switch_ms)

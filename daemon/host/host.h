@@ -21,6 +21,10 @@ struct virt *virt_open(const char *uri);
 void virt_close(struct virt *v);
 /* -ENOENT when there is no such domain. */
 int virt_domain_state(struct virt *v, const char *name, enum virt_power *state);
+/* On a live migration's destination: *arrived once libvirt's incoming job
+ * is over (its Finish ran), the domain running or left paused by
+ * VIR_MIGRATE_PAUSED; false while the migration still comes in. */
+int virt_domain_arrived(struct virt *v, const char *name, enum virt_power *state, bool *arrived);
 /* Inactive, migratable XML; malloc'd.  NULL + errno. */
 char *virt_domain_xml(struct virt *v, const char *name);
 int virt_domain_define(struct virt *v, const char *xml);

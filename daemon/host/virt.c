@@ -158,8 +158,11 @@ const char *virt_power_name(enum virt_power p)
 	return p <= VIRT_OTHER ? names[p] : "?";
 }
 
-int virt_domain_state(struct virt *v, const char *name, enum virt_power *state)
+/* State and reason; with arrived, whether an incoming migration is over. */
+static int __virt_domain_state(struct virt *v, const char *name, enum virt_power *state,
+			       bool *arrived)
 {
+	virDomainJobInfo ji;
 	virConnectPtr c;
 	virDomainPtr d;
 	int st, reason, ret = 0;
@@ -173,9 +176,30 @@ int virt_domain_state(struct virt *v, const char *name, enum virt_power *state)
 		goto out;
 	}
 	*state = virt_power_of(st);
+	if (!arrived)
+		goto out;
+	/*
+	 * Running: libvirt's Finish resumed it.  Paused by the user, with no
+	 * job left: Finish ran and left it paused (VIR_MIGRATE_PAUSED).  Paused
+	 * by the migration: the incoming job is still on.
+	 */
+	*arrived = st == VIR_DOMAIN_RUNNING ||
+		   (st == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_USER &&
+		    virDomainGetJobInfo(d, &ji) == 0 && ji.type == VIR_DOMAIN_JOB_NONE);
 out:
 	virt_put(c, d);
 	return ret;
+}
+
+int virt_domain_state(struct virt *v, const char *name, enum virt_power *state)
+{
+	return __virt_domain_state(v, name, state, NULL);
+}
+
+int virt_domain_arrived(struct virt *v, const char *name, enum virt_power *state, bool *arrived)
+{
+	*arrived = false;
+	return __virt_domain_state(v, name, state, arrived);
 }
 
 static char *__virt_domain_xml(struct virt *v, const char *name, unsigned int flags,
