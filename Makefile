@@ -293,10 +293,10 @@ all: $(FAULTFS)
 # heartbeat: follows a guest's heartbeat port from source to destination
 # (a live migration's downtime from outside; tests/bench/live.sh).
 HEARTBEAT := $(O)/tests/heartbeat
-$(HEARTBEAT): $(OBJ)/tests/helpers/heartbeat.o
+$(HEARTBEAT): $(OBJ)/tests/helpers/heartbeat.o $(NET_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_JSON)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LDLIBS) $(COMMON_LDLIBS) $(LIBS_JSON)
 all: $(HEARTBEAT)
 
 # --- fuzzing (libFuzzer) -------------------------------------------------

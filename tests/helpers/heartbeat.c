@@ -33,12 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+
+#include "net/net.h"
 
 struct beat_side {
 	const char *path;
@@ -56,26 +56,6 @@ static uint64_t beat_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-/* Connect to a unix socket; -errno (ENOENT, ECONNREFUSED: not there yet). */
-static int beat_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, ret;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	return fd;
 }
 
 /* Read what arrived and account each whole line; -errno on a read error. */
@@ -201,7 +181,7 @@ int main(int argc, char **argv)
 
 	/* The source's socket exists while its guest runs: a few tries. */
 	t_src = beat_now_ns() + 10 * 1000000000ull;
-	while ((src.fd = beat_connect(src.path)) < 0 && beat_now_ns() < t_src)
+	while ((src.fd = net_unix_connect(src.path)) < 0 && beat_now_ns() < t_src)
 		usleep(10 * 1000);
 	if (src.fd < 0) {
 		snprintf(err, sizeof(err), "%s: %s", src.path, strerror(-src.fd));
@@ -220,7 +200,7 @@ int main(int argc, char **argv)
 		}
 		/* The destination's socket appears when its QEMU starts. */
 		if (dst.fd < 0 && src.beats) {
-			ret = beat_connect(dst.path);
+			ret = net_unix_connect(dst.path);
 			if (ret >= 0)
 				dst.fd = ret;
 			else if (ret != -ENOENT && ret != -ECONNREFUSED) {
