@@ -126,6 +126,8 @@ struct live_ctl {
 	uint64_t residual_bytes;        /* the last round's delta */
 	uint64_t t_last_round;
 	uint64_t qemu_limit_ms;         /* as last set */
+	uint64_t ramp_ms;               /* the limit's ramp, up to the ceiling */
+	uint64_t ramp_iter;             /* RAM pass it was last raised at */
 	uint64_t timeout_ms;            /* completion timeout, as Nova's */
 	bool ram_flowing;               /* Prepare is over: disks may be written */
 	bool src_paused;                /* seen paused: the switchover is near */
@@ -222,15 +224,29 @@ static void live_ctl_stall(struct migration *m, struct live_ctl *c, const struct
 			 (now - c->t0) / 1000, ferryd->conf.live_completion_timeout_s);
 }
 
-/* QEMU may switch over when RAM fits the budget less the disks' residual. */
-static void live_ctl_downtime(struct migration *m, struct live_ctl *c)
+/*
+ * QEMU may switch over when RAM fits its limit.  The budget less the disks'
+ * residual is a ceiling, not a target: the limit starts at the floor and
+ * doubles with every RAM pass after the first dirty one (iteration 2) that
+ * did not end the migration, so a guest that converges stops with the
+ * RAM of 50 ms left, and one that does not gets the whole budget a few
+ * passes later.  (Nova ramps by time, over minutes, from a tenth of it.)
+ */
+static void live_ctl_downtime(struct migration *m, struct live_ctl *c, const struct virt_job *j)
 {
-	uint64_t budget = m->live.max_downtime_ms, disk_ms = 0, limit;
+	uint64_t budget = m->live.max_downtime_ms, disk_ms = 0, ceiling, limit;
 
 	if (m->live.block)
 		disk_ms = LIVE_SEAL_FIXED_MS +
 			  c->residual_bytes * 1000 / MAX(c->disk_rate_bps, (uint64_t)1);
-	limit = budget > disk_ms + LIVE_QEMU_FLOOR_MS ? budget - disk_ms : LIVE_QEMU_FLOOR_MS;
+	ceiling = budget > disk_ms + LIVE_QEMU_FLOOR_MS ? budget - disk_ms : LIVE_QEMU_FLOOR_MS;
+	if (!c->ramp_ms)
+		c->ramp_ms = LIVE_QEMU_FLOOR_MS;
+	if (j->memory_iteration > MAX(c->ramp_iter, (uint64_t)2)) {
+		c->ramp_ms *= 2;
+		c->ramp_iter = j->memory_iteration;
+	}
+	limit = MIN(c->ramp_ms, ceiling);
 	if (c->qemu_limit_ms && limit * 10 > c->qemu_limit_ms * 9 && limit * 10 < c->qemu_limit_ms * 11)
 		return;
 	if (!virt_domain_set_max_downtime(ferryd->virt, m->vm, limit)) {
@@ -279,7 +295,7 @@ static void live_ctl_tick(struct migration *m, struct live_ctl *c, const struct 
 	if (!c->timeout_ms)
 		c->timeout_ms = MAX((j.memory_total + m->m.disk_total_bytes) / GIB, (uint64_t)1) *
 				(uint64_t)ferryd->conf.live_completion_timeout_s * 1000;
-	live_ctl_downtime(m, c);
+	live_ctl_downtime(m, c, &j);
 	mig_lock(m);
 	force = m->live.force_complete;
 	mig_unlock(m);
