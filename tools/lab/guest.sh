@@ -16,7 +16,16 @@
 
 LAB_GUEST_PORT=org.ferry.agent.0
 LAB_GUEST_XMLNS=https://ferry.dev/xmlns/instance/1
-LAB_GUEST_CMDLINE="console=ttyS0 loglevel=4 acpi=noirq tsc=reliable"
+# pti=on: QEMU before 9.0 loses guest RAM writes under TCG during a live
+# migration (cpu_physical_memory_sync_dirty_bitmap clears the dirty bits
+# without resetting TCG's TLB "not dirty" state; fixed upstream by
+# "physmem: Fix migration dirty bitmap coherency with TCG memory access").
+# Hot kernel pages (hrtimers, IRQ stacks) then reach the destination stale
+# and the guest panics in its timer interrupt, more often the longer the
+# RAM phase.  Page-table isolation reloads CR3 on every kernel entry, and
+# each reload flushes TCG's TLB: the window shrinks enough that no lab test
+# has hit it since (it does not close it).
+LAB_GUEST_CMDLINE="console=ttyS0 loglevel=4 acpi=noirq tsc=reliable pti=on"
 
 # Paths as seen inside a host.
 lab_guest_dir() { echo "/var/lib/libvirt/images/$1"; }

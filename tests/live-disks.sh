@@ -7,7 +7,7 @@
 # volume (an LV made in the destination's VG; the source's LV removed).
 # Then the per-host limit: with live_max_concurrent = 1 a second live
 # migration waits in Nova's `queued` state until the first is done.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
 need_root
 need_cmd jq lvs losetup
 if ! grep -qw device-mapper /proc/misc 2>/dev/null && ! modprobe -q dm_mod 2>/dev/null; then
@@ -15,7 +15,7 @@ if ! grep -qw device-mapper /proc/misc 2>/dev/null && ! modprobe -q dm_mod 2>/de
 fi
 lab=$(test_lab_name)
 L() { "$LAB" --lab "$lab" "$@"; }
-. "$(dirname "$0")/../live_lib.sh"
+. "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2 --lvm 1G
 vg1=ferry_${lab}_h1 vg2=ferry_${lab}_h2
 
