@@ -567,3 +567,37 @@ lab_cmd_guest_stop() {
 		lab_info "$LAB_HOST: guest '$G_NAME' $([ "$destroy" = 0 ] && echo "shut down cleanly (${saved#*ferry-agent: })" || echo destroyed) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')s"
 	fi
 }
+
+lab_usage_heartbeat() {
+	echo "  heartbeat SRC DST NAME [--after N] [--timeout S] [--ready FILE]"
+	echo "                         follow guest NAME's heartbeat (guest --heartbeat) from"
+	echo "                         SRC to DST across a migration; prints the blackout (JSON)"
+}
+
+# The reader runs here, in the lab's root namespace: each host's socket is
+# reachable through that host's state dir, and all share one clock.
+lab_cmd_heartbeat() {
+	local src='' dst='' name='' opts=() bin=$FERRY_TOP/build/tests/heartbeat
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--after|--timeout|--ready)
+			[ $# -ge 2 ] || lab_usage_die "heartbeat: $1 needs a value"
+			opts+=("$1" "$2"); shift ;;
+		-*) lab_common_opt "$@" || lab_usage_die "heartbeat: unknown option '$1'"; shift "$LAB_SHIFT"; continue ;;
+		*) if [ -z "$src" ]; then src=$1
+		   elif [ -z "$dst" ]; then dst=$1
+		   elif [ -z "$name" ]; then name=$1
+		   else lab_usage_die "heartbeat: unexpected '$1'"; fi ;;
+		esac
+		shift
+	done
+	[ -n "$name" ] || lab_usage_die "heartbeat: want SRC DST NAME"
+	lab_guest_name_check "$name"
+	lab_load
+	lab_host_check "$src"
+	lab_host_check "$dst"
+	[ -x "$bin" ] || make -C "$FERRY_TOP" --no-print-directory -s build/tests/heartbeat >&2 ||
+		lab_die "building $bin failed"
+	exec "$bin" "${opts[@]}" "$(lab_guest_beat_socket_here "$src" "$name")" \
+		"$(lab_guest_beat_socket_here "$dst" "$name")"
+}
