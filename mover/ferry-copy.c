@@ -81,7 +81,7 @@ static void usage(FILE *f)
 		"\n"
 		"Copy options:\n"
 		"  -C, --connections N       parallel connections (default: 2 per core, 4..8)\n"
-		"      --compress MODE       auto (default), none, zstd[:LEVEL]\n"
+		"      --compress MODE       auto[:LEVEL] (default auto), none, zstd[:LEVEL]\n"
 		"      --bwlimit RATE        limit on the wire, e.g. 500M (bytes/s) or 1gbit\n"
 		"      --progress[=bar|json] progress on stderr: a bar, or JSON lines\n"
 		"      --resume ID           transfer id; run again with the same id to resume\n"

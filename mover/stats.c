@@ -77,8 +77,11 @@ void mover_stats_print(const struct mover_stats *st)
 int mover_compress_parse(const char *s, enum mover_compress *mode, int *level)
 {
 	*level = 0;
-	if (!strcmp(s, "auto")) {
+	if (!strncmp(s, "auto", 4) && (!s[4] || s[4] == ':')) {
+		/* auto:N: N is the strong level that competes with the fast one */
 		*mode = MOVER_COMPRESS_AUTO;
+		if (s[4] == ':' && parse_int(s + 5, 1, 19, level))
+			return -EINVAL;
 		return 0;
 	}
 	if (!strcmp(s, "none")) {

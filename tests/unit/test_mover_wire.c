@@ -342,6 +342,30 @@ static void test_strings(void **state)
 	assert_false(mover_id_valid(""));
 }
 
+static void test_compress_parse(void **state)
+{
+	enum mover_compress mode;
+	int level;
+
+	assert_int_equal(mover_compress_parse("auto", &mode, &level), 0);
+	assert_int_equal(mode, MOVER_COMPRESS_AUTO);
+	assert_int_equal(level, 0);
+	assert_int_equal(mover_compress_parse("auto:3", &mode, &level), 0);
+	assert_int_equal(mode, MOVER_COMPRESS_AUTO);
+	assert_int_equal(level, 3);
+	assert_int_equal(mover_compress_parse("zstd:-3", &mode, &level), 0);
+	assert_int_equal(mode, MOVER_COMPRESS_ZSTD);
+	assert_int_equal(level, -3);
+	assert_int_equal(mover_compress_parse("none", &mode, &level), 0);
+	assert_int_equal(mode, MOVER_COMPRESS_NONE);
+	/* auto's strong level is a real one: the fast level is its rival */
+	assert_int_equal(mover_compress_parse("auto:0", &mode, &level), -EINVAL);
+	assert_int_equal(mover_compress_parse("auto:20", &mode, &level), -EINVAL);
+	assert_int_equal(mover_compress_parse("auto:", &mode, &level), -EINVAL);
+	assert_int_equal(mover_compress_parse("autox", &mode, &level), -EINVAL);
+	assert_int_equal(mover_compress_parse("zstd:20", &mode, &level), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_rx_ranges),
 		cmocka_unit_test(test_ranges_decode),	cmocka_unit_test(test_data_decode),
 		cmocka_unit_test(test_strings),		cmocka_unit_test(test_checksum_avx2),
+		cmocka_unit_test(test_compress_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
