@@ -17,9 +17,10 @@
  * The connections of a transfer share the link and the CPU, and one going
  * slower (compressing) speeds the others up: decisions use the average of
  * every connection's estimates (stream.c), not the thread's own alone.
- * Two levels compete: the default (1, or zstd:N) and a fast one (-3):
+ * Two levels compete: the strong one (auto: 3, or auto:N; zstd:N) and a
+ * fast one (-3):
  * the stronger is used where it outruns the link, the faster where only it
- * does (a link slower than the CPU, but a CPU too busy for level 1).
+ * does (a link slower than the CPU, but a CPU too busy for the strong one).
  * r is sampled per chunk (a few 4 KiB slices, ~1.5% of it), and only when
  * compression could pay at all: on a fast link nothing is sampled.  Every
  * 64 chunks a compressible chunk goes to the level not in use, to keep both
@@ -48,7 +49,7 @@ int mover_codec_init(struct mover_codec *c, enum mover_compress mode, int level)
 
 	memset(c, 0, sizeof(*c));
 	c->mode = mode;
-	c->level = level ? level : 1;
+	c->level = level ? level : mode == MOVER_COMPRESS_AUTO ? MOVER_ZSTD_AUTO_LEVEL : 1;
 	c->cur_level = c->level;
 	if (mode == MOVER_COMPRESS_NONE)
 		return 0;
