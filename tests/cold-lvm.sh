@@ -8,14 +8,8 @@
 # timeout: 400
 . "$(dirname "$0")/lib.sh"
 need_root
-need_cmd jq lvs losetup
-# Without device-mapper in the kernel (CONFIG_BLK_DEV_DM) LVM cannot
-# activate a volume: the lab then activates each LV as a loop device over its
-# extents of the PV (tools/lab/lvm-loop), a stand-in for dm's linear target
-# only; LVM's metadata, lvcreate/lvrename/lvremove and vgs are the real ones.
-if ! grep -qw device-mapper /proc/misc 2>/dev/null && ! modprobe -q dm_mod 2>/dev/null; then
-	log "no device-mapper in this kernel: LVs are activated by the lab's stand-in (tools/lab/lvm-loop)"
-fi
+need_cmd jq
+need_lab_lvm
 lab=$(test_lab_name)
 L() { "$LAB" --lab "$lab" "$@"; }
 lab_up "$lab" --hosts 2 --lvm 2G

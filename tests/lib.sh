@@ -37,6 +37,18 @@ need_cmd() {
 	done
 }
 
+# need_lab_lvm: the LVM tools a lab's --lvm needs.  Without device-mapper in
+# the kernel (CONFIG_BLK_DEV_DM) LVM cannot activate a volume: the lab then
+# activates each LV as a loop device over its extents of the PV
+# (tools/lab/lvm-loop), a stand-in for dm's linear target only; LVM's
+# metadata, lvcreate/lvrename/lvremove and vgs are the real ones.  Says so.
+need_lab_lvm() {
+	need_cmd lvs losetup
+	if ! grep -qw device-mapper /proc/misc 2>/dev/null && ! modprobe -q dm_mod 2>/dev/null; then
+		log "no device-mapper in this kernel: LVs are activated by the lab's stand-in (tools/lab/lvm-loop)"
+	fi
+}
+
 assert_eq() { # assert_eq GOT WANT WHAT
 	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
 }

@@ -5,11 +5,6 @@
 # guest keeps running on h1 and VERIFY PASSes, and nothing is left on h2
 # (no domain, no instance dir, no transfer).  Past the switchover the abort
 # is refused with its reason and the migration completes.
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2
 L guest h1 vm1 --disk-size 256M --write-rate 1M

@@ -7,11 +7,6 @@
 # h1.  `ferry force-complete` makes the same migration finish (the source is
 # paused, the rest moves, the destination runs), and so does
 # live_timeout_action = force-complete on its own.
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2
 L guest h1 vm1 --disk-size 64M --memory 256 --write-rate 256K --mem-rate 32M --mem-span 32M

@@ -8,11 +8,6 @@
 # guest is active on exactly one host, VERIFY PASSes there, the outcome
 # matches where it runs, and nothing is left on the other host.
 # timeout: 1200
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2
 L guest h1 vm1 --disk-size 64M --write-rate 1M

@@ -7,15 +7,8 @@
 # volume (an LV made in the destination's VG; the source's LV removed).
 # Then the per-host limit: with live_max_concurrent = 1 a second live
 # migration waits in Nova's `queued` state until the first is done.
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq lvs losetup
-if ! grep -qw device-mapper /proc/misc 2>/dev/null && ! modprobe -q dm_mod 2>/dev/null; then
-	log "no device-mapper in this kernel: LVs are activated by the lab's stand-in (tools/lab/lvm-loop)"
-fi
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
+need_lab_lvm
 lab_up "$lab" --hosts 2 --lvm 1G
 vg1=ferry_${lab}_h1 vg2=ferry_${lab}_h2
 

@@ -5,11 +5,6 @@
 # over across its own restart, so the migration fails there; ferry walks it
 # back: vm1 keeps running on h1 and VERIFY PASSes, nothing is left on h2
 # (no domain, files or transfer), and the next live migration completes.
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2
 L guest h1 vm1 --disk-size 64M --write-rate 1M

@@ -5,12 +5,8 @@
 # (it stays paused), then a stopped VM (refused).  After each move the
 # guest's agent, whose expectations travelled in RAM, says VERIFY PASS on
 # the destination, and nothing is left on the source.
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq virsh qemu-system-x86_64
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
+need_cmd virsh qemu-system-x86_64
 lab_up "$lab" --hosts 2
 
 log "--- a running, writing guest: h1 -> h2"

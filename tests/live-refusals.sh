@@ -6,12 +6,8 @@
 # run on the real destination ferryd and libvirtd, fed the source's side of
 # the request by an authenticated test peer (peer_probe.py), since both lab
 # hosts run the same QEMU; shared storage refusals run on a --shared lab.
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq python3
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
+need_cmd python3
 lab_up "$lab" --hosts 2
 L guest h1 vm1 --disk-size 256M --write-rate 512K
 L guest h1 off1 --disk-size 64M --no-start

@@ -5,11 +5,6 @@
 # device state: ferry's test file finds the storage shared, nothing is
 # copied or created, the disks are left where they are (both hosts see the
 # same file), the source is undefined, and the guest VERIFY PASSes on h2.
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
 . "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2 --shared
 L guest h1 vm1 --disk-size 256M --swap 16M --write-rate 2M --pattern random

@@ -1,6 +1,11 @@
 # shellcheck shell=bash
-# tests/live_lib.sh: what live-migration tests share (sourced after lib.sh).
-# Needs $lab set and L() defined by the test.
+# tests/live_lib.sh: what live-migration tests share, lib.sh included: root,
+# jq, the test's lab name in $lab and L() for ferry-lab on it.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root
+need_cmd jq
+lab=$(test_lab_name)
+L() { "$LAB" --lab "$lab" "$@"; }
 
 # live_wait ID HOST [SECONDS]: until the live migration rests; prints the step.
 live_wait() {
