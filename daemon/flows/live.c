@@ -372,15 +372,22 @@ static int live_run_resuming(struct migration *m, char *err, size_t errlen)
 	}
 	/*
 	 * The guest stopped when the source was seen paused, and runs again
-	 * now.  Without that moment (a restart): libvirt's switchover, then
-	 * ours, the residual and the resume.
+	 * now.  libvirt may report the pause late (its domain state follows
+	 * QEMU's STOP event), so QEMU's own pause plus what followed the
+	 * switchover bounds it from below as well: the larger counts.
+	 * Without the moment (a restart) only the latter is known.
 	 */
-	if (m->was_paused)
+	if (m->was_paused) {
 		m->m.downtime_ms = 0;
-	else if (m->m.t_off_ms && m->m.t_resumed_ms >= m->m.t_off_ms)
-		m->m.downtime_ms = m->m.t_resumed_ms - m->m.t_off_ms;
-	else if (m->m.t_switch_ms && m->m.t_resumed_ms >= m->m.t_switch_ms)
-		m->m.downtime_ms = m->m.qemu_downtime_ms + m->m.t_resumed_ms - m->m.t_switch_ms;
+	} else {
+		uint64_t seen = 0, parts = 0;
+
+		if (m->m.t_off_ms && m->m.t_resumed_ms >= m->m.t_off_ms)
+			seen = m->m.t_resumed_ms - m->m.t_off_ms;
+		if (m->m.t_switch_ms && m->m.t_resumed_ms >= m->m.t_switch_ms)
+			parts = m->m.qemu_downtime_ms + m->m.t_resumed_ms - m->m.t_switch_ms;
+		m->m.downtime_ms = MAX(seen, parts);
+	}
 	mig_unlock(m);
 	json_object_put(rep);
 	return 0;
