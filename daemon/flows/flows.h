@@ -154,9 +154,10 @@ struct live_priv *live_priv(struct migration *m);
 int live_run_ram(struct migration *m, char *err, size_t errlen);
 int live_undo_ram(struct migration *m, char *err, size_t errlen);
 int live_settle_ram(struct migration *m, char *err, size_t errlen);
-/* Wait for libvirt's migration call (or, after a restart, its job on the
- * source) to end: it confirms after the switchover. */
-int live_ram_join(struct migration *m);
+/* Wait for libvirt's migration call to end (it confirms after the
+ * switchover); with settle and no call (a restart), for its job on the
+ * source. */
+int live_ram_join(struct migration *m, bool settle);
 
 /* live_dest.c: the destination's requests. */
 struct json_object *live_dest_check(const struct rpc_ctx *ctx, struct json_object *req);

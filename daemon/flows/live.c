@@ -64,7 +64,7 @@ static void live_priv_free(struct migration *m)
 {
 	struct live_priv *p = m->priv;
 
-	live_ram_join(m);
+	live_ram_join(m, false);
 	cold_sessions_close(p->cold.st, m->ndisks);
 	cold_tracking_stop(p->cold.st, m->ndisks);
 	live_slot_release(p);
@@ -402,7 +402,7 @@ static int live_run_cleanup(struct migration *m, char *err, size_t errlen)
 
 	if (p)
 		cold_tracking_stop(p->cold.st, m->ndisks);
-	live_ram_join(m);
+	live_ram_join(m, true);
 	/* libvirt undefined it (UNDEFINE_SOURCE); a leftover definition goes. */
 	if (!virt_domain_state(ferryd->virt, m->vm, &pw) && pw == VIRT_SHUTOFF)
 		virt_domain_undefine(ferryd->virt, m->vm);

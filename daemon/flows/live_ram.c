@@ -469,7 +469,7 @@ out:
 	return ret;
 }
 
-int live_ram_join(struct migration *m)
+int live_ram_join(struct migration *m, bool settle)
 {
 	struct live_priv *lp = m->priv;
 	struct live_call *call = lp ? lp->call : NULL;
@@ -485,7 +485,7 @@ int live_ram_join(struct migration *m)
 		return 0;
 	}
 	/* After a restart: libvirtd may still confirm on its own. */
-	if (!virt_domain_state(ferryd->virt, m->vm, &p) && live_job_wait(m, LIVE_SETTLE_WAIT_MS))
+	if (settle && !virt_domain_state(ferryd->virt, m->vm, &p) && live_job_wait(m, LIVE_SETTLE_WAIT_MS))
 		log_warn("migration %s: libvirt's job on vm %s does not end", m->id, m->vm);
 	return 0;
 }
