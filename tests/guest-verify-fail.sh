@@ -1,9 +1,12 @@
 #!/bin/bash
-# timeout: 240
+# timeout: 360
 # The checker can fail.  A guest is stopped cleanly; on the host one data
 # block of its disk is (a) damaged, or (b) rolled back to an older record --
 # a lost write; after each boot the agent's verdict is VERIFY FAIL naming
-# exactly that block.
+# exactly that block.  (c) A saved table older than the data is a FAIL at
+# boot too.  (d) The guest's RAM, not its disk, rolled back (virsh restore
+# of an older save over a disk written since): VERIFY RAMLOST naming the
+# newer blocks, then PASS once learned.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd ip nsenter unshare libvirtd virsh qemu-system-x86_64 qemu-img busybox cpio od
@@ -65,4 +68,48 @@ v=$(L verify h1 vm1) || rc=$?
 log "$v"
 assert_eq "$rc" 1 "verify exit code"
 assert_contains "$v" "VERIFY FAIL block=$old expected=seq:$newseq got=seq:$oldseq " "verdict"
+L guest-stop h1 vm1
+
+log "(c) the expectation table rolled back under newer data: FAIL at boot"
+L exec h1 dd if=$disk of="$tmp/meta" bs=4096 count="$ds" status=none
+L guest-start h1 vm1
+sleep 1
+L guest-stop h1 vm1
+L exec h1 dd if="$tmp/meta" of=$disk bs=4096 count="$ds" conv=notrunc status=none
+L guest-start h1 vm1
+rc=0
+v=$(L verify h1 vm1) || rc=$?
+log "$v"
+assert_eq "$rc" 1 "verify exit code"
+assert_contains "$v" "VERIFY FAIL " "verdict"
+assert_contains "$v" " at=boot " "found by"
+# A rolled-back table is newer data than it expects: still a failure at boot.
+[ "$(kv_get "$v" got | cut -d: -f2)" -gt "$(kv_get "$v" expected | cut -d: -f2)" ] ||
+	fail "boot verdict names no newer block: $v"
+L guest-stop h1 vm1
+
+log "(d) the guest's RAM rolled back, not its disk: RAMLOST, then PASS"
+# A second guest, whose disk no earlier case damaged.
+L guest h1 vm2 --span 1M --write-rate 4M
+sleep 1
+assert_contains "$(L agent h1 vm2 PAUSE)" "OK paused" "pause"
+save=/var/lib/libvirt/images/vm2.save
+L virsh h1 save vm2 $save >/dev/null
+L virsh h1 restore $save >/dev/null
+assert_contains "$(L agent h1 vm2 RESUME)" "OK resumed" "resume"
+sleep 1 # the writer sweeps the span several times
+assert_contains "$(L agent h1 vm2 PAUSE)" "OK paused" "pause"
+L virsh h1 destroy vm2 >/dev/null
+L virsh h1 restore $save >/dev/null # RAM from before those writes, the disk after
+L exec h1 rm -f $save
+rc=0
+v=$(L verify h1 vm2) || rc=$?
+log "$v"
+assert_eq "$rc" 1 "verify exit code"
+assert_contains "$v" "VERIFY RAMLOST block=" "verdict"
+[ "$(kv_get "$v" lost)" -gt 0 ] || fail "no lost block counted: $v"
+[ "$(kv_get "$v" got | cut -d: -f2)" -gt "$(kv_get "$v" expected | cut -d: -f2)" ] ||
+	fail "RAMLOST names no newer block: $v"
+v=$(L verify h1 vm2) || fail "second verdict: $v"
+assert_contains "$v" "VERIFY PASS " "second verdict, the newer blocks learned"
 log "PASS"

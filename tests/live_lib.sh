@@ -32,14 +32,22 @@ live_runs_on() {
 	echo "${on[0]}"
 }
 
-# live_verify HOST VM: the guest's agent says VERIFY PASS on HOST.
+# live_verify HOST VM: the guest's agent says VERIFY PASS on HOST.  RAMLOST
+# (every block at least as new as the guest remembers, some newer: QEMU 7.2
+# under TCG lost the guest's own RAM writes, docs/guest.md) is accepted,
+# said so, and the verdict asked again, which must then be PASS.
 live_verify() {
 	local out
 	out=$(L verify "$1" "$2" --timeout 120 2>&1) || true
+	if [[ $out == "VERIFY RAMLOST"* ]]; then
+		log "$1: $out"
+		log "QEMU < 9.0 under TCG lost guest RAM writes (the agent's memory, not the disk: docs/guest.md); asking again"
+		out=$(L verify "$1" "$2" --timeout 120 2>&1) || true
+	fi
 	if [[ $out != "VERIFY PASS"* ]]; then
 		log "verify on $1: $out"
 		live_diag "$1" "$2"
-		fail "VERIFY of $2 on $1"
+		fail "VERIFY of $2 on $1: $out"
 	fi
 	log "$1: $out"
 }

@@ -286,13 +286,19 @@ static void agent_verify(struct agent *a, char *out, size_t len)
 			snprintf(out, len, "VERIFY ERROR %s", a->fatal);
 		return;
 	}
-	agent_disk_scan(a, AGENT_SCAN_EXACT, &sc);
+	agent_disk_scan(a, AGENT_SCAN_MEMORY, &sc);
 	if (sc.fail.count)
 		agent_fail_line(&sc.fail, "verify", sc.blocks, sc.ms, out, len);
 	else if (a->write_fail.count)
 		agent_fail_line(&a->write_fail, "write", sc.blocks, sc.ms, out, len);
 	else if (a->boot_scan.fail.count)
 		agent_fail_line(&a->boot_scan.fail, "boot", sc.blocks, sc.ms, out, len);
+	else if (sc.ram_lost.count)
+		snprintf(out, len,
+			 "VERIFY RAMLOST block=%" PRIu64 " expected=%s got=%s lost=%" PRIu64
+			 " blocks=%" PRIu64 " ms=%" PRIu64,
+			 sc.ram_lost.block, sc.ram_lost.expected, sc.ram_lost.got,
+			 sc.ram_lost.count, sc.blocks, sc.ms);
 	else
 		snprintf(out, len,
 			 "VERIFY %s blocks=%" PRIu64 " records=%" PRIu64 " zero=%" PRIu64

@@ -105,6 +105,7 @@ enum agent_boot_kind {
 
 enum agent_scan_mode {
 	AGENT_SCAN_EXACT, /* every block must match expect[] */
+	AGENT_SCAN_MEMORY, /* VERIFY: as exact, but newer than memory expects is ram_lost */
 	AGENT_SCAN_ADOPT, /* unclean boot: accept zero or record >= floor, fill expect[] */
 };
 
@@ -115,6 +116,14 @@ struct agent_scan {
 	uint64_t max_seq; /* highest sequence number seen */
 	uint64_t ms; /* time taken */
 	struct agent_fail fail;
+	/*
+	 * Blocks whose record on disk is their own and newer than the one
+	 * the agent's memory expects: the disk has a write the guest's RAM
+	 * forgot.  No disk path makes that (a block holds only what the guest
+	 * wrote to it); losing guest RAM writes does (QEMU < 9.0 under TCG,
+	 * see docs/guest.md).  Counted apart from the failures.
+	 */
+	struct agent_fail ram_lost;
 };
 
 struct agent {
