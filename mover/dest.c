@@ -156,10 +156,10 @@ int mover_dst_open(struct mover_dst *dst, struct mover_dest *d, const char *tran
 			goto err;
 		}
 		if (dst->created) {
+			/* Its name is not synced: a journal naming a part
+			 * file lost in a crash finds another identity there,
+			 * or none, and is not trusted (journal.c). */
 			ret = dst->fresh ? part_id_new(dst) : part_id_read(dst);
-			/* The new name is durable before a journal names it. */
-			if (!ret && dst->fresh && fsync(dst->dir_fd) < 0)
-				ret = -errno;
 			if (ret) {
 				snprintf(err, errlen, "%s: part file: %s", dst->display,
 					 strerror(-ret));
@@ -322,8 +322,7 @@ bool mover_dst_part_linked(const struct mover_dst *dst)
 
 int mover_dst_finish(struct mover_dst *dst)
 {
-	if (fdatasync(dst->fd) < 0)
-		return -errno;
+	/* The data was synced by the transfer's last group commit. */
 	if (!dst->created)
 		return 0;
 	/* A part file removed (or replaced by another transfer's) is not

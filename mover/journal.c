@@ -10,7 +10,17 @@
  * appended in group commits: the destination is fdatasync'd first, then the
  * records are written and the journal fdatasync'd, so a unit in the journal
  * is a unit on disk.  A torn tail (a record whose check does not match) ends
- * the journal.  A copy resumed with the same transfer id and the same
+ * the journal.
+ *
+ * The file is made by the first group commit that has records, header and
+ * records in one write: a transfer that ends sooner never has one.  That
+ * commit's data sync was the transfer's durability point; a commit asked
+ * for MOVER_JOURNAL_DATA_ONLY while no file exists (the last units of a
+ * one-shot transfer, which commits next) syncs the data and keeps the
+ * records in memory, to be written only if the transfer stops short of
+ * its commit.  No directory is synced for the journal's name or the part
+ * file's: a name lost in a crash costs a resume its head start (the
+ * transfer begins afresh), never a unit believed on disk that is not.  A copy resumed with the same transfer id and the same
  * header skips the units found here; any difference starts afresh.
  *
  * A session's journal (header flag MOVER_JOURNAL_SESSION) holds rounds: a
@@ -227,6 +237,9 @@ int mover_journal_open(struct mover_journal **jp, const char *dir,
 	if (!j)
 		return -ENOMEM;
 	j->fd = -1;
+	/* Nothing synced yet, not even the destination's creation or size:
+	 * the first commit syncs the data whether or not a unit came. */
+	j->marks = 1;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->commit_lock, NULL);
 	j->hdr = *want;
@@ -263,28 +276,13 @@ int mover_journal_open(struct mover_journal **jp, const char *dir,
 		ret = -errno;
 		goto err;
 	}
+	/* The directory now, so that a journal that cannot be kept fails
+	 * the HELLO, not the first commit; the file with that commit. */
 	if (access(dir, F_OK) < 0) {
-		/* A new journal directory is durable before anything in it. */
 		ret = mkdir_p(dir, 0700);
-		if (!ret)
-			ret = fsync_dir_of(dir);
 		if (ret)
 			goto err;
 	}
-	j->fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (j->fd < 0) {
-		ret = -errno;
-		goto err;
-	}
-	mover_journal_hdr_encode(want, hbuf);
-	ret = pwrite_full(j->fd, hbuf, sizeof(hbuf), 0);
-	if (!ret && fdatasync(j->fd) < 0)
-		ret = -errno;
-	if (!ret)
-		ret = fsync_dir_of(j->path);
-	if (ret)
-		goto err;
-	j->end = MOVER_JOURNAL_HDR_BYTES;
 	*jp = j;
 	return 0;
 err:
@@ -309,6 +307,7 @@ uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit)
 	uint64_t seq = 0;
 
 	pthread_mutex_lock(&j->lock);
+	j->marks++;
 	if (unit < j->nbits && !(j->bitmap[unit / 8] & (1u << (unit % 8)))) {
 		if (journal_push(j, j->session ? (uint64_t)j->round << 32 | unit : unit))
 			goto out;
@@ -339,11 +338,34 @@ int mover_journal_round(struct mover_journal *j, uint32_t round, uint32_t digest
 	return ret;
 }
 
-int mover_journal_commit(struct mover_journal *j, int dest_fd)
+/* The journal's file, made by its first commit: header and records (the
+ * n at buf + MOVER_JOURNAL_HDR_BYTES) in one write.  It replaces another
+ * copy's journal of the same id. */
+static int journal_create(struct mover_journal *j, uint8_t *buf, size_t n)
 {
-	uint64_t *units, seq;
-	uint8_t *buf = NULL;
+	size_t len = MOVER_JOURNAL_HDR_BYTES + n * MOVER_JOURNAL_REC_BYTES;
+	int fd, ret;
+
+	fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	mover_journal_hdr_encode(&j->hdr, buf);
+	ret = pwrite_full(fd, buf, len, 0);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	j->fd = fd;
+	j->end = (off_t)len;
+	return 0;
+}
+
+int mover_journal_commit(struct mover_journal *j, int dest_fd, unsigned int flags)
+{
+	uint64_t *units = NULL, seq, marks;
+	uint8_t *buf = NULL, *recs;
 	const char *what = NULL;
+	bool sync_data, keep;
 	size_t n, i;
 	int ret = 0;
 
@@ -358,34 +380,53 @@ int mover_journal_commit(struct mover_journal *j, int dest_fd)
 		pthread_mutex_unlock(&j->commit_lock);
 		return ret;
 	}
-	units = j->pending;
+	/* Records kept in memory stay pending; otherwise they are taken. */
+	keep = (flags & MOVER_JOURNAL_DATA_ONLY) && j->fd < 0;
 	n = j->nr_pending;
-	j->pending = NULL;
-	j->nr_pending = j->cap_pending = 0;
+	if (!keep) {
+		units = j->pending;
+		j->pending = NULL;
+		j->nr_pending = j->cap_pending = 0;
+	}
+	marks = j->marks;
+	sync_data = dest_fd >= 0 && marks != j->marks_synced;
 	seq = ++j->taken_seq;
 	pthread_mutex_unlock(&j->lock);
 
-	if (n) {
-		buf = malloc(n * MOVER_JOURNAL_REC_BYTES);
+	/* Data first: a unit in the journal must be a unit on disk.  Units
+	 * marked since the last sync include any written again, with no new
+	 * record; none marked since, nothing of theirs to sync. */
+	if (sync_data) {
+		if (fdatasync(dest_fd) < 0) {
+			ret = -errno;
+			what = "fdatasync of the destination";
+			goto out;
+		}
+		pthread_mutex_lock(&j->lock);
+		j->marks_synced = marks;
+		pthread_mutex_unlock(&j->lock);
+	}
+	if (n && !keep) {
+		buf = malloc(MOVER_JOURNAL_HDR_BYTES + n * MOVER_JOURNAL_REC_BYTES);
 		if (!buf) {
 			ret = -ENOMEM;
 			what = "out of memory";
 			goto out;
 		}
-		/* Data first: a unit in the journal must be a unit on disk. */
-		if (dest_fd >= 0 && fdatasync(dest_fd) < 0) {
-			ret = -errno;
-			what = "fdatasync of the destination";
-			goto out;
-		}
+		recs = buf + MOVER_JOURNAL_HDR_BYTES;
 		for (i = 0; i < n; i++)
-			mover_journal_rec_encode(j->seed, units[i], buf + i * MOVER_JOURNAL_REC_BYTES);
-		ret = pwrite_full(j->fd, buf, n * MOVER_JOURNAL_REC_BYTES, j->end);
+			mover_journal_rec_encode(j->seed, units[i], recs + i * MOVER_JOURNAL_REC_BYTES);
+		if (j->fd < 0) {
+			ret = journal_create(j, buf, n);
+		} else {
+			ret = pwrite_full(j->fd, recs, n * MOVER_JOURNAL_REC_BYTES, j->end);
+			if (!ret)
+				j->end += (off_t)(n * MOVER_JOURNAL_REC_BYTES);
+		}
 		if (ret) {
 			what = "journal write";
 			goto out;
 		}
-		j->end += (off_t)(n * MOVER_JOURNAL_REC_BYTES);
 		if (fdatasync(j->fd) < 0) {
 			ret = -errno;
 			what = "fdatasync of the journal";
@@ -397,6 +438,14 @@ int mover_journal_commit(struct mover_journal *j, int dest_fd)
 	j->commits++;
 	pthread_mutex_unlock(&j->lock);
 out:
+	if (ret && keep) {
+		/* The kept records were never taken: mark them not done. */
+		pthread_mutex_lock(&j->lock);
+		units = j->pending;
+		j->pending = NULL;
+		j->nr_pending = j->cap_pending = 0;
+		pthread_mutex_unlock(&j->lock);
+	}
 	if (ret) {
 		/* These units are not done: a COMMIT must not count them. */
 		pthread_mutex_lock(&j->lock);
@@ -443,9 +492,11 @@ uint64_t mover_journal_done(struct mover_journal *j)
 
 int mover_journal_remove(struct mover_journal *j)
 {
+	/* Not synced: a journal back after a crash names a part file that
+	 * is gone, and is not trusted. */
 	if (unlink(j->path) < 0 && errno != ENOENT)
 		return -errno;
-	return fsync_dir_of(j->path);
+	return 0;
 }
 
 void mover_journal_close(struct mover_journal *j)

@@ -678,6 +678,8 @@ struct mover_journal {
 	uint64_t done;	 /* bits set */
 	uint64_t *pending;
 	size_t nr_pending, cap_pending;
+	uint64_t marks;	       /* units marked, also those marked again */
+	uint64_t marks_synced; /* of them, written before the last data sync */
 	uint64_t taken_seq;   /* group commits started */
 	uint64_t durable_seq; /* group commits on disk */
 	uint64_t commits;
@@ -715,11 +717,15 @@ uint64_t mover_journal_mark(struct mover_journal *j, uint64_t unit);
 /* A session's next round: the bitmap starts empty; the round's record goes
  * out with the next group commit, ahead of its units.  0 or -ENOMEM. */
 int mover_journal_round(struct mover_journal *j, uint32_t round, uint32_t digest);
-/* fdatasync(dest_fd), append the pending records, fdatasync the journal.
- * On failure the pending units are marked not done again, and the journal
- * refuses every later commit (j->err, j->err_what): what was in flight is
- * not known to be on disk. */
-int mover_journal_commit(struct mover_journal *j, int dest_fd);
+/* fdatasync(dest_fd) if a unit was marked since the last one, append the
+ * pending records (the first commit with records creates the file),
+ * fdatasync the journal.  MOVER_JOURNAL_DATA_ONLY: while the file does not
+ * exist, only the data sync; the records stay pending (for the last units
+ * of a transfer whose commit comes next).  On failure the pending units
+ * are marked not done again, and the journal refuses every later commit
+ * (j->err, j->err_what): what was in flight is not known to be on disk. */
+#define MOVER_JOURNAL_DATA_ONLY 0x1u
+int mover_journal_commit(struct mover_journal *j, int dest_fd, unsigned int flags);
 uint64_t mover_journal_durable(struct mover_journal *j);
 uint64_t mover_journal_done(struct mover_journal *j);
 int mover_journal_remove(struct mover_journal *j);
@@ -757,8 +763,9 @@ int mover_dst_zero(struct mover_dst *dst, uint64_t off, uint64_t len);
 /* The part file being written is still under its name: not removed or
  * replaced since it was opened (always true of an existing destination). */
 bool mover_dst_part_linked(const struct mover_dst *dst);
-/* fsync, rename the part file to its name, fsync the directory; -ESTALE
- * when the part file is no longer under its name. */
+/* Rename the part file to its name and fsync the directory (the data is
+ * the last group commit's to sync); -ESTALE when the part file is no
+ * longer under its name. */
 int mover_dst_finish(struct mover_dst *dst);
 void mover_dst_close(struct mover_dst *dst);
 

@@ -40,7 +40,7 @@ void mover_session_release(struct mover_server *srv, struct mover_rsession *s, c
 		return;
 
 	if (s->ready && !s->committed && s->j)
-		ret = mover_journal_commit(s->j, s->dst.fd);
+		ret = mover_journal_commit(s->j, s->dst.fd, 0);
 	res.transfer_id = s->id;
 	res.path = s->ready ? s->dst.display : s->params.path;
 	res.peer = s->peer;
@@ -530,12 +530,18 @@ int mover_session_commit(struct mover_rconn *c, bool force)
 	struct mover_rsession *s = c->s;
 	uint64_t now = now_ns(), last = atomic_load(&s->last_commit_ns);
 	uint64_t every = (uint64_t)c->srv->conf.commit_ms * 1000000ULL;
+	unsigned int flags = 0;
 	int ret;
 
 	if (!force && (now - last < every ||
 		       !atomic_compare_exchange_strong(&s->last_commit_ns, &last, now)))
 		return 0;
-	ret = mover_journal_commit(s->j, s->dst.fd);
+	/* Every unit of a one-shot transfer is here (its FIN, its COMMIT):
+	 * the data's sync is the durability point; the COMMIT that follows
+	 * makes the name.  No journal is begun for it. */
+	if (force && !s->session && mover_journal_done(s->j) == s->params.units_total)
+		flags |= MOVER_JOURNAL_DATA_ONLY;
+	ret = mover_journal_commit(s->j, s->dst.fd, flags);
 	if (ret) {
 		/* Its units are not done any more, and nothing is durable
 		 * after it: the transfer fails (a resume sends them again). */
