@@ -410,10 +410,21 @@ void agent_command(struct agent_loop *l, char *line, char *out, size_t len)
 	} else if (!strcasecmp(cmd, "SHUTDOWN")) {
 		snprintf(out, len, "OK shutting down");
 		agent_stop_flag = AGENT_STOP_COMMAND;
+	} else if (!strcasecmp(cmd, "CRASH")) {
+		/* The tests' stand-in for a guest kernel that QEMU's TCG
+		 * memory bug broke: an oops, then a panic (sysrq 'c'). */
+		int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "c", 1) != 1)
+			snprintf(out, len, "ERROR sysrq: %s", strerror(errno));
+		else
+			snprintf(out, len, "OK crashed");
+		if (fd >= 0)
+			close(fd);
 	} else if (!strcasecmp(cmd, "HELP")) {
 		snprintf(out, len,
 			 "OK commands: VERIFY STATUS PAUSE RESUME RATE <bps> MEMRATE <bps> [<span>] "
-			 "PATTERN <p> PING SHUTDOWN HELP");
+			 "PATTERN <p> PING SHUTDOWN CRASH HELP");
 	} else {
 		snprintf(out, len, "ERROR unknown command '%.40s' (try HELP)", cmd);
 	}
