@@ -298,6 +298,14 @@ $(HEARTBEAT): $(OBJ)/tests/helpers/heartbeat.o $(NET_LIB) $(COMMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LDLIBS) $(COMMON_LDLIBS) $(LIBS_JSON)
 all: $(HEARTBEAT)
+# floor: the least work that moves an image's data (sendfile -> splice),
+# the floor row of `make bench` (tests/bench/mover.sh).
+FLOOR := $(O)/tests/floor
+$(FLOOR): $(OBJ)/tests/helpers/floor.o
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -laio -lpthread
+all: $(FLOOR)
 
 # --- fuzzing (libFuzzer) -------------------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

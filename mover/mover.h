@@ -130,6 +130,7 @@ struct mover_stats {
 	uint64_t units_acked;
 	uint64_t unit_bytes; /* work unit size */
 	uint64_t wall_ms;
+	uint64_t wall_us; /* the same, finer: a round of a few ms */
 	uint32_t streams; /* connections used */
 	uint32_t retries; /* connections re-established after an error */
 	bool resumed;	  /* the receiver had a journal for this transfer */

@@ -599,7 +599,8 @@ void mover_xfer_stats(struct mover_xfer *x, struct mover_stats *st)
 	st->units_skipped = x->units_skipped;
 	st->units_acked = x->units_acked;
 	st->unit_bytes = x->unit_bytes;
-	st->wall_ms = (now_ns() - x->start_ns) / 1000000ULL;
+	st->wall_us = (now_ns() - x->start_ns) / 1000ULL;
+	st->wall_ms = st->wall_us / 1000ULL;
 	st->streams = (uint32_t)x->nconns;
 	st->retries = x->retries;
 	st->resumed = x->resumed;

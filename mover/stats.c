@@ -65,7 +65,8 @@ void mover_stats_print(const struct mover_stats *st)
 	out_u64("unit_bytes", NULL, st->unit_bytes);
 	out_plain(" of %s\n", fmt_bytes(st->unit_bytes, b, sizeof(b)));
 	out_u64("streams", "  streams              %" PRIu64 "\n", st->streams);
-	out_u64("wall_ms", "  wall time            %" PRIu64 " ms\n", st->wall_ms);
+	out_u64("wall_ms", "  wall time            %" PRIu64 " ms", st->wall_ms);
+	out_u64("wall_us", " (%" PRIu64 " us)\n", st->wall_us);
 	out_u64("rate_bps", NULL, rate);
 	out_plain("  %-20s %s/s\n", "rate", fmt_bytes(rate, b, sizeof(b)));
 	out_u64("retries", "  retries              %" PRIu64 "\n", st->retries);

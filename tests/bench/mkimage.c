@@ -2,9 +2,10 @@
 /*
  * mkimage.c - the mover benchmark's disk image, byte for byte reproducible.
  *
- *   mkimage FILE VIRTUAL_GIB ALLOCATED_GIB
+ *   mkimage FILE VIRTUAL ALLOCATED     sizes in GiB, or with a K, M or G suffix
  *
- * The image is sparse: its allocated part is made of 64 MiB slots spread
+ * The image is sparse: its allocated part is made of slots (64 MiB, or a
+ * quarter of the allocated size if that is less) spread
  * evenly over the virtual size, cycling through four kinds, so that of the
  * allocated bytes a quarter are zeros (written, so allocated), a quarter
  * text (log-like lines from a word list), a quarter binary (records of
@@ -19,8 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SLOT (64ULL << 20)
-#define BUF (1u << 20)
+#define SLOT_MAX (64ULL << 20)
+#define BUF_MAX (1u << 20)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
@@ -75,18 +76,46 @@ static void fill_binary(uint8_t *b, size_t len, uint64_t *ctr)
 	}
 }
 
+/* "16" is 16 GiB; "384M", "1M", "2G" say their unit. */
+static uint64_t parse_size(const char *a)
+{
+	char *end;
+	uint64_t v = strtoull(a, &end, 10);
+
+	switch (*end) {
+	case 'K':
+		return v << 10;
+	case 'M':
+		return v << 20;
+	case 'G':
+	case '\0':
+		return v << 30;
+	default:
+		return 0;
+	}
+}
+
 int main(int argc, char **argv)
 {
+	uint64_t SLOT;
+	size_t BUF;
 	uint64_t virt, alloc, slots, every, s, ctr = 0;
 	uint8_t *buf;
 	int fd;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: mkimage FILE VIRTUAL_GIB ALLOCATED_GIB\n");
+		fprintf(stderr, "usage: mkimage FILE VIRTUAL ALLOCATED (GiB, or K/M/G suffix)\n");
 		return 2;
 	}
-	virt = strtoull(argv[2], NULL, 10) << 30;
-	alloc = strtoull(argv[3], NULL, 10) << 30;
+	virt = parse_size(argv[2]);
+	alloc = parse_size(argv[3]);
+	SLOT = alloc / 4 < SLOT_MAX ? alloc / 4 : SLOT_MAX;
+	BUF = SLOT < BUF_MAX ? (size_t)SLOT : BUF_MAX;
+	if (!SLOT || SLOT % 4096 || alloc > virt) {
+		fprintf(stderr, "mkimage: sizes %s %s: allocated must be 16 KiB or more, "
+				"4 KiB-aligned slots, at most the virtual size\n", argv[2], argv[3]);
+		return 2;
+	}
 	slots = alloc / SLOT;
 	every = virt / SLOT / slots;
 	buf = malloc(BUF);
@@ -118,7 +147,7 @@ int main(int argc, char **argv)
 					memcpy(buf + i, &r, 8);
 				}
 			}
-			if (pwrite(fd, buf, BUF, (off_t)(base + off)) != BUF) {
+			if (pwrite(fd, buf, BUF, (off_t)(base + off)) != (ssize_t)BUF) {
 				perror("pwrite");
 				return 1;
 			}

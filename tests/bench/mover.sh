@@ -1,20 +1,30 @@
 #!/bin/bash
 # tests/bench/mover.sh: ferry-copy beside the tools operators use today, on
-# the same image and the same link between two ferry-lab hosts (h1 -> h2).
+# the same images and the same link between two ferry-lab hosts (h1 -> h2).
 #
-# The image (tests/bench/mkimage.c, built once and cached under
-# $FERRY_BENCH_DIR, default /var/tmp/ferry-bench): 16 GiB virtual, 4 GiB
-# allocated -- a quarter zeros, a quarter text, a quarter binary records, a
-# quarter random.  Links: unshaped, 10gbit, 1gbit (tbf on the lab's links).
+# Images (tests/bench/mkimage.c, built once and cached under
+# $FERRY_BENCH_DIR, default /var/tmp/ferry-bench), each made of slots
+# cycling through zeros (allocated), text, binary records and random bytes:
+#   1m    1 MiB, all allocated          64m   64 MiB, all allocated
+#   2g    2 GiB virtual, 384 MiB allocated
+#   16g   16 GiB virtual, 4 GiB allocated (3 GiB of it non-zero)
+# Links: unshaped, 10gbit, 1gbit (tbf on the lab's links).
 # Tools, each with a receiver on h2 and a sender on h1:
 #   ferry        ferry-copy --serve --once  <-  ferry-copy (defaults)
+#   floor        tests/helpers/floor: sendfile of the non-zero extents
+#                (found before the run) -> splice into the file, fdatasync;
+#                no checksums: the least any tool must do
 #   nbdcopy      nbdkit file plugin         <-  nbdcopy --destination-is-zero
 #   qemu-img     nbdkit file plugin         <-  qemu-img convert -n --target-is-zero
 #   rsync        rsync --daemon             <-  rsync --sparse
 #   tar-zstd-nc  nc -l | zstd -d | tar -xS  <-  tar -cS | zstd -1 -T0 | nc
+# The round row (16g): a final delta's shape, 4 MiB in 64 KiB pieces
+# scattered over the image, sent as the second round of a ferry-copy
+# --rounds session (connections, HELLO and journal already there; the
+# round's own time from its summary) beside the floor for the same ranges.
 # Measured per run (same for every tool):
 #   wall s   sender start until the receiver is done and the destination
-#            is on disk (sync -f; ferry-copy fsyncs by itself)
+#            is on disk (sync -f; ferry-copy and floor sync by themselves)
 #   cpu s    user+sys of everything on both sides: each side runs in a
 #            cpuacct cgroup of its own (children and threads included)
 #   wire MiB bytes sent by h1's eth0 (the kernel's counter: headers and
@@ -26,15 +36,14 @@
 # This machine is shared: before each run the bench waits (up to
 # FERRY_BENCH_MAXWAIT s) for the 1-minute load to fall under
 # FERRY_BENCH_MAXLOAD, prints the load each run started at, keeps each
-# tool's best of FERRY_BENCH_REPS runs (default 2; tools slower than 20 s
-# run once) and alternates the tools' order between runs.
-# "ideal" is the allocated non-zero bytes (3 GiB) at the rate iperf3
-# measures on that link.
+# tool's best of its runs (16g: FERRY_BENCH_REPS, default 2, tools slower
+# than 20 s once; 2g: 3; 64m and 1m: 7) and alternates the tools' order.
+# "ideal" is the non-zero bytes at the rate iperf3 measures on that link.
 #
-# Environment: FERRY_BENCH_DIR, FERRY_BENCH_LINKS (default
-# "none 10gbit 1gbit"), FERRY_BENCH_TOOLS (default all five),
-# FERRY_BENCH_REPS, FERRY_BENCH_MAXLOAD (default 2.0), FERRY_BENCH_MAXWAIT
-# (default 60).
+# Environment: FERRY_BENCH_DIR, FERRY_BENCH_IMAGES (default
+# "1m 64m 2g 16g"), FERRY_BENCH_LINKS (default "none 10gbit 1gbit"),
+# FERRY_BENCH_TOOLS (default all six), FERRY_BENCH_REPS,
+# FERRY_BENCH_MAXLOAD (default 2.0), FERRY_BENCH_MAXWAIT (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$(pwd)
@@ -42,16 +51,17 @@ bin=$top/build/bin
 LAB=$top/tools/ferry-lab
 dir=${FERRY_BENCH_DIR:-/var/tmp/ferry-bench}
 links=${FERRY_BENCH_LINKS:-none 10gbit 1gbit}
-tools=${FERRY_BENCH_TOOLS:-ferry nbdcopy qemu-img rsync tar-zstd-nc}
-reps=${FERRY_BENCH_REPS:-2}
+images=${FERRY_BENCH_IMAGES:-1m 64m 2g 16g}
+tools=${FERRY_BENCH_TOOLS:-ferry floor nbdcopy qemu-img rsync tar-zstd-nc}
+reps16=${FERRY_BENCH_REPS:-2}
+floor=$top/build/tests/floor
+floor_conns=${FERRY_BENCH_FLOOR_CONNS:-8}
 maxload=${FERRY_BENCH_MAXLOAD:-2.0}
 maxwait=${FERRY_BENCH_MAXWAIT:-60}
 lab=fbench$$
-img=$dir/image-v1.img
-nonzero=$((3 << 30))
 
 [ "$(id -u)" = 0 ] || { echo "mover: needs root (skipped)"; exit 0; }
-[ -x "$bin/ferry-copy" ] || { echo "mover: build/bin/ferry-copy missing (make)"; exit 1; }
+[ -x "$bin/ferry-copy" ] && [ -x "$floor" ] || { echo "mover: build/ missing ferry-copy or floor (make)"; exit 1; }
 for c in nbdkit nbdcopy qemu-img rsync zstd nc tar iperf3 jq; do
 	command -v $c >/dev/null || { echo "mover: needs $c (skipped)"; exit 0; }
 done
@@ -84,20 +94,60 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- the image, built once ---------------------------------------------------
-if [ ! -s "$img.digest" ] || [ "$(stat -c %s "$img" 2>/dev/null)" != $((16 << 30)) ]; then
-	echo "building the image $img (once)..."
-	gcc -O2 -o "$work/mkimage" tests/bench/mkimage.c
-	"$work/mkimage" "$img.tmp" 16 4
-	mv "$img.tmp" "$img"
-	"$bin/ferry-copy" --checksum "$img" | cut -d' ' -f1 >"$img.digest"
-fi
-want=$(cat "$img.digest")
-echo "image: $img, $(($(stat -c %s "$img") >> 30)) GiB virtual, $(($(du -k "$img" | cut -f1) >> 20)) GiB allocated, digest $want"
+mib() { echo "scale=2; $1 / 1048576" | bc | sed 's/^\./0./'; }
+
+# --- the images, built once ---------------------------------------------------
+# image_make NAME: sets img (the file), want (its digest), nonzero (bytes),
+# ranges (its non-zero extents, for the floor); builds what is missing.
+image_make() {
+	local virt alloc
+	case $1 in
+	1m) virt=1M alloc=1M img=$dir/image-1m-v1.img ;;
+	64m) virt=64M alloc=64M img=$dir/image-64m-v1.img ;;
+	2g) virt=2G alloc=384M img=$dir/image-2g-v1.img ;;
+	16g) virt=16 alloc=4 img=$dir/image-v1.img ;;
+	*) echo "mover: unknown image $1"; exit 1 ;;
+	esac
+	[ -x "$work/mkimage" ] || gcc -O2 -o "$work/mkimage" tests/bench/mkimage.c
+	if [ ! -s "$img.digest" ]; then
+		echo "building the image $img (once)..."
+		"$work/mkimage" "$img.tmp" $virt $alloc
+		mv "$img.tmp" "$img"
+		"$bin/ferry-copy" --checksum "$img" | cut -d' ' -f1 >"$img.digest"
+	fi
+	[ -s "$img.ranges" ] || "$floor" ranges "$img" >"$img.ranges"
+	ranges=$img.ranges
+	want=$(cat "$img.digest")
+	nonzero=$(awk '{n += $2} END {printf "%d", n}' "$ranges")
+	echo
+	echo "## image $1: $img, $(mib "$(stat -c %s "$img")") MiB virtual," \
+		"$(mib "$(($(du -k "$img" | cut -f1) << 10))") MiB allocated, $(mib "$nonzero") MiB non-zero," \
+		"digest $want"
+}
 
 "$LAB" --lab "$lab" up >/dev/null
 h2=$("$LAB" --lab "$lab" addr h2)
-on() { local h=$1; shift; "$LAB" --lab "$lab" exec "$h" "$@"; }
+# Inside a host: nsenter into a process that stays in its namespaces, not
+# `ferry-lab exec` (a script: tens of ms, a 1 MiB copy's whole time).
+ns_holder() { # ns_holder HOST: NSPID, a sleep in HOST's namespaces
+	local i
+	"$LAB" --lab "$lab" exec "$1" sleep infinity >/dev/null 2>&1 &
+	NSPID=$!
+	pids+=("$NSPID")
+	for ((i = 0; i < 100; i++)); do
+		[ "$(readlink /proc/$NSPID/ns/net)" = "$(readlink /proc/self/ns/net)" ] || return 0
+		sleep 0.05
+	done
+	echo "mover: could not enter $1's namespaces" >&2
+	exit 1
+}
+ns_holder h1
+h1pid=$NSPID
+ns_holder h2
+h2pid=$NSPID
+NS1=(nsenter -t "$h1pid" -n -m -u --wd=/ --)
+NS2=(nsenter -t "$h2pid" -n -m -u --wd=/ --)
+on() { local h=$1; shift; if [ "$h" = h1 ]; then "${NS1[@]}" "$@"; else "${NS2[@]}" "$@"; fi; }
 openssl_token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; echo; }
 openssl_token >"$work/token"
 chmod 600 "$work/token"
@@ -138,23 +188,29 @@ recv_start() {
 	case $1 in
 	ferry)
 		DST=$dst/disk.img
-		in_cg recv "$LAB" --lab "$lab" exec h2 "$bin/ferry-copy" --serve --once --listen :4790 \
+		in_cg recv "${NS2[@]}" "$bin/ferry-copy" --serve --once --listen :4790 \
 			--root "$dst" --token-file "$work/token" >"$work/recv.log" 2>&1 &
 		wait_port 4790 ;;
+	floor)
+		DST=$dst/disk.img
+		truncate -s "$(stat -c %s "$img")" "$DST"
+		in_cg recv "${NS2[@]}" "$floor" recv 4791 "$DST" "$floor_conns" \
+			>"$work/recv.log" 2>&1 &
+		wait_port 4791 ;;
 	nbdcopy | qemu-img)
 		DST=$dst/disk.img
-		truncate -s 16G "$DST"
-		in_cg recv "$LAB" --lab "$lab" exec h2 nbdkit -f -i "$h2" -p 10809 file "$DST" \
+		truncate -s "$(stat -c %s "$img")" "$DST"
+		in_cg recv "${NS2[@]}" nbdkit -f -i "$h2" -p 10809 file "$DST" \
 			>"$work/recv.log" 2>&1 &
 		wait_port 10809 ;;
 	rsync)
 		DST=$dst/disk.img
-		in_cg recv "$LAB" --lab "$lab" exec h2 rsync --daemon --no-detach --port=8873 \
+		in_cg recv "${NS2[@]}" rsync --daemon --no-detach --port=8873 \
 			--address="$h2" --config="$work/rsyncd.conf" >"$work/recv.log" 2>&1 &
 		wait_port 8873 ;;
 	tar-zstd-nc)
 		DST=$dst/$(basename "$img")
-		in_cg recv "$LAB" --lab "$lab" exec h2 bash -c \
+		in_cg recv "${NS2[@]}" bash -c \
 			"nc -l -p 5000 | zstd -d -q | tar -x -S -C '$dst'" >"$work/recv.log" 2>&1 &
 		wait_port 5000 ;;
 	esac
@@ -163,15 +219,16 @@ recv_start() {
 }
 send() {
 	case $1 in
-	ferry) in_cg send "$LAB" --lab "$lab" exec h1 "$bin/ferry-copy" -j --token-file "$work/token" \
+	ferry) in_cg send "${NS1[@]}" "$bin/ferry-copy" -j --token-file "$work/token" \
 		"$img" ferry://h2/disk.img >"$work/ferry.json" ;;
-	nbdcopy) in_cg send "$LAB" --lab "$lab" exec h1 nbdcopy --destination-is-zero "$img" \
+	floor) in_cg send "${NS1[@]}" "$floor" send h2:4791 "$img" "$ranges" "$floor_conns" ;;
+	nbdcopy) in_cg send "${NS1[@]}" nbdcopy --destination-is-zero "$img" \
 		"nbd://h2:10809" ;;
-	qemu-img) in_cg send "$LAB" --lab "$lab" exec h1 qemu-img convert -n --target-is-zero \
+	qemu-img) in_cg send "${NS1[@]}" qemu-img convert -n --target-is-zero \
 		-f raw -O raw "$img" "nbd://h2:10809" ;;
-	rsync) in_cg send "$LAB" --lab "$lab" exec h1 rsync --sparse "$img" \
+	rsync) in_cg send "${NS1[@]}" rsync --sparse "$img" \
 		"rsync://h2:8873/bench/disk.img" ;;
-	tar-zstd-nc) in_cg send "$LAB" --lab "$lab" exec h1 bash -c \
+	tar-zstd-nc) in_cg send "${NS1[@]}" bash -c \
 		"tar -c -S -C '$(dirname "$img")' -f - '$(basename "$img")' | zstd -1 -T0 -q | nc -N h2 5000" ;;
 	esac
 }
@@ -208,14 +265,23 @@ run() { # run TOOL: one measured copy; sets R_WALL R_CPU R_WIRE R_LOAD, or fails
 		recv_stop "$t"
 		return 1
 	fi
-	recv_stop "$t"
-	in_cg recv "$LAB" --lab "$lab" exec h2 sync -f "$DST"
-	t1=$(date +%s%N)
+	# The clock stops once the destination is on disk: a daemon
+	# receiver's own stop is not the copy's time.
+	case $t in
+	nbdcopy | qemu-img | rsync)
+		in_cg recv "${NS2[@]}" sync -f "$DST"
+		t1=$(date +%s%N)
+		recv_stop "$t" ;;
+	*)
+		recv_stop "$t"
+		in_cg recv "${NS2[@]}" sync -f "$DST"
+		t1=$(date +%s%N) ;;
+	esac
 	w1=$(tx_bytes)
 	got=$("$bin/ferry-copy" --checksum "$DST" | cut -d' ' -f1)
-	R_WALL=$(echo "scale=2; ($t1 - $t0) / 1000000000" | bc)
+	R_WALL=$(echo "scale=4; ($t1 - $t0) / 1000000000" | bc)
 	R_CPU=$(echo "scale=2; ($(cg_ns send) + $(cg_ns recv)) / 1000000000" | bc)
-	R_WIRE=$(((w1 - w0) >> 20))
+	R_WIRE=$(mib $((w1 - w0)))
 	if [ "$got" != "$want" ]; then
 		echo "mover: $t: destination digest $got, want $want"
 		return 1
@@ -242,11 +308,60 @@ link_rate() { # iperf3 h1 -> h2, bits/s
 	on h1 iperf3 -c h2 -p 5201 -t 3 -J | jq '.end.sum_received.bits_per_second | floor'
 }
 
+# round LINK: the 16g image's final-delta row.  Two rounds of 64 pieces
+# of 64 KiB each, scattered; the second is timed (its summary's wall_us),
+# then the floor sends the second round's ranges.
+round_ranges() { # round_ranges SEED: 64 pieces of 64 KiB inside the non-zero extents
+	awk -v seed="$1" 'BEGIN {srand(seed)} {o[NR] = $1; l[NR] = $2}
+		END {for (i = 0; i < 64; i++) {
+			do k = int(rand() * NR) + 1; while (l[k] < 65536)
+			printf "%d 65536\n", o[k] + int(rand() * int(l[k] / 65536)) * 65536 }}' "$ranges" |
+		sort -n -u
+}
+round() {
+	local f fus nus ms
+	round_ranges 1 >"$work/round.a"
+	round_ranges 2 >"$work/round.b"
+	{ cat "$work/round.a"; echo round; cat "$work/round.b"; } >"$work/rounds"
+	F_US=() N_US=()
+	for ((rep = 1; rep <= 5; rep++)); do
+		rm -rf "${dst:?}"/* "$dst"/.ferry
+		quiet
+		recv_start ferry
+		in_cg send "${NS1[@]}" "$bin/ferry-copy" -j --token-file "$work/token" \
+			--rounds "$work/rounds" "$img" ferry://h2/disk.img >"$work/round.json" ||
+			{ echo "mover: round failed"; recv_stop ferry; return 1; }
+		recv_stop ferry
+		fus=$(jq -s '.[1].wall_us' "$work/round.json")
+		rm -rf "${dst:?}"/* "$dst"/.ferry
+		recv_start floor
+		nus=$(in_cg send "${NS1[@]}" "$floor" send h2:4791 "$img" "$work/round.b" "$floor_conns" |
+			jq .wall_us)
+		recv_stop floor
+		F_US+=("$fus") N_US+=("$nus")
+	done
+	f=$(printf '%s\n' "${F_US[@]}" | sort -n | head -1)
+	n=$(printf '%s\n' "${N_US[@]}" | sort -n | head -1)
+	echo
+	echo "round (4 MiB in 64 KiB pieces over an open session), best of 5:" \
+		"ferry ${f} us (runs: ${F_US[*]}), floor ${n} us (runs: ${N_US[*]})"
+	line="${link/none/unshaped} round: ferry $(echo "scale=2; $f / 1000" | bc) ms,"
+	line+=" floor $(echo "scale=2; $n / 1000" | bc) ms: $(echo "scale=2; $f / $n" | bc)x the floor"
+	summary+=("$line")
+}
+
 summary=()
+for image in $images; do
+image_make "$image"
+case $image in
+16g) reps=$reps16 ;;
+2g) reps=3 ;;
+*) reps=7 ;;
+esac
 for link in $links; do
 	"$LAB" --lab "$lab" shape --rate "$link" >/dev/null
 	bps=$(link_rate)
-	ideal=$(echo "scale=2; $nonzero * 8 / $bps" | bc)
+	ideal=$(echo "scale=4; $nonzero * 8 / $bps" | bc)
 	WALL=() CPU=() WIRE=() LOADS=() RUNS=()
 	order=$tools
 	for ((rep = 1; rep <= reps; rep++)); do
@@ -258,8 +373,8 @@ for link in $links; do
 		order=$(echo $order | tr ' ' '\n' | tac | tr '\n' ' ')
 	done
 	echo
-	echo "link: ${link/none/unshaped}, iperf3 $(echo "scale=2; $bps / 1000000000" | bc) Gbit/s;" \
-		"ideal for 3 GiB of non-zero data: ${ideal} s"
+	echo "image $image, link ${link/none/unshaped}, iperf3 $(echo "scale=2; $bps / 1000000000" | bc) Gbit/s;" \
+		"ideal for $(mib "$nonzero") MiB of non-zero data: ${ideal} s"
 	echo
 	echo "| tool        | wall s | cpu s  | wire MiB | runs | load at start |"
 	echo "|-------------|--------|--------|----------|------|---------------|"
@@ -270,19 +385,25 @@ for link in $links; do
 	done
 	best= bestt=
 	for t in $tools; do
-		[ "$t" != ferry ] && [ -n "${WALL[$t]:-}" ] || continue
+		[ "$t" != ferry ] && [ "$t" != floor ] && [ -n "${WALL[$t]:-}" ] || continue
 		if [ -z "$best" ] || [ "$(echo "${WALL[$t]} < $best" | bc)" = 1 ]; then
 			best=${WALL[$t]} bestt=$t
 		fi
 	done
 	if [ -n "${WALL[ferry]:-}" ] && [ -n "$best" ]; then
-		line="${link/none/unshaped}: ferry ${WALL[ferry]} s, best reference $bestt $best s:"
-		line+=" $(echo "scale=2; $best / ${WALL[ferry]}" | bc)x faster;"
-		line+=" ferry / ideal $(echo "scale=2; ${WALL[ferry]} / $ideal" | bc)"
+		line="$image ${link/none/unshaped}: ferry ${WALL[ferry]} s (${WIRE[ferry]} MiB),"
+		line+=" best reference $bestt $best s (${WIRE[$bestt]} MiB):"
+		line+=" $(echo "scale=2; $best / ${WALL[ferry]}" | bc)x faster"
+		[ -z "${WALL[nbdcopy]:-}" ] || [ "$bestt" = nbdcopy ] ||
+			line+=", nbdcopy ${WALL[nbdcopy]} s: $(echo "scale=2; ${WALL[nbdcopy]} / ${WALL[ferry]}" | bc)x"
+		[ -z "${WALL[floor]:-}" ] ||
+			line+="; floor ${WALL[floor]} s: ferry $(echo "scale=2; ${WALL[ferry]} / ${WALL[floor]}" | bc)x the floor"
 		echo
 		echo "$line"
 		summary+=("$line")
 	fi
+	[ "$image" != 16g ] || round
+done
 done
 echo
 echo "summary (load $(cut -d' ' -f1-3 /proc/loadavg)):"
