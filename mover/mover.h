@@ -377,7 +377,7 @@ enum mover_ftype {
 #define MOVER_WELCOME_CREATED 0x0001u /* a new (part) file */
 #define MOVER_WELCOME_RESUMED 0x0002u /* a journal was found */
 #define MOVER_WELCOME_BLOCKDEV 0x0004u
-#define MOVER_WELCOME_JOINED 0x0008u /* the transfer was live: no resync */
+#define MOVER_WELCOME_JOINED 0x0008u /* the transfer was live: resync own units only */
 #define MOVER_WELCOME_ROUND 0x0010u  /* session: round, round_digest are set */
 #define MOVER_ROUND_MAX 0x7fffffffu  /* rounds of a session */
 
@@ -836,6 +836,7 @@ struct mover_xfer {
 	size_t nr_ranges;
 	pthread_mutex_t lock; /* state, queue, conns[].fd, error */
 	uint8_t *state;	      /* enum mover_unit_state per plan unit */
+	int *owner;	      /* per plan unit: the connection that last sent it */
 	size_t *requeue;      /* units to send again */
 	size_t nr_requeue;
 	size_t *order; /* plan units in the order they are handed out */

@@ -142,10 +142,17 @@ static int xfer_connect(struct mover_xfer *x)
 	return net_tcp_connect(&a, x->o->connect_timeout_ms ? x->o->connect_timeout_ms : 10000);
 }
 
-/* Apply a WELCOME bitmap: skip units the receiver has, and (after a
- * reconnect) send again those it lost. */
-static void xfer_apply_bitmap(struct mover_xfer *x, const struct mover_welcome *w, bool first)
+/*
+ * Apply a WELCOME bitmap: skip units the receiver has, and (after a
+ * reconnect) send again those it lost.  A connection that joined a live
+ * transfer resyncs only the units it sent itself before it dropped: those
+ * in flight on other connections are simply not marked yet, while its own
+ * may have been behind the frame the receiver dropped it for.
+ */
+static void xfer_apply_bitmap(struct mover_xfer *x, const struct mover_welcome *w, bool first,
+			      int conn)
 {
+	bool joined = w->flags & MOVER_WELCOME_JOINED;
 	size_t i;
 
 	pthread_mutex_lock(&x->lock);
@@ -153,13 +160,22 @@ static void xfer_apply_bitmap(struct mover_xfer *x, const struct mover_welcome *
 		uint64_t u = x->plan.units[i].index;
 		bool have = w->bitmap && (w->bitmap[u / 8] & (1u << (u % 8)));
 
-		if (first && have) {
-			x->state[i] = UNIT_SKIPPED;
-			x->skipped_bytes += x->plan.units[i].bytes;
-			x->units_skipped++;
-		} else if (!first && !have && x->state[i] >= UNIT_SENT) {
+		if (first) {
+			if (have) {
+				x->state[i] = UNIT_SKIPPED;
+				x->skipped_bytes += x->plan.units[i].bytes;
+				x->units_skipped++;
+			}
+		} else if (joined && (x->state[i] != UNIT_SENT || x->owner[i] != conn)) {
+			continue;
+		} else if (!have && x->state[i] >= UNIT_SENT) {
 			x->state[i] = UNIT_TODO;
 			x->requeue[x->nr_requeue++] = i;
+		} else if (have && joined) {
+			/* Written; its acknowledgement went with the old connection. */
+			x->state[i] = UNIT_ACKED;
+			x->acked_bytes += x->plan.units[i].bytes;
+			x->units_acked++;
 		}
 	}
 	pthread_mutex_unlock(&x->lock);
@@ -291,11 +307,8 @@ int mover_handshake(struct mover_xfer *x, struct mover_sconn *c, bool first)
 			if (ret)
 				goto err;
 		}
-	/* A connection joining the live transfer has nothing to resync: the
-	 * units in flight elsewhere are simply not marked yet.  A new session
-	 * after the first (the receiver restarted) may have lost some. */
-	} else if (first || !(w.flags & MOVER_WELCOME_JOINED)) {
-		xfer_apply_bitmap(x, &w, first);
+	} else {
+		xfer_apply_bitmap(x, &w, first, c->index);
 	}
 	free(p);
 	pthread_mutex_lock(&x->lock);
@@ -359,8 +372,7 @@ int mover_round_send(struct mover_xfer *x, struct mover_sconn *c, int fd, bool f
 		snprintf(c->errmsg, sizeof(c->errmsg), "round %u: %s", x->round, why);
 		goto out;
 	}
-	if (first || !(w.flags & MOVER_WELCOME_JOINED))
-		xfer_apply_bitmap(x, &w, first);
+	xfer_apply_bitmap(x, &w, first, c->index);
 out:
 	free(p);
 	return ret;
@@ -536,10 +548,12 @@ void mover_xfer_plan_free(struct mover_xfer *x)
 	mover_plan_free(&x->plan);
 	free(x->ranges);
 	free(x->state);
+	free(x->owner);
 	free(x->requeue);
 	free(x->order);
 	x->ranges = NULL;
 	x->state = NULL;
+	x->owner = NULL;
 	x->requeue = x->order = NULL;
 	x->nr_ranges = x->nr_requeue = x->next = x->verify_next = 0;
 }
@@ -572,8 +586,9 @@ int mover_xfer_plan(struct mover_xfer *x, const struct ferry_range *ranges, size
 		return -EFBIG;
 	x->state = calloc(x->plan.nr_units + 1, sizeof(*x->state));
 	x->requeue = calloc(x->plan.nr_units + 1, sizeof(*x->requeue));
+	x->owner = calloc(x->plan.nr_units + 1, sizeof(*x->owner));
 	x->order = calloc(x->plan.nr_units + 1, sizeof(*x->order));
-	if (!x->state || !x->requeue || !x->order)
+	if (!x->state || !x->requeue || !x->owner || !x->order)
 		return -ENOMEM;
 	xfer_order(x);
 	return 0;

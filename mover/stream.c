@@ -513,6 +513,7 @@ int mover_unit_send(struct mover_sconn *c, size_t ui)
 	}
 	pthread_mutex_lock(&x->lock);
 	x->state[ui] = UNIT_SENT;
+	x->owner[ui] = c->index;
 	pthread_mutex_unlock(&x->lock);
 	x->units_sent++;
 	return sconn_poll(c, NULL);

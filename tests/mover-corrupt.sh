@@ -1,7 +1,8 @@
 #!/bin/bash
 # mover-corrupt: a chunk damaged after its checksum was computed is caught
 # by the receiver before it is written; the error names the extent.  Once,
-# the sender retries the unit and the copy ends identical; on every chunk,
+# the sender retries the unit (and the units it had sent behind it on that
+# connection) and the copy ends identical; on every chunk,
 # the copy fails and no destination appears under its name.
 # The damage comes from a test-only hook of ferry-copy
 # (--x-fault-corrupt-chunk N / --x-fault-corrupt-every N: flip a byte of the
@@ -16,7 +17,9 @@ src=$MOVER_TMP/src.img
 head -c 24M /dev/urandom >"$src"
 
 log "one damaged chunk: detected, retried, identical"
-send "$src" once.img --x-fault-corrupt-chunk 5 --verify
+# 24 units over 4 connections: the dropped connection's units sent behind
+# the damaged chunk must be sent again, though it joins a live transfer.
+send "$src" once.img --x-fault-corrupt-chunk 5 --verify --unit-size 1M -C 4
 same "$src" "$ROOT/once.img" "copy after a retry"
 assert_eq "$(j retries)" 1 "retries"
 grep -q "extent 0x[0-9a-f]*+[0-9]*[KM]*: checksum mismatch" "$SERVE_LOG" ||
