@@ -485,6 +485,21 @@ failed:
 	return NULL;
 }
 
+/*
+ * Without a unit size: 32 MiB, halved for a small image until it has 16
+ * units (1 MiB at least) -- a 64 MiB image cut in two units kept two of
+ * four connections idle.  From the image's size alone, so that a resume
+ * cuts the same units.
+ */
+static uint64_t xfer_unit_default(uint64_t image_bytes)
+{
+	uint64_t u = MOVER_UNIT_DEFAULT;
+
+	while (u > MOVER_UNIT_MIN && image_bytes < u * 16)
+		u >>= 1;
+	return u;
+}
+
 int mover_xfer_open_source(struct mover_xfer *x, struct mover_stats *st)
 {
 	const struct mover_send_opts *o = x->o;
@@ -511,6 +526,8 @@ int mover_xfer_open_source(struct mover_xfer *x, struct mover_stats *st)
 	} else {
 		return -EINVAL;
 	}
+	if (!o->unit_bytes)
+		x->unit_bytes = xfer_unit_default(x->image_bytes);
 	return 0;
 }
 
