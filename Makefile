@@ -301,10 +301,10 @@ all: $(HEARTBEAT)
 # floor: the least work that moves an image's data (sendfile -> splice),
 # the floor row of `make bench` (tests/bench/mover.sh).
 FLOOR := $(O)/tests/floor
-$(FLOOR): $(OBJ)/tests/helpers/floor.o
+$(FLOOR): $(OBJ)/tests/helpers/floor.o $(NET_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -laio -lpthread
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LDLIBS) $(COMMON_LDLIBS) -laio -lpthread
 all: $(FLOOR)
 
 # --- fuzzing (libFuzzer) -------------------------------------------------

@@ -28,9 +28,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libaio.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,8 +36,10 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common.h"
+#include "net/net.h"
 
 #define FLOOR_BLOCK 4096u
 #define FLOOR_CONNS_MAX 64
@@ -64,33 +63,6 @@ struct floor_conn {
 	uint64_t bytes;
 	int err; /* -errno */
 };
-
-static uint64_t floor_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int floor_full(int fd, void *buf, size_t len, bool wr)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = wr ? write(fd, p, len) : read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EPIPE;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static bool floor_is_zero(const uint8_t *p, size_t len)
 {
@@ -183,10 +155,27 @@ static int floor_aio_reap(struct floor_conn *c, int min)
  */
 static int floor_recv_direct(struct floor_conn *c, uint64_t off, uint64_t len)
 {
+	int err;
+
+	/* One write: no aio context (its teardown waits for an RCU grace
+	 * period, tens of ms: more than a small copy takes). */
+	if (!c->aio && len <= FLOOR_CHUNK) {
+		err = read_full(c->sock, c->bufs[0], len);
+		if (!err && pwrite(c->dfd, c->bufs[0], len, (off_t)off) != (ssize_t)len)
+			err = -errno ?: -EIO;
+		if (!err)
+			c->bytes += len;
+		return err;
+	}
+	if (!c->aio) {
+		err = io_setup(FLOOR_DEPTH, &c->aio);
+		if (err)
+			return err;
+	}
 	while (len) {
 		size_t k = len < FLOOR_CHUNK ? (size_t)len : FLOOR_CHUNK;
 		struct iocb *cb;
-		int err, i, n;
+		int i, n;
 
 		if (!c->nr_free) {
 			err = floor_aio_reap(c, 1);
@@ -195,7 +184,7 @@ static int floor_recv_direct(struct floor_conn *c, uint64_t off, uint64_t len)
 		}
 		i = c->free[--c->nr_free];
 		cb = &c->cbs[i];
-		err = floor_full(c->sock, c->bufs[i], k, false);
+		err = read_full(c->sock, c->bufs[i], k);
 		if (err)
 			return err;
 		io_prep_pwrite(cb, c->dfd, c->bufs[i], k, (long long)off);
@@ -239,7 +228,7 @@ static void *floor_recv_conn(void *arg)
 	uint8_t h[16];
 	int i;
 
-	c->err = pipe2(c->pfd, O_CLOEXEC) < 0 ? -errno : io_setup(FLOOR_DEPTH, &c->aio);
+	c->err = pipe2(c->pfd, O_CLOEXEC) < 0 ? -errno : 0;
 	for (i = 0; i < FLOOR_DEPTH && !c->err; i++) {
 		c->bufs[i] = aligned_alloc(FLOOR_BLOCK, FLOOR_CHUNK);
 		c->free[c->nr_free++] = i;
@@ -247,7 +236,7 @@ static void *floor_recv_conn(void *arg)
 			c->err = -ENOMEM;
 	}
 	while (!c->err) {
-		c->err = floor_full(c->sock, h, sizeof(h), false);
+		c->err = read_full(c->sock, h, sizeof(h));
 		if (c->err)
 			break;
 		memcpy(&off, h, 8);
@@ -277,17 +266,11 @@ static void *floor_recv_conn(void *arg)
 
 static int floor_listen(const char *port)
 {
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
-	int s, one = 1;
+	struct net_addr a = { .port = (uint16_t)atoi(port) };
+	int s = net_tcp_listen(&a, FLOOR_CONNS_MAX);
 
-	a.sin6_port = htons((uint16_t)atoi(port));
-	a.sin6_addr = in6addr_any;
-	s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, FLOOR_CONNS_MAX) < 0) {
-		fprintf(stderr, "floor: listen on port %s: %s\n", port, strerror(errno));
-		return -1;
-	}
+	if (s < 0)
+		fprintf(stderr, "floor: listen on port %s: %s\n", port, strerror(-s));
 	return s;
 }
 
@@ -308,7 +291,7 @@ static int floor_recv(const char *port, const char *dest, int nconns)
 		return 1;
 	}
 	for (i = 0; i < nconns; i++) {
-		c[i].sock = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+		c[i].sock = net_accept(ls, NULL, NULL);
 		c[i].fd = fd;
 		c[i].dfd = dfd;
 		if (c[i].sock < 0 || pthread_create(&t[i], NULL, floor_recv_conn, &c[i])) {
@@ -325,7 +308,7 @@ static int floor_recv(const char *port, const char *dest, int nconns)
 		err = -errno;
 	for (i = 0; i < nconns; i++) {
 		if (!err)
-			floor_full(c[i].sock, &ok, 1, true);
+			write_full(c[i].sock, &ok, 1);
 		close(c[i].sock);
 	}
 	close(fd);
@@ -349,7 +332,7 @@ static void *floor_send_conn(void *arg)
 
 		memcpy(h, &c->ext[i].off, 8);
 		memcpy(h + 8, &len, 8);
-		c->err = floor_full(c->sock, h, sizeof(h), true);
+		c->err = write_full(c->sock, h, sizeof(h));
 		while (!c->err && len) {
 			ssize_t n = sendfile(c->sock, c->fd, &off, len);
 
@@ -362,37 +345,18 @@ static void *floor_send_conn(void *arg)
 	}
 	memset(h, 0, sizeof(h));
 	if (!c->err)
-		c->err = floor_full(c->sock, h, sizeof(h), true);
+		c->err = write_full(c->sock, h, sizeof(h));
 	if (!c->err)
-		c->err = floor_full(c->sock, &ok, 1, false);
+		c->err = read_full(c->sock, &ok, 1);
 	return NULL;
 }
 
 static int floor_connect(const char *hostport)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	char host[256], *colon;
-	int s, one = 1;
+	struct net_addr a;
+	int ret = net_addr_parse(hostport, 0, &a);
 
-	snprintf(host, sizeof(host), "%s", hostport);
-	colon = strrchr(host, ':');
-	if (!colon)
-		return -EINVAL;
-	*colon = '\0';
-	if (getaddrinfo(host, colon + 1, &hints, &ai))
-		return -EHOSTUNREACH;
-	s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, ai->ai_addr, ai->ai_addrlen) < 0) {
-		int e = -errno;
-
-		freeaddrinfo(ai);
-		if (s >= 0)
-			close(s);
-		return e;
-	}
-	freeaddrinfo(ai);
-	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return s;
+	return ret ? ret : net_tcp_connect(&a, 10000);
 }
 
 /* send HOST:PORT FILE RANGES CONNS */
@@ -422,7 +386,7 @@ static int floor_send(const char *to, const char *path, const char *ranges, int 
 		k->ext = e;
 	}
 	fclose(rf);
-	t0 = floor_now_us();
+	t0 = now_ns();
 	for (i = 0; i < (size_t)nconns; i++) {
 		c[i].fd = fd;
 		c[i].sock = floor_connect(to);
@@ -446,7 +410,7 @@ static int floor_send(const char *to, const char *path, const char *ranges, int 
 		return 1;
 	}
 	printf("{\"extents\":%zu,\"bytes\":%" PRIu64 ",\"wall_us\":%" PRIu64 "}\n", nr, bytes,
-	       floor_now_us() - t0);
+	       (now_ns() - t0) / 1000);
 	close(fd);
 	return 0;
 }
