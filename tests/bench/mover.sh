@@ -265,10 +265,11 @@ run() { # run TOOL: one measured copy; sets R_WALL R_CPU R_WIRE R_LOAD, or fails
 		recv_stop "$t"
 		return 1
 	fi
-	# The clock stops once the destination is on disk: a daemon
-	# receiver's own stop is not the copy's time.
+	# The clock stops once the destination is on disk: a receiver's own
+	# stop is not the copy's time (a daemon's, or the exit of a process
+	# whose sender returned only once it had synced: ferry, floor).
 	case $t in
-	nbdcopy | qemu-img | rsync)
+	ferry | floor | nbdcopy | qemu-img | rsync)
 		in_cg recv "${NS2[@]}" sync -f "$DST"
 		t1=$(date +%s%N)
 		recv_stop "$t" ;;
