@@ -45,31 +45,38 @@
 
 int mover_codec_init(struct mover_codec *c, enum mover_compress mode, int level)
 {
-	void *zeros;
-
 	memset(c, 0, sizeof(*c));
 	c->mode = mode;
 	c->level = level ? level : mode == MOVER_COMPRESS_AUTO ? MOVER_ZSTD_AUTO_LEVEL : 1;
 	c->cur_level = c->level;
-	if (mode == MOVER_COMPRESS_NONE)
+	return 0;
+}
+
+/*
+ * The compressor, made when a chunk is first sampled or compressed: a
+ * transfer that never compresses (a fast link, a small copy) does not pay
+ * its tables (milliseconds, a 1 MiB copy's fixed cost).  zstd sizes them
+ * here, in a call of its own, not in the first measured one.
+ */
+static int codec_ready(struct mover_codec *c)
+{
+	void *zeros;
+
+	if (c->cctx)
 		return 0;
+	if (c->mode == MOVER_COMPRESS_NONE)
+		return -EINVAL;
 	c->cctx = ZSTD_createCCtx();
-	if (!c->cctx)
-		return -ENOMEM;
 	c->out_cap = ZSTD_compressBound(MOVER_IO_BYTES);
 	c->out = malloc(c->out_cap);
-	if (!c->out) {
-		ZSTD_freeCCtx(c->cctx);
-		c->cctx = NULL;
-		return -ENOMEM;
-	}
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, c->level)) ||
+	if (!c->cctx || !c->out ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, c->level)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_contentSizeFlag, 1)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0))) {
 		mover_codec_fini(c);
-		return -EINVAL;
+		return -ENOMEM;
 	}
-	/* Let zstd size its tables now, not in the first measured call. */
+	c->cur_level = c->level;
 	zeros = calloc(1, MOVER_IO_BYTES);
 	if (zeros) {
 		ZSTD_compress2(c->cctx, c->out, c->out_cap, zeros, MOVER_IO_BYTES);
@@ -90,7 +97,7 @@ double mover_codec_sample(struct mover_codec *c, const uint8_t *p, size_t len)
 {
 	size_t in = 0, out = 0, i, step, n;
 
-	if (!c->cctx || !len)
+	if (!len || codec_ready(c))
 		return 1.0;
 	n = len <= SAMPLE_SLICES * SAMPLE_SLICE_BYTES ? 1 : SAMPLE_SLICES;
 	step = n == 1 ? 0 : (len - SAMPLE_SLICE_BYTES) / (n - 1);
@@ -158,7 +165,7 @@ int mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len)
 	case MOVER_COMPRESS_NONE:
 		return 0;
 	case MOVER_COMPRESS_ZSTD:
-		return 1;
+		return codec_ready(c) ? 0 : 1;
 	case MOVER_COMPRESS_AUTO:
 		break;
 	}
@@ -177,6 +184,7 @@ int mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len)
 	probe = ++c->chunks % every == 0;
 	if (probe)
 		k = k == 1 ? 2 : 1;
+	/* Sampling makes the compressor: the chunk is timed after it. */
 	if (!k || mover_codec_sample(c, p, len) > SAMPLE_INCOMPRESSIBLE)
 		return 0;
 	return k;
