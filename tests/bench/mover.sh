@@ -118,7 +118,7 @@ image_make() {
 	[ -s "$img.ranges" ] || "$floor" ranges "$img" >"$img.ranges"
 	ranges=$img.ranges
 	want=$(cat "$img.digest")
-	nonzero=$(awk '{n += $2} END {printf "%d", n}' "$ranges")
+	nonzero=$(awk '{n += $2} END {printf "%.0f", n}' "$ranges")
 	echo
 	echo "## image $1: $img, $(mib "$(stat -c %s "$img")") MiB virtual," \
 		"$(mib "$(($(du -k "$img" | cut -f1) << 10))") MiB allocated, $(mib "$nonzero") MiB non-zero," \
