@@ -18,11 +18,9 @@ L guest h1 g1 --disk-size 256M --memory 128 --write-rate 1M
 show() { L exec h1 ferry -j show "$1"; }
 field() { show "$1" | jq -r "$2"; }
 
-# nothing_on_h2: no domain, no instance dir, no transfer journal.
+# nothing_on_h2: no domain, no instance dir, no transfer journal (vm_gone).
 nothing_on_h2() {
-	L virsh h2 dominfo g1 >/dev/null 2>&1 && fail "g1 defined on h2 ($1)"
-	L exec h2 test ! -e /var/lib/libvirt/images/g1 || fail "g1's dir left on h2 ($1)"
-	[ -z "$(L exec h2 ls /var/lib/ferry/xfer 2>/dev/null)" ] || fail "transfer journal left on h2 ($1)"
+	vm_gone h2 g1 "$1"
 	L exec h1 test ! -e /var/lib/libvirt/images/g1_resize || fail "g1_resize left on h1 ($1)"
 }
 

@@ -53,8 +53,7 @@ guest_diag() {
 check_clean() {
 	local o
 	o=$(other "$here")
-	L virsh "$o" dominfo g1 >/dev/null 2>&1 && fail "g1 still defined on $o"
-	L exec "$o" test ! -e /var/lib/libvirt/images/g1 || fail "g1 dir left on $o"
+	vm_gone "$o" g1
 	for h in h1 h2; do
 		L exec "$h" test ! -e /var/lib/libvirt/images/g1_resize || fail "g1_resize left on $h"
 		[ -z "$(L exec "$h" ls /var/lib/ferry/xfer 2>/dev/null)" ] || fail "transfer journal left on $h"

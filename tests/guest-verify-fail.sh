@@ -32,6 +32,13 @@ block_put() { L exec h1 dd if="$1" of=$disk bs=4096 seek="$2" count=1 conv=notru
 tmp=$(mktemp -d)
 cleanup_push rm -rf "$tmp"
 rec_seq() { od -An -t u8 -j 8 -N 8 "$1" | tr -d ' '; } # a record's sequence number
+# verify_fails HOST VM: the verdict into $v; `ferry-lab verify` must exit 1.
+verify_fails() {
+	local rc=0
+	v=$(L verify "$1" "$2") || rc=$?
+	log "$v"
+	assert_eq "$rc" 1 "verify exit code"
+}
 
 log "(a) damage one block"
 bad=$((ds + 37))
@@ -40,10 +47,7 @@ block_get $bad "$tmp/blk"
 printf 'ferry was here, damaging this block' | dd of="$tmp/blk" bs=1 seek=2000 conv=notrunc status=none
 block_put "$tmp/blk" $bad
 L guest-start h1 vm1
-rc=0
-v=$(L verify h1 vm1) || rc=$?
-log "$v"
-assert_eq "$rc" 1 "verify exit code"
+verify_fails h1 vm1
 assert_contains "$v" "VERIFY FAIL block=$bad " "verdict"
 assert_eq "$(kv_get "$v" got)" badcsum "what the block held"
 assert_eq "$(kv_get "$v" bad)" 1 "bad blocks"
@@ -63,10 +67,7 @@ newseq=$(rec_seq "$tmp/new")
 [ "$newseq" -gt "$oldseq" ] || fail "block $old was not rewritten ($oldseq -> $newseq)"
 block_put "$tmp/old" $old
 L guest-start h1 vm1
-rc=0
-v=$(L verify h1 vm1) || rc=$?
-log "$v"
-assert_eq "$rc" 1 "verify exit code"
+verify_fails h1 vm1
 assert_contains "$v" "VERIFY FAIL block=$old expected=seq:$newseq got=seq:$oldseq " "verdict"
 L guest-stop h1 vm1
 
@@ -77,10 +78,7 @@ sleep 1
 L guest-stop h1 vm1
 L exec h1 dd if="$tmp/meta" of=$disk bs=4096 count="$ds" conv=notrunc status=none
 L guest-start h1 vm1
-rc=0
-v=$(L verify h1 vm1) || rc=$?
-log "$v"
-assert_eq "$rc" 1 "verify exit code"
+verify_fails h1 vm1
 assert_contains "$v" "VERIFY FAIL " "verdict"
 assert_contains "$v" " at=boot " "found by"
 # A rolled-back table is newer data than it expects: still a failure at boot.
@@ -102,10 +100,7 @@ assert_contains "$(L agent h1 vm2 PAUSE)" "OK paused" "pause"
 L virsh h1 destroy vm2 >/dev/null
 L virsh h1 restore $save >/dev/null # RAM from before those writes, the disk after
 L exec h1 rm -f $save
-rc=0
-v=$(L verify h1 vm2) || rc=$?
-log "$v"
-assert_eq "$rc" 1 "verify exit code"
+verify_fails h1 vm2
 assert_contains "$v" "VERIFY RAMLOST block=" "verdict"
 [ "$(kv_get "$v" lost)" -gt 0 ] || fail "no lost block counted: $v"
 [ "$(kv_get "$v" got | cut -d: -f2)" -gt "$(kv_get "$v" expected | cut -d: -f2)" ] ||

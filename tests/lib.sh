@@ -80,6 +80,29 @@ wait_for() {
 	done
 	return 1
 }
+
+# vm_left HOST VM: what of VM is left on HOST (domain, instance dir, transfer
+# journals), one line each, or nothing.  Needs the test's L().
+vm_left() {
+	! L virsh "$1" dominfo "$2" >/dev/null 2>&1 || echo "$2 still defined on $1"
+	L exec "$1" test ! -e "/var/lib/libvirt/images/$2" ||
+		echo "$2's instance dir left on $1: $(L exec "$1" ls -A "/var/lib/libvirt/images/$2" | paste -sd' ')"
+	[ -z "$(L exec "$1" ls /var/lib/ferry/xfer 2>/dev/null)" ] || echo "transfer journal left on $1"
+}
+vm_gone_now() { [ -z "$(vm_left "$1" "$2")" ]; }
+
+# vm_gone HOST VM [WHY]: nothing of VM left on HOST, within 30 s (a
+# destination whose abort call timed out tears down on its own, after the
+# source has come to rest: the flows say "it will clean up when it asks");
+# how long that took is logged.  Fails with what is left and HOST's log.
+vm_gone() {
+	local t0=$SECONDS
+	if ! wait_for 30 vm_gone_now "$1" "$2"; then
+		L ferryd "$1" log 2>&1 | tail -n 20 | sed 's/^/    /' >&2
+		fail "${3:+$3: }$(vm_left "$1" "$2" | paste -sd';')"
+	fi
+	[ $((SECONDS - t0)) = 0 ] || log "$2 gone from $1 after $((SECONDS - t0)) s"
+}
 # A unique, short lab name for this test.
 test_lab_name() { echo "t$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-6)$$" | cut -c1-12; }
 # lab_up NAME [UP OPTIONS...]: `ferry-lab --lab NAME up ...`, with `down`

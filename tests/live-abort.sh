@@ -27,7 +27,7 @@ aborted() { # aborted ID WHEN: cancelled, vm1 on h1, nothing on h2
 	assert_eq "$st" cancelled "$2: outcome ($(live_show "$1" h1 .error))"
 	assert_eq "$(live_runs_on vm1)" h1 "$2: where vm1 runs"
 	assert_eq "$(L virsh h1 domstate vm1 | head -1)" running "$2: running on h1"
-	live_clean h2 vm1
+	vm_gone h2 vm1
 	L exec h2 ferry -j migrations vm1 | jq -e --arg id "$1" \
 		'[.[] | select(.id == $id) | .status] | all(. == "cancelled" or . == "failed")' \
 		>/dev/null || fail "$2: $1 still active on h2"
@@ -64,5 +64,5 @@ log "refused: $ERR"
 assert_eq "$(live_wait "$id" h1)" completed "after a refused abort"
 assert_eq "$(live_runs_on vm1)" h2 "where vm1 runs"
 live_verify h2 vm1
-live_clean h1 vm1
+vm_gone h1 vm1
 log "ok"

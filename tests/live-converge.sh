@@ -27,7 +27,7 @@ assert_contains "$err" "cannot converge" "the error"
 [ -n "$(live_show "$id" h1 .live.reason)" ] || fail "no controller reason in the record"
 assert_eq "$(live_runs_on vm1)" h1 "after the abort"
 assert_eq "$(L virsh h1 domstate vm1 | head -1)" running "vm1 on h1"
-live_clean h2 vm1
+vm_gone h2 vm1
 live_verify h1 vm1
 
 log "--- ferry force-complete: the source pauses, the rest moves, h2 runs it"
@@ -46,7 +46,7 @@ assert_eq "$(L virsh h2 domstate vm1 | head -1)" running "vm1 resumed on h2"
 s=$(L exec h1 ferry -j show "$id")
 log "downtime: $(jq -c '.metrics | {downtime_ms, qemu_downtime_ms, seal_ms, resume_ms, ram_iterations}' <<<"$s")"
 jq -e '.live.force_complete == true' <<<"$s" >/dev/null || fail "force_complete not recorded"
-live_clean h1 vm1
+vm_gone h1 vm1
 live_verify h2 vm1
 
 log "--- live_timeout_action = force-complete: the controller finishes it alone"
@@ -61,6 +61,6 @@ log "controller: $reason"
 [ -n "$reason" ] || fail "no controller reason recorded"
 assert_eq "$(live_runs_on vm1)" h1 "after the forced completion"
 assert_eq "$(L virsh h1 domstate vm1 | head -1)" running "vm1 resumed on h1"
-live_clean h2 vm1
+vm_gone h2 vm1
 live_verify h1 vm1
 log "ok"

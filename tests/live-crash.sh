@@ -37,7 +37,7 @@ crash() {
 	esac
 	assert_eq "$(L virsh "$on" domstate vm1 | head -1)" running "$role:$point: vm1's state"
 	live_verify "$on" vm1
-	live_clean "$(other "$on")" vm1
+	vm_gone "$(other "$on")" vm1
 	here=$on
 }
 

@@ -19,7 +19,7 @@ migrated() {
 	assert_eq "$(live_wait "$id" "$2")" completed "$1: $2 -> $3 ($(live_show "$id" "$2" .error))"
 	assert_eq "$(L virsh "$3" domstate "$1" | head -1)" running "$1 on $3"
 	live_verify "$3" "$1"
-	live_clean "$2" "$1"
+	vm_gone "$2" "$1"
 }
 
 log "--- qcow2 on a backing file"

@@ -24,8 +24,8 @@ st=$(live_wait "$id" h1 300)
 on=$(live_runs_on vm1)
 log "$id: $st, vm1 on $on ($(live_show "$id" h1 .error))"
 case $st in
-completed) assert_eq "$on" h2 "completed, so vm1 runs on h2"; live_clean h1 vm1 ;;
-*) assert_eq "$on" h1 "$st, so vm1 runs on h1"; live_clean h2 vm1 ;;
+completed) assert_eq "$on" h2 "completed, so vm1 runs on h2"; vm_gone h1 vm1 ;;
+*) assert_eq "$on" h1 "$st, so vm1 runs on h1"; vm_gone h2 vm1 ;;
 esac
 assert_eq "$(L virsh "$on" domstate vm1 | head -1)" running "vm1's state on $on"
 live_verify "$on" vm1
@@ -36,5 +36,5 @@ other=h2; [ "$on" = h2 ] && other=h1
 id=$(L exec "$on" ferry -j live-migrate vm1 --to "$other" | jq -r .id)
 assert_eq "$(live_wait "$id" "$on")" completed "after libvirtd's restart ($(live_show "$id" "$on" .error))"
 live_verify "$other" vm1
-live_clean "$on" vm1
+vm_gone "$on" vm1
 log "ok"

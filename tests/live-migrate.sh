@@ -41,7 +41,7 @@ assert_eq "$(L exec h2 ferry -j show "$id" | jq -r .step)" completed "destinatio
 after=$(kv_get "$(L agent h2 vm1 STATUS)" seq)
 [ "$after" -gt "$before" ] || fail "seq did not advance across the move ($before -> $after)"
 live_verify h2 vm1
-live_clean h1 vm1
+vm_gone h1 vm1
 # -j migrations carries Nova's fields
 jm=$(L exec h1 ferry -j migrations vm1 | jq '.[0]')
 assert_eq "$(jq -r .type <<<"$jm")" live-migration "migrations type"
@@ -54,7 +54,7 @@ assert_eq "$(L virsh h1 domstate vm1 | head -1)" paused "a paused VM stays pause
 assert_contains "$out" "vm_state               paused" "Nova's vm_state"
 L virsh h1 resume vm1 >/dev/null
 live_verify h1 vm1
-live_clean h2 vm1
+vm_gone h2 vm1
 
 log "--- a guest kernel that crashed after a migration (stand-in: the agent's CRASH)"
 # What QEMU 7.2's TCG memory bug does now and then (docs/guest.md): the
@@ -70,5 +70,5 @@ L virsh h1 destroy vm1 >/dev/null
 expect_fail L exec h1 ferry live-migrate vm1 --to h2
 assert_contains "$ERR" "InstanceInvalidState" "refusal of a stopped VM"
 L exec h1 test -e /var/lib/libvirt/images/vm1/disk || fail "source disk gone after a refusal"
-live_clean h2 vm1
+vm_gone h2 vm1
 log "ok"

@@ -69,7 +69,7 @@ refused "a probe path" "$(check '.probe = "../../etc/passwd"')" "bad probe name"
 
 log "--- nothing moved"
 assert_eq "$(L virsh h1 domstate vm1 | head -1)" running "vm1 untouched"
-live_clean h2 vm1
+vm_gone h2 vm1
 L exec h1 ferry -j migrations vm1 | jq -e 'all(.[]; .status == "failed")' >/dev/null ||
 	fail "refused live migrations are on record as failed"
 live_verify h1 vm1

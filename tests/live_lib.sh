@@ -87,17 +87,3 @@ live_diag() {
 	done
 }
 
-# live_left HOST VM: what of VM is left on HOST (domain, files, transfers), or nothing.
-live_left() {
-	! L virsh "$1" dominfo "$2" >/dev/null 2>&1 || echo "$2 still defined on $1"
-	L exec "$1" test ! -e "/var/lib/libvirt/images/$2" || echo "$2's instance dir left on $1"
-	[ -z "$(L exec "$1" ls /var/lib/ferry/xfer 2>/dev/null)" ] || echo "transfer journal left on $1"
-}
-live_is_clean() { [ -z "$(live_left "$1" "$2")" ]; }
-
-# live_clean HOST VM: nothing of VM left on HOST, within 30 s: a destination
-# whose abort call timed out (destroying a QEMU takes seconds here) tears
-# down on its own, after the source has come to rest.
-live_clean() {
-	wait_for 30 live_is_clean "$1" "$2" || fail "$(live_left "$1" "$2" | paste -sd';')"
-}
