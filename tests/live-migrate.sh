@@ -64,6 +64,7 @@ wait_for 30 live_guest_oopsed h1 vm1 || fail "no oops on vm1's console after CRA
 out=$(live_verify h1 vm1) || { echo "$out"; fail "live_verify of a crashed guest"; }
 echo "$out"
 assert_contains "$out" "the boot scan found every block sound" "a crashed guest's verdict"
+assert_contains "$(echo "$out" | tail -1)" "VERIFY PASS" "the verdict after a clean boot cycle"
 
 log "--- a stopped guest is refused"
 L virsh h1 destroy vm1 >/dev/null

@@ -42,7 +42,8 @@ live_runs_on() {
 # - the guest's kernel crashed (an oops on its console, no answer): the
 #   guest is booted again on HOST and its boot scan checks the disk (every
 #   block a valid record of its own, none older than at the last clean
-#   stop): UNCLEAN or PASS, never FAIL.
+#   stop): UNCLEAN, never FAIL; then a clean stop and boot, after which
+#   the verdict (and every later one) must be PASS.
 live_verify() {
 	local out=
 	live_guest_oopsed "$1" "$2" || out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
@@ -59,7 +60,10 @@ live_verify() {
 		out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
 		if [[ $out == "VERIFY UNCLEAN"* ]]; then
 			log "$1: $out (the boot scan found every block sound)"
-			return 0
+			# A clean stop and boot: later verdicts are strict again.
+			L guest-stop "$1" "$2"
+			L guest-start "$1" "$2"
+			out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
 		fi
 	fi
 	if [[ $out != "VERIFY PASS"* ]]; then
