@@ -306,6 +306,15 @@ $(FLOOR): $(OBJ)/tests/helpers/floor.o $(NET_LIB) $(COMMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LDLIBS) $(COMMON_LDLIBS) -laio -lpthread
 all: $(FLOOR)
+# pinger: ICMP or UDP echo at up to 1 kHz from another namespace, send and
+# reply stamped on CLOCK_MONOTONIC per sequence number: what a guest's
+# peers see of a migration (tests/lab-guest-nic.sh).
+PINGER := $(O)/tests/pinger
+$(PINGER): $(OBJ)/tests/helpers/pinger.o
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_JSON)
+all: $(PINGER)
 
 # --- fuzzing (libFuzzer) -------------------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
