@@ -246,7 +246,7 @@ all: $(BIN)/ferry
 GUEST_AGENT := $(O)/guest/ferry-agent
 GUEST_CLIENT := $(O)/guest/ferry-agent-client
 $(GUEST_AGENT): $(call obj,tools/guest/agent.c tools/guest/beat.c tools/guest/chan.c tools/guest/disk.c \
-			     tools/guest/mem.c)
+			     tools/guest/echo.c tools/guest/mem.c)
 	@mkdir -p $(dir $@)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) -static $(LDFLAGS) -o $@ $^

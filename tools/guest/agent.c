@@ -562,6 +562,9 @@ int main(int argc, char **argv)
 	c = agent_beat_start(a.beat_ms);
 	if (c)
 		agent_log("heartbeat: cannot fork: %s", strerror(-c));
+	c = a.host_mode ? 0 : agent_echo_start();
+	if (c)
+		agent_log("udp echo on port %u: %s", AGENT_ECHO_PORT, strerror(-c));
 	if (a.mem_rate_bps || a.mem_span_bytes) {
 		uint64_t rate = a.mem_rate_bps, span = a.mem_span_bytes;
 

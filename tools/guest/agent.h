@@ -208,6 +208,10 @@ enum agent_stop {
 	/* > 0: the signal number */
 };
 
+/* echo.c: a child answering UDP echo on AGENT_ECHO_PORT, if a NIC has an address */
+#define AGENT_ECHO_PORT 7
+int agent_echo_start(void);
+
 /* beat.c: a child writing "SEQ\n" to org.ferry.heartbeat.0 every period_ms */
 int agent_beat_start(uint32_t period_ms);
 
