@@ -110,6 +110,15 @@ $(METRICS_LIB): $(OBJ)/bpf/metrics.o
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# vif: tc programs on VM taps (counters, blackout at cut-over), pinned map.
+BPF_PROGS += vif
+VIF_LIB := $(O)/lib/libvif.a
+$(OBJ)/bpf/vif.o: $(O)/bpf/vif.skel.h
+$(VIF_LIB): $(OBJ)/bpf/vif.o
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 # dirty: the dirty-block tracker (libtracker.a) and its test drivers
 # (build/tests/dirty-*).  -mcpu=v3 for the fetching atomics of the bitmap.
 BPF_PROGS += dirty
@@ -198,7 +207,7 @@ $(O)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c mover/wire.c mover/hash_avx2.c
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_ZSTD) $(LIBS_XXHASH)
 
 # --- net/ ----------------------------------------------------------------
-NET_SRCS := net/sock.c
+NET_SRCS := net/sock.c net/link.c
 NET_LIB := $(O)/lib/libnet.a
 $(NET_LIB): $(call obj,$(NET_SRCS))
 	@mkdir -p $(dir $@)

@@ -65,4 +65,56 @@ int net_msg_recv(int fd, uint32_t max, char **buf, uint32_t *len);
  */
 int net_msg_recv_by(int fd, uint32_t max, uint64_t deadline_ms, char **buf, uint32_t *len);
 
+/* link.c: links, bridges and their FDB over rtnetlink (libnl-route-3). */
+enum net_ev_type {
+	NET_EV_LINK,	  /* a link appeared or changed (or: the resync's dump) */
+	NET_EV_LINK_DEL,
+	NET_EV_QDISC,
+	NET_EV_QDISC_DEL, /* e.g. libvirt's `tc qdisc del dev X ingress` */
+	NET_EV_FDB,	  /* a bridge FDB entry was learned, moved or added */
+	NET_EV_FDB_DEL,
+	NET_EV_RESYNC,	  /* events were lost: state may be stale */
+};
+
+struct net_event {
+	enum net_ev_type type;
+	int ifindex;
+	int master;		/* link: its bridge; fdb: the bridge */
+	bool up;
+	unsigned int mtu;
+	uint32_t parent;	/* qdisc: its parent handle */
+	char name[16];
+	uint8_t mac[6];
+};
+
+typedef void (*net_watch_cb)(const struct net_event *ev, void *arg);
+struct net_watch;
+
+/* Subscribed to link, neighbour and tc events; NULL + errno. */
+struct net_watch *net_watch_new(net_watch_cb cb, void *arg);
+void net_watch_free(struct net_watch *nw);
+/* Poll this fd for input, then call net_watch_recv. */
+int net_watch_fd(const struct net_watch *nw);
+/* Deliver what is queued to the callback; after ENOBUFS, a resync. */
+int net_watch_recv(struct net_watch *nw);
+/* Every link to the callback, as NET_EV_LINK. */
+int net_watch_links(struct net_watch *nw);
+
+struct net_bridge {
+	int ifindex;
+	bool is_bridge;
+	bool up;
+	bool stp;
+	unsigned int mtu;
+	uint64_t forward_delay_cs;	/* centiseconds, as sysfs says */
+};
+
+/* What bridge NAME is like; -ENODEV when there is no such link. */
+int net_bridge_info(const char *name, struct net_bridge *out);
+int net_link_mtu(const char *name, unsigned int *mtu);
+/* The port of BRIDGE (ifindex) whose FDB holds MAC; *port = 0 when none. */
+int net_fdb_port(int bridge, const uint8_t mac[6], int *port);
+/* MAC learned on PORT (of its bridge): a reachable entry, never a local one. */
+int net_fdb_set(int port, const uint8_t mac[6]);
+
 #endif /* FERRY_NET_H */

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vif.c - loads vif.bpf.o and puts its tc programs on VM taps.
+ *
+ * The map is pinned (PIN_DIR/vifs) so that a restarted ferryd keeps the
+ * counters and `bpftool map dump` reads them.  The filters carry a fixed
+ * handle and priority (vif.h) on the tap's clsact hooks: attaching again
+ * replaces ours and nobody else's, and a detach removes only ours, never
+ * the qdisc, which libvirt or an operator may use too.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/types.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "common.h"
+#include "vif.h"
+#include "vif.skel.h"
+
+struct vif_watch {
+	struct vif_bpf *skel;
+	int map_fd;
+	__u32 prog_id[2]; /* ingress, egress */
+};
+
+static const enum bpf_tc_attach_point vif_points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+
+static __u32 vif_prog_id(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+static int vif_netns_ino(__u32 *ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st))
+		return -errno;
+	*ino = st.st_ino;
+	return 0;
+}
+
+struct vif_watch *vif_watch_open(const char *pin_dir, bool drop_announces)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	struct vif_watch *vw;
+	char pin[PATH_MAX];
+	int ret;
+
+	ret = mkdir_p(pin_dir, 0700);
+	if (ret) {
+		log_err("vif: %s: %s (is bpffs mounted on /sys/fs/bpf?)", pin_dir, strerror(-ret));
+		errno = -ret;
+		return NULL;
+	}
+	vw = calloc(1, sizeof(*vw));
+	if (!vw)
+		return NULL;
+	vw->skel = vif_bpf__open_opts(&opts);
+	if (!vw->skel) {
+		ret = -errno;
+		log_err("vif: open BPF object: %s", strerror(errno));
+		goto err;
+	}
+	ret = vif_netns_ino((__u32 *)&vw->skel->rodata->netns_ino);
+	if (ret) {
+		log_err("vif: /proc/self/ns/net: %s", strerror(-ret));
+		goto err;
+	}
+	ret = vif_bpf__load(vw->skel);
+	if (ret == -EINVAL) {
+		/* A map pinned by another version of ferryd: replace it. */
+		snprintf(pin, sizeof(pin), "%s/vifs", pin_dir);
+		vif_bpf__destroy(vw->skel);
+		vw->skel = NULL;
+		if (unlink(pin) == 0) {
+			log_warn("vif: %s had another layout; replaced", pin);
+			vw->skel = vif_bpf__open_opts(&opts);
+			if (!vw->skel) {
+				ret = -errno;
+				goto err;
+			}
+			vif_netns_ino((__u32 *)&vw->skel->rodata->netns_ino);
+			ret = vif_bpf__load(vw->skel);
+		}
+	}
+	if (ret) {
+		log_err("vif: load (pin %s/vifs): %s", pin_dir, strerror(-ret));
+		goto err;
+	}
+	ret = vif_bpf__attach(vw->skel);
+	if (ret) {
+		log_err("vif: attach tp_btf/kfree_skb: %s", strerror(-ret));
+		goto err;
+	}
+	vw->skel->bss->drop_announces = drop_announces;
+	if (drop_announces)
+		log_warn("vif: test_drop_announce is set: announces are dropped on watched taps");
+	vw->map_fd = bpf_map__fd(vw->skel->maps.vifs);
+	vw->prog_id[0] = vif_prog_id(bpf_program__fd(vw->skel->progs.vif_ingress));
+	vw->prog_id[1] = vif_prog_id(bpf_program__fd(vw->skel->progs.vif_egress));
+	return vw;
+err:
+	vif_bpf__destroy(vw->skel);
+	free(vw);
+	errno = -ret;
+	return NULL;
+}
+
+void vif_watch_close(struct vif_watch *vw)
+{
+	if (!vw)
+		return;
+	/* The filters hold their programs; a restarted ferryd replaces them. */
+	vif_bpf__destroy(vw->skel);
+	free(vw);
+}
+
+static int vif_filters_put(struct vif_watch *vw, int ifindex)
+{
+	int fds[2] = { bpf_program__fd(vw->skel->progs.vif_ingress),
+		       bpf_program__fd(vw->skel->progs.vif_egress) };
+	int ret;
+
+	for (int i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = vif_points[i]);
+		LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
+			    .priority = FERRY_VIF_TC_PRIO, .prog_fd = fds[i],
+			    .flags = BPF_TC_F_REPLACE);
+
+		/* Both points are the one clsact qdisc: the second finds it. */
+		ret = bpf_tc_hook_create(&hook);
+		if (ret && ret != -EEXIST)
+			return ret;
+		ret = bpf_tc_attach(&hook, &o);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vif_tap_attach(struct vif_watch *vw, int ifindex, const char *ifname, const uint8_t mac[6],
+		   const char *vm)
+{
+	struct ferry_vif_key key = { .ifindex = ifindex };
+	struct ferry_vif v = {};
+	int ret;
+
+	snprintf(v.vm, sizeof(v.vm), "%s", vm);
+	snprintf(v.ifname, sizeof(v.ifname), "%s", ifname);
+	memcpy(v.mac, mac, 6);
+	v.t_attached_ns = vif_now_ns();
+	/* ifindexes are reused: a new tap starts from zero. */
+	if (bpf_map_update_elem(vw->map_fd, &key, &v, BPF_ANY) < 0)
+		return -errno;
+	ret = vif_filters_put(vw, ifindex);
+	if (ret)
+		bpf_map_delete_elem(vw->map_fd, &key);
+	return ret;
+}
+
+int vif_tap_reattach(struct vif_watch *vw, int ifindex)
+{
+	return vif_filters_put(vw, ifindex);
+}
+
+int vif_tap_detach(struct vif_watch *vw, int ifindex)
+{
+	int ret = 0, r;
+
+	(void)vw;
+	for (int i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = vif_points[i]);
+		LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
+			    .priority = FERRY_VIF_TC_PRIO);
+
+		r = bpf_tc_detach(&hook, &o);
+		if (r && r != -ENOENT && r != -ENODEV && r != -EINVAL && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+bool vif_tap_attached(struct vif_watch *vw, int ifindex)
+{
+	for (int i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = vif_points[i]);
+		LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
+			    .priority = FERRY_VIF_TC_PRIO);
+
+		if (bpf_tc_query(&hook, &o) || o.prog_id != vw->prog_id[i])
+			return false;
+	}
+	return true;
+}
+
+int vif_tap_read(struct vif_watch *vw, int ifindex, struct ferry_vif *out)
+{
+	struct ferry_vif_key key = { .ifindex = ifindex };
+
+	if (bpf_map_lookup_elem(vw->map_fd, &key, out) < 0)
+		return -errno;
+	return 0;
+}
+
+int vif_tap_forget(struct vif_watch *vw, int ifindex)
+{
+	struct ferry_vif_key key = { .ifindex = ifindex };
+
+	if (bpf_map_delete_elem(vw->map_fd, &key) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+void vif_watch_announce_drop(struct vif_watch *vw, bool on)
+{
+	__atomic_store_n(&vw->skel->bss->drop_announces, on, __ATOMIC_SEQ_CST);
+}
+
+bool vif_watch_announce_dropping(struct vif_watch *vw)
+{
+	return __atomic_load_n(&vw->skel->bss->drop_announces, __ATOMIC_SEQ_CST);
+}
+
+uint64_t vif_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_TAI, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
