@@ -39,7 +39,7 @@ pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 LIBS_JSON = $(call pc_libs,json-c)
 LIBS_BPF = $(call pc_libs,libbpf)
-LIBS_VIRT = $(call pc_libs,libvirt)
+LIBS_VIRT = $(call pc_libs,libvirt libvirt-qemu)
 LIBS_ZSTD = $(call pc_libs,libzstd)
 LIBS_XXHASH = $(call pc_libs,libxxhash)
 LIBS_CRYPTO = $(call pc_libs,libcrypto)
@@ -228,11 +228,11 @@ $(call obj,$(DAEMON_SRCS) daemon/ferryd.c): ALL_CFLAGS += $(DAEMON_CFLAGS)
 DAEMON_LDLIBS = $(LIBS_VIRT) $(call pc_libs,libxml-2.0) $(LIBS_CRYPTO)
 $(OBJ)/daemon/copy/track.o: $(BPF_SKELS)
 
-# ferryd embeds the mover's receiver and sender, the dirty tracker and the
-# metrics map.
-FERRYD_LIBS = $(DAEMON_LIB) $(O)/lib/libmover.a $(O)/lib/libtracker.a $(METRICS_LIB) $(NET_LIB) \
-	$(COMMON_LIB)
-FERRYD_LDLIBS = $(DAEMON_LDLIBS) $(LIBS_BPF) $(LIBS_ZSTD) $(LIBS_XXHASH) $(LIBS_AIO) \
+# ferryd embeds the mover's receiver and sender, the dirty tracker, the
+# metrics map and the VIF programs.
+FERRYD_LIBS = $(DAEMON_LIB) $(O)/lib/libmover.a $(O)/lib/libtracker.a $(METRICS_LIB) $(VIF_LIB) \
+	$(NET_LIB) $(COMMON_LIB)
+FERRYD_LDLIBS = $(DAEMON_LDLIBS) $(LIBS_BPF) $(LIBS_NL) $(LIBS_ZSTD) $(LIBS_XXHASH) $(LIBS_AIO) \
 	$(LIBS_JSON)
 $(BIN)/ferryd: $(call obj,daemon/ferryd.c) \
 		$(FERRYD_LIBS)
@@ -274,8 +274,8 @@ all: guest-bins
 # component library.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
-UNIT_LIBS = $(DAEMON_LIB) $(METRICS_LIB) $(TRACKER_LIB) $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
-UNIT_LDLIBS = $(DAEMON_LDLIBS) $(TRACKER_LDLIBS) $(MOVER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_CMOCKA)
+UNIT_LIBS = $(DAEMON_LIB) $(METRICS_LIB) $(VIF_LIB) $(TRACKER_LIB) $(MOVER_LIB) $(NET_LIB) $(COMMON_LIB)
+UNIT_LDLIBS = $(DAEMON_LDLIBS) $(TRACKER_LDLIBS) $(LIBS_NL) $(MOVER_LDLIBS) $(COMMON_LDLIBS) $(LIBS_CMOCKA)
 
 $(O)/tests/unit/%: $(OBJ)/tests/unit/%.o $(UNIT_LIBS)
 	@mkdir -p $(dir $@)

@@ -42,6 +42,8 @@ void conf_defaults(struct ferryd_conf *c)
 	c->live_max_downtime_ms = 500;
 	c->live_stall_s = 30;
 	c->live_completion_timeout_s = 800;
+	c->net_watch = true;
+	c->net_announce_wait_ms = 1000;
 }
 
 static int conf_bool(const char *v, bool *out)
@@ -178,6 +180,12 @@ static int conf_set(struct ferryd_conf *c, const char *k, const char *v)
 		return parse_int(v, 1, 86400, &c->live_stall_s);
 	if (!strcmp(k, "live_completion_timeout_s"))
 		return parse_int(v, 1, 86400, &c->live_completion_timeout_s);
+	if (!strcmp(k, "net_watch"))
+		return conf_bool(v, &c->net_watch);
+	if (!strcmp(k, "net_announce_wait_ms"))
+		return parse_int(v, 10, 60000, &c->net_announce_wait_ms);
+	if (!strcmp(k, "test_drop_announce"))
+		return conf_bool(v, &c->test_drop_announce);
 	return -ENOENT;
 }
 
@@ -324,5 +332,10 @@ void conf_dump(const struct ferryd_conf *c)
 	out_s64("live_stall_s", "live_stall_s = %" PRId64 "\n", c->live_stall_s);
 	out_s64("live_completion_timeout_s", "live_completion_timeout_s = %" PRId64 "\n",
 		c->live_completion_timeout_s);
+	out_bool("net_watch", "net_watch = %s\n", c->net_watch);
+	out_s64("net_announce_wait_ms", "net_announce_wait_ms = %" PRId64 "\n",
+		c->net_announce_wait_ms);
+	if (c->test_drop_announce)
+		out_bool("test_drop_announce", "test_drop_announce = %s\n", c->test_drop_announce);
 	out_object_close();
 }

@@ -79,6 +79,10 @@ struct ferryd_conf {
 	bool live_timeout_force;        /* on a stall or timeout: force, not abort */
 	int live_stall_s;               /* no progress this long: a stall */
 	int live_completion_timeout_s;  /* per GiB of RAM and disk, as Nova's */
+	/* The VM's network at cut-over (host/vif.c, flows/live_net.c) */
+	bool net_watch;                 /* tc programs on every VM tap */
+	int net_announce_wait_ms;       /* no RARP/GARP by then: announce-self */
+	bool test_drop_announce;        /* test-only: drop announces on taps */
 };
 
 void conf_defaults(struct ferryd_conf *c);

@@ -398,6 +398,9 @@ int main(int argc, char **argv)
 		log_warn("metrics map unavailable; `ferry show` still reports them");
 	if (track_init())
 		log_warn("dirty tracking unavailable: disks will be copied with the VM off");
+	if (ferryd->conf.net_watch &&
+	    vifmon_init(ferryd->conf.pin_dir, ferryd->conf.test_drop_announce))
+		log_warn("VIF monitor unavailable: no blackout, announce or FDB checks at cut-over");
 	/*
 	 * After a crash the previous instance's last threads may still be
 	 * exiting and holding its sockets: give the ports a few seconds.
@@ -458,6 +461,7 @@ out:
 		close(peer_fd);
 	xfer_server_stop();
 	peer_pool_fini();
+	vifmon_fini();
 	track_fini();
 	metrics_fini();
 	/* Operation threads may still hold the libvirt connection: exit, don't free. */

@@ -414,6 +414,56 @@ static struct json_object *op_status(const struct rpc_ctx *ctx, struct json_obje
 	return rep;
 }
 
+/* The VIF monitor's taps, of one VM or all, with their counters. */
+static struct json_object *op_vifs(const struct rpc_ctx *ctx, struct json_object *req)
+{
+	const char *vm = rpc_str(req, "vm");
+	struct vifmon_stat *st;
+	struct json_object *rep, *a;
+	char mac[24];
+	int i, n;
+
+	(void)ctx;
+	if (!vifmon_enabled())
+		return rpc_error(ENOTSUP, "%s: the VIF monitor is off (net_watch, or BPF failed: "
+					  "see ferryd's log)",
+				 ferryd->conf.host);
+	st = calloc(256, sizeof(*st));
+	if (!st)
+		return rpc_error(ENOMEM, "out of memory");
+	n = vifmon_vm_read(vm, st, 256);
+	rep = rpc_ok();
+	a = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+		const struct vifmon_stat *s = &st[i];
+
+		json_object_object_add(o, "vm", json_object_new_string(s->vm));
+		json_object_object_add(o, "tap", json_object_new_string(s->ifname));
+		json_object_object_add(o, "ifindex", json_object_new_int(s->ifindex));
+		json_object_object_add(o, "mac", json_object_new_string(vif_mac_str(s->mac, mac,
+										       sizeof(mac))));
+		json_object_object_add(o, "bridge", json_object_new_string(s->bridge));
+		json_object_object_add(o, "state",
+				       json_object_new_string(s->gone ? "gone" :
+							      s->attached ? "watched" :
+							      s->expected ? "expected" :
+									    "unwatched"));
+		json_object_object_add(o, "reattaches", json_object_new_uint64(s->reattaches));
+		json_object_object_add(o, "attach_lag_ns", json_object_new_uint64(s->attach_lag_ns));
+#define VIF_JSON(name, comment) \
+	json_object_object_add(o, #name, json_object_new_uint64(s->have ? s->v.name : 0));
+		FERRY_VIF_COUNTERS(VIF_JSON)
+#undef VIF_JSON
+		json_object_array_add(a, o);
+	}
+	free(st);
+	json_object_object_add(rep, "host", json_object_new_string(ferryd->conf.host));
+	json_object_object_add(rep, "now_ns", json_object_new_uint64(vif_now_ns()));
+	json_object_object_add(rep, "vifs", a);
+	return rep;
+}
+
 const struct rpc_cmd ops_cmds[] = {
 	{ "confirm", RPC_FROM_ANY, op_confirm },
 	{ "revert", RPC_FROM_ANY, op_revert },
@@ -427,5 +477,6 @@ const struct rpc_cmd ops_cmds[] = {
 	{ "find_migration", RPC_FROM_ANY, op_find_migration },
 	{ "vm_owner", RPC_FROM_PEER, op_vm_owner },
 	{ "status", RPC_FROM_PEER, op_status },
+	{ "vifs", RPC_FROM_ANY, op_vifs },
 };
 const int ops_ncmds = ARRAY_SIZE(ops_cmds);

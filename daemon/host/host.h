@@ -5,6 +5,9 @@
 #ifndef FERRY_DAEMON_HOST_H
 #define FERRY_DAEMON_HOST_H
 
+#include <linux/types.h>
+
+#include "bpf/vif.h"
 #include "daemon/engine/engine.h"
 
 /* virt.c: the only code that talks to libvirt. */
@@ -85,6 +88,8 @@ int virt_domain_job(struct virt *v, const char *name, bool completed, struct vir
 int virt_domain_abort_job(struct virt *v, const char *name);
 int virt_domain_suspend(struct virt *v, const char *name);
 int virt_domain_resume(struct virt *v, const char *name);
+/* QMP announce-self through the monitor passthrough (taints the domain). */
+int virt_domain_announce(struct virt *v, const char *name);
 int virt_domain_postcopy(struct virt *v, const char *name);
 int virt_domain_set_max_downtime(struct virt *v, const char *name, uint64_t ms);
 
@@ -120,5 +125,50 @@ char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_di
  * @virttype; NULL + ENOENT when it names no CPU.
  */
 char *domxml_cpu(const char *xml, char *virttype, size_t len);
+/* A VM's bridged NICs: <interface type='bridge'> with a MAC and a bridge. */
+struct domxml_nic {
+	uint8_t mac[6];                 /* the guest's */
+	char bridge[16];
+	char tap[16];                   /* <target dev>, "" if not running */
+};
+/* Up to MAX of them; their number, or -EINVAL for unreadable XML. */
+int domxml_nics(const char *xml, struct domxml_nic *nics, int max);
+int vif_mac_parse(const char *s, uint8_t mac[6]);
+
+/* vif.c: the VIF monitor (ferry's tc programs on every VM tap). */
+#define VIFMON_VM_NICS 8
+
+struct vifmon_stat {
+	char vm[FERRY_NAME_MAX];
+	uint8_t mac[6];                 /* the guest's */
+	char bridge[16];
+	char ifname[16];
+	int ifindex;
+	bool expected;                  /* not seen yet, or its VM not known yet */
+	bool attached;
+	bool gone;                      /* the tap was deleted: counters frozen */
+	bool have;                      /* v holds the tap's counters */
+	uint32_t reattaches;            /* filters put back after removal */
+	uint64_t seq;                   /* larger: newer */
+	uint64_t attach_lag_ns;         /* link event -> programs on */
+	struct ferry_vif v;
+};
+
+/* The programs, the map (PIN_DIR/vifs) and the netlink thread. */
+int vifmon_init(const char *pin_dir, bool drop_announces);
+void vifmon_fini(void);
+bool vifmon_enabled(void);
+/* A migration to here: watch VM's taps the moment they appear. */
+int vifmon_vm_expect(const char *vm, const struct domxml_nic *nics, int n);
+/* Watch VM's current taps now; the number of NICs, or -errno. */
+int vifmon_vm_watch(const char *vm);
+/* VM's entries (current and gone taps, expectations), every VM's for
+ * NULL; their number. */
+int vifmon_vm_read(const char *vm, struct vifmon_stat *out, int max);
+/* Drop VM's gone taps and expectations. */
+void vifmon_vm_forget(const char *vm);
+void vifmon_announce_drop(bool on);
+bool vifmon_announce_dropping(void);
+const char *vif_mac_str(const uint8_t mac[6], char *buf, size_t len);
 
 #endif /* FERRY_DAEMON_HOST_H */
