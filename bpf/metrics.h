@@ -52,7 +52,15 @@ struct ferry_mig_key {
 	X(__u64, seal_bytes, "live: residual disk bytes")                      \
 	X(__u64, resume_ms, "live: resume of the destination")                 \
 	X(__u64, max_downtime_set_ms, "live: QEMU's limit as last set")        \
-	X(__u64, throttle_pct, "live: auto-converge CPU throttle")
+	X(__u64, throttle_pct, "live: auto-converge CPU throttle")             \
+	X(__u64, net_vifs, "live: NICs watched at cut-over")                   \
+	X(__u64, net_vifs_seen, "live: of which the guest sent a frame from")  \
+	X(__u64, net_blackout_us, "live: worst NIC's blackout")                \
+	X(__u64, net_announce_lag_us, "live: worst NIC's announce lag")        \
+	X(__u64, net_stranded_packets, "live: delivered to the paused source") \
+	X(__u64, net_drops, "live: dropped on the VM's taps")                  \
+	X(__u64, net_announce_self, "live: NICs ferry announced itself")       \
+	X(__u64, net_fdb_fixed, "live: FDB entries ferry moved")
 
 struct ferry_mig_metrics {
 	char vm[64];

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <linux/types.h>
 
+#include "bpf/vif.h"
 #include "common.h"
 #include "net/net.h"
 
@@ -53,6 +55,8 @@ static void usage(FILE *f)
 		"  migrations [VM]       migrations known to the cluster\n"
 		"  show MIGRATION|VM     one migration, its states and metrics\n"
 		"  hosts                 the cluster's hosts\n"
+		"  vifs [VM] [--watch[=MS]] [--count N]\n"
+		"                        VM NICs' tap counters (eBPF), once or every MS\n"
 		"  list                  VMs on this host (or --host)\n\n"
 		"Options:\n"
 		"  -j, --json            JSON output (errors too)\n"
@@ -176,6 +180,39 @@ static const char *fmt_eta(uint64_t left, uint64_t rate, char *buf, size_t len)
 	return buf;
 }
 
+/* Each NIC at the cut-over, as the taps' programs saw it. */
+static void print_vifs(struct json_object *l)
+{
+	struct json_object *arr = l ? json_object_object_get(l, "vifs") : NULL;
+	size_t i, n = arr ? json_object_array_length(arr) : 0;
+
+	for (i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		bool seen = json_object_get_boolean(json_object_object_get(v, "guest_seen"));
+		char what[64];
+
+		snprintf(what, sizeof(what), "NIC %s", js(v, "mac") ?: "?");
+		if (seen)
+			printf("  %-22s blackout %.3f ms, announce lag %.3f ms", what,
+			       (double)ju(v, "blackout_us") / 1000,
+			       (double)ju(v, "announce_lag_us") / 1000);
+		else
+			printf("  %-22s blackout unknown (no guest frame on the destination)", what);
+		printf(" (%s -> %s on %s)\n", js(v, "src_tap") ?: "?", js(v, "dst_tap") ?: "?",
+		       js(v, "bridge") ?: "?");
+		printf("  %-22s %" PRIu64 " RARP, %" PRIu64 " GARP%s; %" PRIu64 " stranded, %" PRIu64
+		       " dropped%s\n",
+		       "", ju(v, "rarps"), ju(v, "garps"),
+		       json_object_get_boolean(json_object_object_get(v, "announce_self")) ?
+			       " after ferry's announce-self (none came)" :
+			       "",
+		       ju(v, "stranded_packets"), ju(v, "drops"),
+		       json_object_get_boolean(json_object_object_get(v, "fdb_fixed")) ?
+			       "; FDB entry moved by ferry" :
+			       "");
+	}
+}
+
 /* A live migration's own figures: RAM, the controller, downtime by part. */
 static void print_live(struct json_object *m, struct json_object *mm)
 {
@@ -208,6 +245,7 @@ static void print_live(struct json_object *m, struct json_object *mm)
 	       "), residual %" PRIu64 ", resume %" PRIu64 "\n",
 	       "downtime", ju(mm, "downtime_ms"), off && sw > off ? sw - off : 0,
 	       ju(mm, "qemu_downtime_ms"), ju(mm, "seal_ms"), ju(mm, "resume_ms"));
+	print_vifs(l);
 }
 
 static void print_migration(struct json_object *m)
@@ -729,6 +767,108 @@ static int cmd_force_complete(int argc, char **argv)
 	return cmd_act(argc, argv, "force_complete", "completed");
 }
 
+/* One sample of the VIF monitor's taps; every counter under -j. */
+static int vifs_print(const char *vm)
+{
+	struct json_object *req = req_new("vifs"), *rep, *arr;
+	char b1[32], b2[32];
+	size_t i, n;
+
+	if (vm)
+		json_object_object_add(req, "vm", json_object_new_string(vm));
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	json_object_object_get_ex(rep, "vifs", &arr);
+	n = arr ? json_object_array_length(arr) : 0;
+	out_object_open(NULL);
+	out_str("host", "host %s", js(rep, "host"));
+	out_u64("now_ns", "  CLOCK_TAI %" PRIu64 " ns\n", ju(rep, "now_ns"));
+	out_array_open("vifs");
+	out_plain("%-12s %-9s %-17s %-9s %-9s %9s %9s %9s %9s %5s %5s %5s %9s\n", "VM", "TAP",
+		  "MAC", "BRIDGE", "STATE", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES", "RARP",
+		  "GARP", "DROPS", "TX GAP");
+	for (i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+
+		out_object_open(NULL);
+		out_str("vm", "%-12s ", js(v, "vm"));
+		out_str("tap", "%-9s ", js(v, "tap"));
+		out_str("mac", "%-17s ", js(v, "mac"));
+		out_str("bridge", "%-9s ", js(v, "bridge"));
+		out_str("state", "%-9s ", js(v, "state"));
+		out_u64("ifindex", NULL, ju(v, "ifindex"));
+		out_u64("reattaches", NULL, ju(v, "reattaches"));
+		out_u64("attach_lag_ns", NULL, ju(v, "attach_lag_ns"));
+#define VIF_OUT(name, comment) out_u64(#name, NULL, ju(v, #name));
+		FERRY_VIF_COUNTERS(VIF_OUT)
+#undef VIF_OUT
+		out_plain("%9" PRIu64 " %9s %9" PRIu64 " %9s %5" PRIu64 " %5" PRIu64 " %5" PRIu64
+			  " %7.1fms\n",
+			  ju(v, "tx_packets"), fmt_bytes(ju(v, "tx_bytes"), b1, sizeof(b1)),
+			  ju(v, "rx_packets"), fmt_bytes(ju(v, "rx_bytes"), b2, sizeof(b2)),
+			  ju(v, "rarp_count"), ju(v, "garp_count"), ju(v, "drops"),
+			  (double)ju(v, "tx_gap_max_ns") / 1e6);
+		out_object_close();
+	}
+	out_array_close();
+	out_object_close();
+	out_flush();
+	json_object_put(rep);
+	return 0;
+}
+
+static int cmd_vifs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "watch", optional_argument, NULL, 'w' },
+		{ "count", required_argument, NULL, 'c' },
+		{},
+	};
+	long interval_ms = 0, count = 0, i;
+	char *end;
+	int c, ret;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "w::c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			interval_ms = optarg ? strtol(optarg, &end, 10) : 1000;
+			if (interval_ms < 10 || interval_ms > 3600000 || (optarg && *end)) {
+				out_error("vifs: --watch takes an interval of 10 to 3600000 ms");
+				return 2;
+			}
+			break;
+		case 'c':
+			count = strtol(optarg, &end, 10);
+			if (count < 1 || *end) {
+				out_error("vifs: --count takes a positive number");
+				return 2;
+			}
+			break;
+		default:
+			out_error("vifs: usage: vifs [VM] [--watch[=MS]] [--count N]");
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		out_error("vifs: at most one VM name");
+		return 2;
+	}
+	if (!interval_ms)
+		return vifs_print(argc > optind ? argv[optind] : NULL);
+	/* Watching: one sample per interval; under -j, one JSON document per line. */
+	for (i = 0; !count || i < count; i++) {
+		if (i)
+			usleep((useconds_t)interval_ms * 1000);
+		ret = vifs_print(argc > optind ? argv[optind] : NULL);
+		if (ret)
+			return ret;
+		fflush(stdout);
+	}
+	return 0;
+}
+
 static int cmd_hosts_(int argc, char **argv)
 {
 	return cmd_hosts();
@@ -749,7 +889,7 @@ static const struct {
 	{ "abort", cmd_abort },		  { "show", cmd_show },
 	{ "live-migrate", cmd_live },	  { "force-complete", cmd_force_complete },
 	{ "migrations", cmd_migrations }, { "hosts", cmd_hosts_, true },
-	{ "list", cmd_list_, true },
+	{ "list", cmd_list_, true },	  { "vifs", cmd_vifs },
 };
 
 int main(int argc, char **argv)

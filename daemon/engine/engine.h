@@ -77,6 +77,25 @@ struct mig_metrics {
 };
 
 /* A live migration's parameters (flows/live.c). */
+/* A VM's NIC at a live migration's cut-over (flows/live_net.c). */
+#define MIG_MAX_VIFS 8
+struct mig_vif {
+	char mac[18];                   /* the guest's */
+	char bridge[16];
+	char src_tap[16], dst_tap[16];
+	bool guest_seen;                /* a guest frame on the destination */
+	bool announce_seen;             /* a RARP or GARP there before announce-self */
+	bool announce_self;             /* ferry sent QMP announce-self */
+	bool fdb_fixed;                 /* ferry moved the MAC to the new port */
+	uint64_t blackout_us;           /* dest's first guest frame - source's last */
+	uint64_t announce_lag_us;       /* dest's first announce - source's last frame */
+	uint64_t stranded_packets;      /* delivered to the source after its last frame */
+	uint64_t drops;                 /* on either tap, while watched */
+	uint64_t rarps, garps;          /* on the destination */
+	uint64_t attach_lag_us;         /* dest: link event -> programs on */
+	uint32_t reattaches;            /* dest: filters put back after removal */
+};
+
 struct mig_live {
 	bool block;                     /* ferry copies the disks (else shared) */
 	bool disk_over_commit;          /* count allocated, not virtual, bytes */
@@ -84,6 +103,9 @@ struct mig_live {
 	uint32_t max_downtime_ms;       /* the budget */
 	uint64_t bandwidth_bps;         /* RAM and disks, 0: unlimited */
 	char reason[256];               /* the controller's last verdict */
+	struct mig_vif vifs[MIG_MAX_VIFS];
+	int nvifs;
+	uint64_t t_resume_tai_ns;       /* dest, runtime only: when it resumed */
 };
 
 struct flow;

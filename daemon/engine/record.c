@@ -149,6 +149,29 @@ static struct json_object *flavor_to_json(const struct flavor *f)
 	return o;
 }
 
+static struct json_object *vif_to_json(const struct mig_vif *v)
+{
+	struct json_object *o = json_object_new_object();
+
+	J_STR(o, "mac", v->mac);
+	J_STR(o, "bridge", v->bridge);
+	J_STR(o, "src_tap", v->src_tap);
+	J_STR(o, "dst_tap", v->dst_tap);
+	J_BOOL(o, "guest_seen", v->guest_seen);
+	J_BOOL(o, "announce_seen", v->announce_seen);
+	J_BOOL(o, "announce_self", v->announce_self);
+	J_BOOL(o, "fdb_fixed", v->fdb_fixed);
+	J_U64(o, "blackout_us", v->blackout_us);
+	J_U64(o, "announce_lag_us", v->announce_lag_us);
+	J_U64(o, "stranded_packets", v->stranded_packets);
+	J_U64(o, "drops", v->drops);
+	J_U64(o, "rarps", v->rarps);
+	J_U64(o, "garps", v->garps);
+	J_U64(o, "attach_lag_us", v->attach_lag_us);
+	J_U64(o, "reattaches", v->reattaches);
+	return o;
+}
+
 static struct json_object *live_to_json(const struct mig_live *l)
 {
 	struct json_object *o = json_object_new_object();
@@ -159,6 +182,13 @@ static struct json_object *live_to_json(const struct mig_live *l)
 	J_U64(o, "max_downtime_ms", l->max_downtime_ms);
 	J_U64(o, "bandwidth_bps", l->bandwidth_bps);
 	J_STR(o, "reason", l->reason);
+	if (l->nvifs) {
+		struct json_object *a = json_object_new_array();
+
+		for (int i = 0; i < l->nvifs; i++)
+			json_object_array_add(a, vif_to_json(&l->vifs[i]));
+		json_object_object_add(o, "vifs", a);
+	}
 	return o;
 }
 
@@ -338,6 +368,30 @@ static void flavor_from_json(struct jr *r, const char *k, struct flavor *f)
 		r->bad = sub.bad;
 }
 
+static void vif_from_json(struct json_object *o, struct mig_vif *v, struct jr *parent)
+{
+	struct jr r = { .o = o };
+
+	jr_str(&r, "mac", v->mac, sizeof(v->mac), false);
+	jr_str(&r, "bridge", v->bridge, sizeof(v->bridge), false);
+	jr_str(&r, "src_tap", v->src_tap, sizeof(v->src_tap), false);
+	jr_str(&r, "dst_tap", v->dst_tap, sizeof(v->dst_tap), false);
+	v->guest_seen = jr_bool(&r, "guest_seen");
+	v->announce_seen = jr_bool(&r, "announce_seen");
+	v->announce_self = jr_bool(&r, "announce_self");
+	v->fdb_fixed = jr_bool(&r, "fdb_fixed");
+	v->blackout_us = jr_u64(&r, "blackout_us");
+	v->announce_lag_us = jr_u64(&r, "announce_lag_us");
+	v->stranded_packets = jr_u64(&r, "stranded_packets");
+	v->drops = jr_u64(&r, "drops");
+	v->rarps = jr_u64(&r, "rarps");
+	v->garps = jr_u64(&r, "garps");
+	v->attach_lag_us = jr_u64(&r, "attach_lag_us");
+	v->reattaches = (uint32_t)MIN(jr_u64(&r, "reattaches"), UINT32_MAX);
+	if (r.bad && !parent->bad)
+		parent->bad = r.bad;
+}
+
 static void live_from_json(struct jr *r, struct mig_live *l)
 {
 	struct json_object *v = jr_get(r, "live", json_type_object, false);
@@ -351,6 +405,14 @@ static void live_from_json(struct jr *r, struct mig_live *l)
 	l->max_downtime_ms = (uint32_t)MIN(jr_u64(&sub, "max_downtime_ms"), UINT32_MAX);
 	l->bandwidth_bps = jr_u64(&sub, "bandwidth_bps");
 	jr_str(&sub, "reason", l->reason, sizeof(l->reason), false);
+	v = jr_get(&sub, "vifs", json_type_array, false);
+	l->nvifs = 0;
+	for (size_t i = 0; v && i < json_object_array_length(v) && l->nvifs < MIG_MAX_VIFS; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+
+		if (json_object_is_type(e, json_type_object))
+			vif_from_json(e, &l->vifs[l->nvifs++], &sub);
+	}
 	if (sub.bad && !r->bad)
 		r->bad = sub.bad;
 }

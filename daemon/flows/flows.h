@@ -146,6 +146,8 @@ struct live_priv {
 	bool suspended;                 /* we paused the source (force-complete) */
 	struct live_call *call;         /* libvirt's call, returning after the switchover */
 	pthread_t call_thr;
+	int nnics;                      /* bridged NICs, from the precheck */
+	bool net_ok;                    /* the destination watches them (or gave up) */
 };
 
 struct live_priv *live_priv(struct migration *m);
@@ -165,5 +167,15 @@ struct json_object *live_dest_ready(const struct rpc_ctx *ctx, struct json_objec
 struct json_object *live_dest_resume(const struct rpc_ctx *ctx, struct json_object *req);
 struct json_object *live_dest_state(const struct rpc_ctx *ctx, struct json_object *req);
 void live_dest_participant(struct migration *m);
+
+/* live_net.c: the VM's network at the precheck and the cut-over. */
+int live_net_check_req(struct migration *m, struct json_object *req);
+int live_net_check_dest(const struct migration *m, struct json_object *req, char *err,
+			size_t errlen);
+bool live_net_watched(const char *vm, int *nics);
+/* The controller: true while the switchover must wait for the destination. */
+bool live_net_hold(struct migration *m, uint64_t since_ms);
+struct json_object *live_dest_net(const struct rpc_ctx *ctx, struct json_object *req);
+void live_net_cutover(struct migration *m);
 
 #endif /* FERRY_DAEMON_FLOWS_H */

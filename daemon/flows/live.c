@@ -117,6 +117,8 @@ static int live_local_disk(const struct migration *m)
 static struct json_object *live_check_req(struct migration *m, const char *probe)
 {
 	struct json_object *req = rpc_req("live.check", m);
+	struct live_priv *p = m->priv;
+	int ret;
 	char virttype[16] = "", *xml, *cpu = NULL;
 	struct virt_host h;
 
@@ -128,6 +130,9 @@ static struct json_object *live_check_req(struct migration *m, const char *probe
 	json_object_object_add(req, "migration", mig_to_json(m, true));
 	mig_unlock(m);
 	json_object_object_add(req, "probe", json_object_new_string(probe));
+	ret = live_net_check_req(m, req);
+	if (p)
+		p->nnics = MAX(ret, 0);
 	if (!virt_host_info(ferryd->virt, &h)) {
 		json_object_object_add(req, "hv_type", json_object_new_string(h.type));
 		json_object_object_add(req, "hv_version", json_object_new_uint64(h.hv_version));
@@ -215,6 +220,9 @@ static int live_run_precheck(struct migration *m, char *err, size_t errlen)
 	ret = live_storage_decide(m, (enum live_block_choice)p->block_choice,
 				  rpc_bool(rep, "shared"), err, errlen);
 	json_object_put(rep);
+	/* The source's taps carry the programs already, unless ferryd came later. */
+	if (!ret && p->nnics && vifmon_enabled() && vifmon_vm_watch(m->vm) < 0)
+		log_warn("migration %s: vm %s: not every VIF is watched here", m->id, m->vm);
 	return ret;
 }
 
@@ -402,6 +410,7 @@ static int live_run_cleanup(struct migration *m, char *err, size_t errlen)
 
 	if (p)
 		cold_tracking_stop(p->cold.st, m->ndisks);
+	live_net_cutover(m);
 	live_ram_join(m, true);
 	/* libvirt undefined it (UNDEFINE_SOURCE); a leftover definition goes. */
 	if (!virt_domain_state(ferryd->virt, m->vm, &pw) && pw == VIRT_SHUTOFF)
@@ -568,6 +577,7 @@ static const struct rpc_cmd live_cmds[] = {
 	{ "live.ready", RPC_FROM_PEER, live_dest_ready },
 	{ "live.resume", RPC_FROM_PEER, live_dest_resume },
 	{ "live.state", RPC_FROM_PEER, live_dest_state },
+	{ "live.net", RPC_FROM_PEER, live_dest_net },
 };
 
 static const enum mig_type live_types[] = { MIG_TYPE_LIVE };

@@ -94,6 +94,8 @@ struct json_object *live_dest_check(const struct rpc_ctx *ctx, struct json_objec
 	}
 	if (!ret)
 		ret = live_check_host(req, m, err, sizeof(err));
+	if (!ret)
+		ret = live_net_check_dest(m, req, err, sizeof(err));
 	snprintf(path, sizeof(path), "%s/%s", ferryd->conf.instances_dir, probe);
 	shared = access(path, F_OK) == 0;
 	if (!ret) {
@@ -162,6 +164,9 @@ static struct json_object *__live_resume(struct migration *m, bool resume)
 				return rpc_error(-ret, "%s: cannot resume vm %s", ferryd->conf.host,
 						 m->vm);
 		}
+		mig_lock(m);
+		m->live.t_resume_tai_ns = vif_now_ns();
+		mig_unlock(m);
 		/* libvirt's own account of the migration (read once: it then drops it). */
 		if (!virt_domain_job(ferryd->virt, m->vm, true, &j)) {
 			mig_lock(m);
@@ -221,6 +226,9 @@ struct json_object *live_dest_state(const struct rpc_ctx *ctx, struct json_objec
 	json_object_object_add(rep, "power",
 			       json_object_new_string(ret ? "absent" : virt_power_name(p)));
 	json_object_object_add(rep, "arrived", json_object_new_boolean(!ret && arrived));
+	json_object_object_add(rep, "vif_monitor", json_object_new_boolean(vifmon_enabled()));
+	json_object_object_add(rep, "vifs_watched", json_object_new_boolean(live_net_watched(m->vm,
+											     NULL)));
 	return rep;
 }
 

@@ -134,6 +134,7 @@ struct live_ctl {
 	bool forced;
 	bool abort_sent;
 	bool aborting;                  /* the controller's own abort */
+	bool net_hold;                  /* the destination does not watch every VIF yet */
 	char reason[256];
 };
 
@@ -247,6 +248,11 @@ static void live_ctl_downtime(struct migration *m, struct live_ctl *c, const str
 		c->ramp_iter = j->memory_iteration;
 	}
 	limit = MIN(c->ramp_ms, ceiling);
+	if (c->net_hold) {
+		/* The destination does not watch every VIF yet: no switchover now. */
+		limit = LIVE_QEMU_FLOOR_MS;
+		c->ramp_ms = LIVE_QEMU_FLOOR_MS;
+	}
 	if (c->qemu_limit_ms && limit * 10 > c->qemu_limit_ms * 9 && limit * 10 < c->qemu_limit_ms * 11)
 		return;
 	if (!virt_domain_set_max_downtime(ferryd->virt, m->vm, limit)) {
@@ -292,6 +298,7 @@ static void live_ctl_tick(struct migration *m, struct live_ctl *c, const struct 
 		return;
 	live_ctl_metrics(m, &j);
 	c->ram_flowing |= j.memory_processed > 0;
+	c->net_hold = live_net_hold(m, now - c->t0);
 	if (!c->timeout_ms)
 		c->timeout_ms = MAX((j.memory_total + m->m.disk_total_bytes) / GIB, (uint64_t)1) *
 				(uint64_t)ferryd->conf.live_completion_timeout_s * 1000;
@@ -299,7 +306,7 @@ static void live_ctl_tick(struct migration *m, struct live_ctl *c, const struct 
 	mig_lock(m);
 	force = m->live.force_complete;
 	mig_unlock(m);
-	if (force)
+	if (force && !c->net_hold)
 		live_ctl_force(m, c, p, "force-complete");
 	if (c->forced || c->aborting)
 		return;
