@@ -2,8 +2,9 @@
 # timeout: 120
 # A lab host looks like a machine of its own: its own sysfs (its links only),
 # hostname and /etc/hosts, bpffs, tracefs, private libvirt and ferry dirs,
-# an images dir on a disk that takes O_DIRECT, a ferrybr0 bridge, and a
-# libvirtd that the other hosts reach over TCP.
+# an images dir on a disk that takes O_DIRECT, a ferrybr0 bridge with an
+# uplink to the switch (down with the host's port on partition), and a
+# libvirtd that the other hosts, and the client namespace, reach over TCP.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd ip nsenter unshare libvirtd virsh jq
@@ -13,9 +14,16 @@ lab_up "$name" >/dev/null
 X() { "$LAB" --lab "$name" exec "$@"; }
 
 log "sysfs, hostname, /etc/hosts"
-assert_eq "$(X h1 ls /sys/class/net | xargs)" "eth0 ferrybr0 lo" "h1: /sys/class/net"
+assert_eq "$(X h1 ls /sys/class/net | xargs)" "eth0 ferrybr0 lo uplink0" "h1: /sys/class/net"
 X h1 test -d /sys/class/net/ferrybr0/bridge || fail "h1: ferrybr0 is not a bridge"
 X h1 ip -br link show ferrybr0 | grep -qw UP || fail "h1: ferrybr0 is not up"
+assert_eq "$(X h1 cat /sys/class/net/ferrybr0/bridge/stp_state)" 0 "h1: ferrybr0 STP"
+assert_eq "$(X h1 cat /sys/class/net/ferrybr0/bridge/forward_delay)" 0 "h1: ferrybr0 forward delay"
+X h1 ip -o link show uplink0 | grep -q "master ferrybr0 .*state UP" ||
+	fail "h1: uplink0 is not an up port of ferrybr0: $(X h1 ip -o link show uplink0)"
+sw=ferry-$name-sw
+ip -n "$sw" -o link show h1u | grep -q "master br0 .*state UP" ||
+	fail "switch: h1u is not an up port of br0: $(ip -n "$sw" -o link show h1u)"
 assert_eq "$(X h1 hostname)" h1 "h1: hostname"
 assert_eq "$(X h1 getent hosts h2 | awk '{print $1}')" "$("$LAB" --lab "$name" addr h2)" "h1: h2 resolves"
 assert_eq "$(X h2 ip -4 -br addr show eth0 | awk '{print $3}')" "$("$LAB" --lab "$name" addr h2)/24" "h2: eth0 address"
@@ -46,6 +54,18 @@ X h1 dd if=/dev/zero of=/var/lib/libvirt/images/odirect bs=4096 count=16 oflag=d
 
 log "libvirtd over TCP, with the host's own UUID"
 assert_eq "$(X h2 virsh -c qemu+tcp://h1/system hostname)" h1 "h2 -> h1 over TCP"
+log "the client namespace reaches the hosts; partition downs both ports of h1"
+a1=$("$LAB" --lab "$name" addr h1)
+assert_eq "$("$LAB" --lab "$name" addr client | cut -d. -f4)" 250 "client address"
+C() { "$LAB" --lab "$name" client timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/16509"' "$a1"; }
+C || fail "client -> h1:16509"
+"$LAB" --lab "$name" partition h1
+for p in h1 h1u; do
+	ip -n "$sw" -o link show "$p" | grep -q "state DOWN" || fail "partition: switch port $p is up"
+done
+C 2>/dev/null && fail "client reaches a partitioned h1"
+"$LAB" --lab "$name" heal h1
+C || fail "client -> h1:16509 after heal"
 u1=$(X h1 virsh -c qemu:///system capabilities | sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p' | head -1)
 u2=$(X h1 virsh -c qemu+tcp://h2/system capabilities | sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p' | head -1)
 [ -n "$u1" ] && [ "$u1" != "$u2" ] || fail "host UUIDs: h1 '$u1', h2 '$u2'"

@@ -48,7 +48,7 @@ lab_up "$name" --hosts 3 --lvm 64M
 pids=$(lab_pids)
 log "pids: $pids"
 for p in $pids; do alive "$p" || fail "$p is not running"; done
-assert_eq "$(ip netns list | awk '{print $1}' | grep -c "^ferry-$name-")" 4 "namespaces (3 hosts + switch)"
+assert_eq "$(ip netns list | awk '{print $1}' | grep -c "^ferry-$name-")" 5 "namespaces (3 hosts + switch + client)"
 assert_eq "$(losetup -a | grep -c "/ferry-lab/$name/")" 3 "loop devices"
 assert_eq "$(root_links)" "$links_before" "links of the root namespace while up"
 

@@ -7,6 +7,7 @@
 #   verify HOST NAME        ask its agent for a verdict (exit 0 only on PASS)
 #   agent HOST NAME CMD...  send one raw agent command, print the reply
 #   console HOST NAME       print its serial console log
+#   guest-addr NAME         the address of a guest made with --nic
 #
 # Disks follow Nova's layout: /var/lib/libvirt/images/NAME/{disk,disk.swap},
 # a qcow2 overlay on /var/lib/libvirt/images/_base/HASH with --backing, or
@@ -159,8 +160,64 @@ EOF
 	fi
 }
 
+# --- NIC addresses ---------------------------------------------------------
+# A guest made with --nic gets an address of the lab's /24, .100 to .249
+# (hosts have .1-.64, the client namespace .250), recorded in the lab's
+# state as "nic NAME ADDR": the same name always gets the same address,
+# whichever host it is made on, and addresses never clash within a lab.
+# Its MAC is 52:54:00 and the address's last three bytes.  Both are in the
+# domain XML (the MAC, ferry.ip= on the kernel command line), so they
+# travel with a migration.
+
+lab_guest_mac() { # lab_guest_mac ADDR
+	local -a o
+	IFS=. read -r -a o <<<"$1"
+	printf '52:54:00:%02x:%02x:%02x\n' "${o[1]}" "${o[2]}" "${o[3]}"
+}
+
+# lab_guest_nic_alloc NAME [ADDR]: NAME's address (ADDR, or the one it has,
+# or the lowest free one) into G_NIC_ADDR, recorded; serialized by a lock.
+lab_guest_nic_alloc() {
+	local name=$1 want=${2:-} fd n h a
+	local -A used=()
+	if [ -n "$want" ]; then
+		[[ $want =~ ^${LAB_SUBNET//./\\.}\.([0-9]{1,3})$ ]] ||
+			lab_usage_die "guest: --nic '$want': want an address of the lab's $LAB_SUBNET.0/24"
+		n=${BASH_REMATCH[1]}
+		[ "$n" -ge 2 ] && [ "$n" -le 254 ] ||
+			lab_usage_die "guest: --nic '$want': not a host address of $LAB_SUBNET.0/24"
+	fi
+	exec {fd}<"$(lab_dir)"
+	flock -x "$fd"
+	lab_load
+	if [ -n "${LAB_NIC[$name]:-}" ]; then
+		[ -z "$want" ] || [ "$want" = "${LAB_NIC[$name]}" ] ||
+			lab_die "guest '$name' has address ${LAB_NIC[$name]} in lab '$LAB_NAME', not $want"
+		G_NIC_ADDR=${LAB_NIC[$name]}
+		exec {fd}<&-
+		return 0
+	fi
+	for h in "${LAB_HOSTS[@]}"; do used[${LAB_ADDR[$h]}]="host $h"; done
+	[ -z "$LAB_CLIENT_ADDR" ] || used[$LAB_CLIENT_ADDR]="the client namespace"
+	for a in "${!LAB_NIC[@]}"; do used[${LAB_NIC[$a]}]="guest $a"; done
+	if [ -n "$want" ]; then
+		[ -z "${used[$want]:-}" ] || lab_die "guest: --nic $want: taken by ${used[$want]}"
+		G_NIC_ADDR=$want
+	else
+		G_NIC_ADDR=''
+		for ((n = LAB_NIC_FIRST; n <= LAB_NIC_LAST; n++)); do
+			[ -n "${used[$LAB_SUBNET.$n]:-}" ] || { G_NIC_ADDR=$LAB_SUBNET.$n; break; }
+		done
+		[ -n "$G_NIC_ADDR" ] ||
+			lab_die "guest: --nic: no free address in $LAB_SUBNET.$LAB_NIC_FIRST-$LAB_NIC_LAST"
+	fi
+	lab_state_add nic "$name" "$G_NIC_ADDR"
+	LAB_NIC[$name]=$G_NIC_ADDR
+	exec {fd}<&-
+}
+
 lab_guest_xml() { # lab_guest_xml NAME
-	local name=$1 cmdline fmt=$G_FORMAT swap_meta=''
+	local name=$1 cmdline fmt=$G_FORMAT swap_meta='' nic_meta='' mac=''
 	[ "$G_BACKING" = 0 ] || fmt=qcow2
 	[ "$G_DISK_TYPE" = file ] || fmt=raw
 	cmdline="$LAB_GUEST_CMDLINE ferry.rate=$G_RATE ferry.pattern=$G_PATTERN"
@@ -173,6 +230,13 @@ lab_guest_xml() { # lab_guest_xml NAME
 		swap_meta="
       <ferry:disk target='vdb' role='swap' size_bytes='$G_SWAP_BYTES'/>"
 	fi
+	if [ -n "$G_NIC_ADDR" ]; then
+		cmdline="$cmdline ferry.ip=$G_NIC_ADDR/24"
+		nic_meta="
+      <ferry:nic bridge='ferrybr0' address='$G_NIC_ADDR' mac='$(lab_guest_mac "$G_NIC_ADDR")'/>"
+		mac="
+      <mac address='$(lab_guest_mac "$G_NIC_ADDR")'/>"
+	fi
 	cat <<EOF
 <domain type='qemu'>
   <name>$name</name>
@@ -181,7 +245,7 @@ lab_guest_xml() { # lab_guest_xml NAME
       <ferry:disk target='vda' role='root' size_bytes='$G_DISK_BYTES'$([ -z "$G_BASE" ] || echo " backing='$G_BASE'")/>$swap_meta
       <ferry:agent channel='$LAB_GUEST_PORT' socket='$(lab_guest_socket "$name")'/>
       <ferry:console path='$(lab_guest_console "$name")'/>
-      <ferry:workload rate='$G_RATE' pattern='$G_PATTERN' span='${G_SPAN:-all}'/>
+      <ferry:workload rate='$G_RATE' pattern='$G_PATTERN' span='${G_SPAN:-all}'/>$nic_meta
     </ferry:instance>
   </metadata>
   <memory unit='MiB'>$G_MEMORY</memory>
@@ -202,7 +266,7 @@ lab_guest_xml() { # lab_guest_xml NAME
   <devices>
 $(lab_guest_disk_xml "$G_DISK_SRC" vda "$fmt")
 $([ -z "$G_SWAP_BYTES" ] || lab_guest_disk_xml "$G_SWAP_SRC" vdb "$fmt")
-    <interface type='bridge'>
+    <interface type='bridge'>$mac
       <source bridge='ferrybr0'/>
       <model type='virtio'/>
       <rom enabled='no'/>
@@ -255,11 +319,16 @@ lab_guest_wait_ready() {
 lab_usage_guest() {
 	echo "  guest HOST NAME [--disk-size SIZE] [--memory MIB] [--vcpus N] [--format raw|qcow2]"
 	echo "        [--backing] [--lvm] [--swap SIZE] [--write-rate R] [--pattern P] [--span SIZE]"
-	echo "        [--mem-rate R] [--mem-span SIZE] [--heartbeat MS]"
+	echo "        [--mem-rate R] [--mem-span SIZE] [--heartbeat MS] [--nic [ADDR]]"
 	echo "        [--no-start] [--disk-only] [--timeout S]"
 	echo "                         define and start a self-checking guest (docs/guest.md);"
 	echo "                         --disk-only: only create its disks (a migration target);"
-	echo "                         --heartbeat: a line every MS ms on a 2nd port (heartbeat)"
+	echo "                         --heartbeat: a line every MS ms on a 2nd port (heartbeat);"
+	echo "                         --nic: a static address of the lab (.100 up, or ADDR),"
+	echo "                         answering ICMP and UDP echo (port 7)"
+}
+lab_usage_guest_addr() {
+	echo "  guest-addr NAME        the address (and MAC, with -j) of a guest made with --nic"
 }
 lab_usage_guest_start() {
 	echo "  guest-start HOST NAME [--timeout S]   start a defined guest, wait for its agent"
@@ -284,6 +353,7 @@ lab_cmd_guest() {
 	local name='' start=1 disk_only=0 timeout=120 off t0 h out
 	G_DISK_BYTES=$((256 << 20)) G_MEMORY=128 G_VCPUS=1 G_FORMAT=raw G_BACKING=0 G_LVM=0
 	G_SWAP_BYTES='' G_RATE=4M G_PATTERN=sequential G_SPAN='' G_MEMRATE='' G_MEMSPAN='' G_BEAT_MS=''
+	G_NIC=0 G_NIC_WANT='' G_NIC_ADDR=''
 	lab_host_args "$@"
 	shift "$LAB_SHIFT_TOTAL"
 	while [ $# -gt 0 ]; do
@@ -309,6 +379,10 @@ lab_cmd_guest() {
 		--heartbeat) G_BEAT_MS=${2:-}; shift
 			[[ $G_BEAT_MS =~ ^[0-9]+$ ]] && [ "$G_BEAT_MS" -ge 1 ] && [ "$G_BEAT_MS" -le 1000 ] ||
 				lab_usage_die "guest: --heartbeat '$G_BEAT_MS': want 1..1000 ms" ;;
+		--nic) G_NIC=1
+			# an optional ADDR: the next word if it looks like one
+			if [[ ${2:-} =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then G_NIC_WANT=$2; shift; fi ;;
+		--nic=*) G_NIC=1 G_NIC_WANT=${1#*=} ;;
 		--no-start) start=0 ;;
 		--disk-only) disk_only=1 ;;
 		--timeout) timeout=${2:-}; shift
@@ -345,6 +419,7 @@ lab_cmd_guest() {
 		return 0
 	fi
 
+	[ "$G_NIC" = 0 ] || lab_guest_nic_alloc "$name" "$G_NIC_WANT"
 	lab_guest_image
 	local xml
 	xml=$(mktemp /tmp/ferry-guest-XXXXXX.xml)
@@ -362,11 +437,11 @@ lab_cmd_guest() {
 		lab_guest_wait_ready "$LAB_HOST" "$name" "$off" "$timeout"
 	fi
 	if [ "$LAB_JSON" = 1 ]; then
-		lab_out_json "{\"host\": $(lab_json_str "$LAB_HOST"), \"name\": $(lab_json_str "$name"), \"started\": $([ "$start" = 1 ] && echo true || echo false), \"seconds\": $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'), \"disk\": $(lab_json_str "$G_DISK_SRC"), \"swap\": $([ -n "$G_SWAP_BYTES" ] && lab_json_str "$G_SWAP_SRC" || echo null), \"console\": $(lab_json_str "$(lab_guest_console "$name")"), \"socket\": $(lab_json_str "$(lab_guest_socket "$name")"), \"kernel\": $(lab_json_str "$LAB_GUEST_KERNEL"), \"initrd\": $(lab_json_str "$LAB_GUEST_INITRD")}"
+		lab_out_json "{\"host\": $(lab_json_str "$LAB_HOST"), \"name\": $(lab_json_str "$name"), \"started\": $([ "$start" = 1 ] && echo true || echo false), \"seconds\": $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'), \"disk\": $(lab_json_str "$G_DISK_SRC"), \"swap\": $([ -n "$G_SWAP_BYTES" ] && lab_json_str "$G_SWAP_SRC" || echo null), \"console\": $(lab_json_str "$(lab_guest_console "$name")"), \"socket\": $(lab_json_str "$(lab_guest_socket "$name")"), \"kernel\": $(lab_json_str "$LAB_GUEST_KERNEL"), \"initrd\": $(lab_json_str "$LAB_GUEST_INITRD"), \"address\": $([ -n "$G_NIC_ADDR" ] && lab_json_str "$G_NIC_ADDR" || echo null)}"
 	elif [ "$start" = 1 ]; then
-		lab_info "$LAB_HOST: guest '$name' ready in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')s ($(sed 's/ state=.*//' <<<"$LAB_GUEST_READY_LINE"))"
+		lab_info "$LAB_HOST: guest '$name' ready in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')s ($(sed 's/ state=.*//' <<<"$LAB_GUEST_READY_LINE"))${G_NIC_ADDR:+, address $G_NIC_ADDR}"
 	else
-		lab_info "$LAB_HOST: guest '$name' defined (not started)"
+		lab_info "$LAB_HOST: guest '$name' defined (not started)${G_NIC_ADDR:+, address $G_NIC_ADDR}"
 	fi
 }
 
@@ -600,4 +675,25 @@ lab_cmd_heartbeat() {
 		lab_die "building $bin failed"
 	exec "$bin" "${opts[@]}" "$(lab_guest_beat_socket_here "$src" "$name")" \
 		"$(lab_guest_beat_socket_here "$dst" "$name")"
+}
+
+lab_cmd_guest_addr() {
+	local name=''
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-*) lab_common_opt "$@" || lab_usage_die "guest-addr: unknown option '$1'"; shift "$LAB_SHIFT"; continue ;;
+		*) [ -z "$name" ] || lab_usage_die "guest-addr: unexpected '$1'"; name=$1 ;;
+		esac
+		shift
+	done
+	[ -n "$name" ] || lab_usage_die "guest-addr: missing NAME"
+	lab_guest_name_check "$name"
+	lab_load
+	[ -n "${LAB_NIC[$name]:-}" ] ||
+		lab_die "guest '$name' has no address in lab '$LAB_NAME' (made without --nic?)"
+	if [ "$LAB_JSON" = 1 ]; then
+		lab_out_json "{\"name\": $(lab_json_str "$name"), \"address\": $(lab_json_str "${LAB_NIC[$name]}"), \"prefix\": 24, \"mac\": $(lab_json_str "$(lab_guest_mac "${LAB_NIC[$name]}")"), \"bridge\": \"ferrybr0\"}"
+	else
+		echo "${LAB_NIC[$name]}"
+	fi
 }
