@@ -325,6 +325,15 @@ $(PINGER): $(OBJ)/tests/helpers/pinger.o
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_JSON)
 all: $(PINGER)
 
+# vif-probe: the VIF programs on one link without ferryd (tests, bench).
+VIF_PROBE := $(O)/tests/vif-probe
+$(VIF_PROBE): $(OBJ)/tests/helpers/vif-probe.o $(VIF_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_BPF) $(COMMON_LDLIBS)
+$(OBJ)/tests/helpers/vif-probe.o: $(O)/bpf/vif.skel.h
+all: $(VIF_PROBE)
+
 # --- fuzzing (libFuzzer) -------------------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))

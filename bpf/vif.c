@@ -141,11 +141,19 @@ static int vif_filters_put(struct vif_watch *vw, int ifindex)
 			    .priority = FERRY_VIF_TC_PRIO, .prog_fd = fds[i],
 			    .flags = BPF_TC_F_REPLACE);
 
-		/* Both points are the one clsact qdisc: the second finds it. */
-		ret = bpf_tc_hook_create(&hook);
-		if (ret && ret != -EEXIST)
-			return ret;
+		/*
+		 * Both points are on the one clsact qdisc: create it only when
+		 * an attach finds none (asking to create one that exists makes
+		 * the kernel complain through libbpf's log).
+		 */
 		ret = bpf_tc_attach(&hook, &o);
+		if (ret == -EINVAL || ret == -ENOENT) {
+			ret = bpf_tc_hook_create(&hook);
+			if (ret && ret != -EEXIST)
+				return ret;
+			o.prog_id = 0;
+			ret = bpf_tc_attach(&hook, &o);
+		}
 		if (ret)
 			return ret;
 	}
