@@ -1,0 +1,51 @@
+#!/bin/bash
+# timeout: 240
+# net-blackout: ferry's blackout of a live migration, measured by its tc
+# programs on the taps (destination's first guest frame minus the source's
+# last), against an independent pinger at 1 kHz from the lab's client
+# namespace: within 2 ms plus one ping interval of the pinger's longest gap.
+# QEMU's RARPs are seen on the destination tap before the guest's first
+# frame, and h2's bridge has the guest MAC on the new tap.
+. "$(dirname "$0")/live_lib.sh"
+need_cmd bridge
+PINGER=$BUILD/tests/pinger
+[ -x "$PINGER" ] || fail "no $PINGER (make all)"
+cleanup_push rm -f "$BUILD/$lab-ping.json"
+lab_up "$lab" --hosts 2 >/dev/null
+L guest h1 vm1 --nic --disk-size 64M >/dev/null
+addr=$(L guest-addr vm1)
+mac=$(L -j guest-addr vm1 | jq -r .mac)
+# not through L(): $! must be the pinger (ferry-lab client execs it)
+"$LAB" --lab "$lab" client pinger -j "$addr" >"$BUILD/$lab-ping.json" &
+pid=$!
+cleanup_push kill "$pid"
+sleep 2
+out=$(L exec h1 ferry live-migrate vm1 --to h2 --wait) || { log "$out"; live_diag h1 vm1; fail "live-migrate"; }
+id=$(sed -n '1s/^live-migration \(m-[0-9a-f]*\).*/\1/p' <<<"$out")
+log "$(grep -E "NIC|RARP|downtime" <<<"$out")"
+sleep 2
+kill -TERM "$pid"
+wait "$pid" || fail "pinger: $(cat "$BUILD/$lab-ping.json")"
+P=$(cat "$BUILD/$lab-ping.json")
+gap_us=$(($(jq -r .gap_max_ns <<<"$P") / 1000))
+j=$(L exec h1 ferry -j show "$id")
+v=$(jq -c '.live.vifs[0]' <<<"$j")
+log "ferry: $v"
+log "pinger: sent $(jq -r .sent <<<"$P"), lost $(jq -r .lost <<<"$P"), longest gap $gap_us us"
+assert_eq "$(jq -r .guest_seen <<<"$v")" true "a guest frame on h2"
+assert_eq "$(jq -r .mac <<<"$v")" "$mac" "the NIC"
+b_us=$(jq -r .blackout_us <<<"$v")
+d=$((b_us > gap_us ? b_us - gap_us : gap_us - b_us))
+log "blackout $b_us us vs pinger gap $gap_us us: $d us apart (bound 3000 us: 2 ms + 1 ping interval)"
+assert_le "$d" 3000 "|ferry's blackout - pinger's gap| (us)"
+assert_eq "$(jq -r .metrics.net_blackout_us <<<"$j")" "$b_us" "net_blackout_us in the metrics"
+# RARPs before the guest's first frame, on h2's tap
+w=$(L exec h2 ferry -j vifs vm1 | jq -c '[.vifs[] | select(.state == "watched")][0]')
+[ "$(jq -r .rarp_count <<<"$w")" -ge 1 ] || fail "no RARP seen on h2: $w"
+[ "$(jq -r .rarp_first_ns <<<"$w")" -lt "$(jq -r .tx_first_ns <<<"$w")" ] ||
+	fail "RARP not before the guest's first frame: $w"
+tap=$(jq -r .tap <<<"$w")
+fdb=$(L exec h2 bridge fdb show br ferrybr0 | grep -i "^$mac " || true)
+assert_contains "$fdb" "dev $tap " "h2's FDB entry of $mac"
+assert_eq "$(jq -r .fdb_fixed <<<"$v")" false "the bridge learnt it by itself"
+log "ok"
