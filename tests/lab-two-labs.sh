@@ -40,7 +40,9 @@ lab_tcp_ok "$a" h1 "$(addr "$a" h2)" 16509 || fail "$a/h1 cannot reach its own h
 log "taking $a down leaves $b intact"
 "$LAB" --lab "$a" down
 [ -z "$(ip netns list | grep "^ferry-$a-")" ] || fail "$a: namespaces left"
-assert_eq "$(ip netns list | grep -c "^ferry-$b-")" 4 "$b: namespaces"
+# the switch, the client and three hosts
+assert_eq "$(ip netns list | awk '{print $1}' | grep "^ferry-$b-" | sort | tr '\n' ' ')" \
+	"ferry-$b-client ferry-$b-h1 ferry-$b-h2 ferry-$b-h3 ferry-$b-sw " "$b: namespaces"
 assert_eq "$("$LAB" --lab "$b" -j status | jq '[.hosts[].libvirtd.alive] | all')" true "$b: libvirtd alive"
 for h in h1 h2 h3; do
 	assert_eq "$("$LAB" --lab "$b" virsh "$h" hostname)" "$h" "$b/$h: virsh after $a went down"
