@@ -129,35 +129,56 @@ void vif_watch_close(struct vif_watch *vw)
 	free(vw);
 }
 
-static int vif_filters_put(struct vif_watch *vw, int ifindex)
+static int vif_filter_put(const struct bpf_tc_hook *hook, int prog_fd)
 {
-	int fds[2] = { bpf_program__fd(vw->skel->progs.vif_ingress),
-		       bpf_program__fd(vw->skel->progs.vif_egress) };
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE, .priority = FERRY_VIF_TC_PRIO,
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
 	int ret;
 
-	for (int i = 0; i < 2; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = vif_points[i]);
-		LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
-			    .priority = FERRY_VIF_TC_PRIO, .prog_fd = fds[i],
-			    .flags = BPF_TC_F_REPLACE);
-
-		/*
-		 * Both points are on the one clsact qdisc: create it only when
-		 * an attach finds none (asking to create one that exists makes
-		 * the kernel complain through libbpf's log).
-		 */
-		ret = bpf_tc_attach(&hook, &o);
-		if (ret == -EINVAL || ret == -ENOENT) {
-			ret = bpf_tc_hook_create(&hook);
-			if (ret && ret != -EEXIST)
-				return ret;
-			o.prog_id = 0;
-			ret = bpf_tc_attach(&hook, &o);
-		}
-		if (ret)
+	/*
+	 * Create the qdisc only when an attach finds none (asking to create
+	 * one that exists makes the kernel complain through libbpf's log).
+	 */
+	ret = bpf_tc_attach(hook, &o);
+	if (ret == -EINVAL || ret == -ENOENT) {
+		ret = bpf_tc_hook_create((struct bpf_tc_hook *)hook);
+		if (ret && ret != -EEXIST)
 			return ret;
+		o.prog_id = 0;
+		ret = bpf_tc_attach(hook, &o);
 	}
-	return 0;
+	return ret;
+}
+
+/* The id of the program our handle and priority hold at HOOK, or 0. */
+static __u32 vif_filter_id(int ifindex, enum bpf_tc_attach_point point)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE, .priority = FERRY_VIF_TC_PRIO);
+
+	return bpf_tc_query(&hook, &o) ? 0 : o.prog_id;
+}
+
+/*
+ * Ingress first.  If an `ingress` qdisc holds the tap's ingress slot
+ * rather than a clsact (libvirt's outbound <bandwidth> makes one), the
+ * kernel files every parent under that one block: the egress point then
+ * answers with the ingress program, and attaching there would replace it.
+ * Such a tap gets the ingress program only.
+ */
+static int vif_filters_put(struct vif_watch *vw, int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, in, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, eg, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	int ret;
+
+	ret = vif_filter_put(&in, bpf_program__fd(vw->skel->progs.vif_ingress));
+	if (ret)
+		return ret;
+	if (vif_filter_id(ifindex, BPF_TC_EGRESS) == vw->prog_id[0])
+		return VIF_HOOK_INGRESS;
+	ret = vif_filter_put(&eg, bpf_program__fd(vw->skel->progs.vif_egress));
+	return ret ?: VIF_HOOK_INGRESS | VIF_HOOK_EGRESS;
 }
 
 int vif_tap_attach(struct vif_watch *vw, int ifindex, const char *ifname, const uint8_t mac[6],
@@ -175,7 +196,7 @@ int vif_tap_attach(struct vif_watch *vw, int ifindex, const char *ifname, const 
 	if (bpf_map_update_elem(vw->map_fd, &key, &v, BPF_ANY) < 0)
 		return -errno;
 	ret = vif_filters_put(vw, ifindex);
-	if (ret)
+	if (ret < 0)
 		bpf_map_delete_elem(vw->map_fd, &key);
 	return ret;
 }
@@ -204,15 +225,13 @@ int vif_tap_detach(struct vif_watch *vw, int ifindex)
 
 bool vif_tap_attached(struct vif_watch *vw, int ifindex)
 {
-	for (int i = 0; i < 2; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = vif_points[i]);
-		LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
-			    .priority = FERRY_VIF_TC_PRIO);
+	__u32 eg;
 
-		if (bpf_tc_query(&hook, &o) || o.prog_id != vw->prog_id[i])
-			return false;
-	}
-	return true;
+	if (vif_filter_id(ifindex, BPF_TC_INGRESS) != vw->prog_id[0])
+		return false;
+	eg = vif_filter_id(ifindex, BPF_TC_EGRESS);
+	/* the second: an ingress qdisc, one block (see vif_filters_put) */
+	return eg == vw->prog_id[1] || eg == vw->prog_id[0];
 }
 
 int vif_tap_read(struct vif_watch *vw, int ifindex, struct ferry_vif *out)

@@ -82,10 +82,19 @@ struct vif_watch;
 struct vif_watch *vif_watch_open(const char *pin_dir, bool drop_announces);
 void vif_watch_close(struct vif_watch *vw); /* the tc filters stay */
 
+/* Where a tap's programs sit: what vif_tap_attach and vif_tap_reattach return. */
+enum vif_hook {
+	VIF_HOOK_INGRESS = 1 << 0, /* what the guest transmits: tx_* */
+	VIF_HOOK_EGRESS = 1 << 1,  /* what is delivered to it: rx_* */
+};
+
 /*
  * Watch tap IFINDEX: a fresh entry (VM, IFNAME, the guest's MAC), then the
  * filters on its clsact hooks, replacing ours from before a restart.  The
- * clsact qdisc is created when missing.
+ * clsact qdisc is created when missing.  A tap whose ingress slot holds an
+ * `ingress` qdisc (libvirt's outbound <bandwidth>) has no egress hook: it
+ * gets the ingress program only.  Returns the VIF_HOOK_* attached, or
+ * -errno.
  */
 int vif_tap_attach(struct vif_watch *vw, int ifindex, const char *ifname, const uint8_t mac[6],
 		   const char *vm);
@@ -93,7 +102,7 @@ int vif_tap_attach(struct vif_watch *vw, int ifindex, const char *ifname, const 
 int vif_tap_reattach(struct vif_watch *vw, int ifindex);
 /* Our filters off (never the qdisc: others may use it); the entry stays. */
 int vif_tap_detach(struct vif_watch *vw, int ifindex);
-/* Both of our filters are on the tap. */
+/* Our filters are on every hook the tap has. */
 bool vif_tap_attached(struct vif_watch *vw, int ifindex);
 int vif_tap_read(struct vif_watch *vw, int ifindex, struct ferry_vif *out);
 int vif_tap_forget(struct vif_watch *vw, int ifindex);

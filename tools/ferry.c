@@ -771,7 +771,8 @@ static int cmd_force_complete(int argc, char **argv)
 static int vifs_print(const char *vm)
 {
 	struct json_object *req = req_new("vifs"), *rep, *arr;
-	char b1[32], b2[32];
+	char b1[32], b2[32], rxp[24];
+	bool rx;
 	size_t i, n;
 
 	if (vm)
@@ -800,13 +801,17 @@ static int vifs_print(const char *vm)
 		out_u64("ifindex", NULL, ju(v, "ifindex"));
 		out_u64("reattaches", NULL, ju(v, "reattaches"));
 		out_u64("attach_lag_ns", NULL, ju(v, "attach_lag_ns"));
+		rx = json_object_get_boolean(json_object_object_get(v, "rx_counted"));
+		out_bool("rx_counted", NULL, rx);
 #define VIF_OUT(name, comment) out_u64(#name, NULL, ju(v, #name));
 		FERRY_VIF_COUNTERS(VIF_OUT)
 #undef VIF_OUT
-		out_plain("%9" PRIu64 " %9s %9" PRIu64 " %9s %5" PRIu64 " %5" PRIu64 " %5" PRIu64
+		/* no egress hook (an ingress qdisc): nothing received is counted */
+		snprintf(rxp, sizeof(rxp), "%" PRIu64, ju(v, "rx_packets"));
+		out_plain("%9" PRIu64 " %9s %9s %9s %5" PRIu64 " %5" PRIu64 " %5" PRIu64
 			  " %7.1fms\n",
 			  ju(v, "tx_packets"), fmt_bytes(ju(v, "tx_bytes"), b1, sizeof(b1)),
-			  ju(v, "rx_packets"), fmt_bytes(ju(v, "rx_bytes"), b2, sizeof(b2)),
+			  rx ? rxp : "-", rx ? fmt_bytes(ju(v, "rx_bytes"), b2, sizeof(b2)) : "-",
 			  ju(v, "rarp_count"), ju(v, "garp_count"), ju(v, "drops"),
 			  (double)ju(v, "tx_gap_max_ns") / 1e6);
 		out_object_close();

@@ -450,6 +450,8 @@ static struct json_object *op_vifs(const struct rpc_ctx *ctx, struct json_object
 							      s->expected ? "expected" :
 									    "unwatched"));
 		json_object_object_add(o, "reattaches", json_object_new_uint64(s->reattaches));
+		json_object_object_add(o, "rx_counted",
+				       json_object_new_boolean(s->hooks & VIF_HOOK_EGRESS));
 		json_object_object_add(o, "attach_lag_ns", json_object_new_uint64(s->attach_lag_ns));
 #define VIF_JSON(name, comment) \
 	json_object_object_add(o, #name, json_object_new_uint64(s->have ? s->v.name : 0));

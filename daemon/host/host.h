@@ -149,6 +149,7 @@ struct vifmon_stat {
 	bool gone;                      /* the tap was deleted: counters frozen */
 	bool have;                      /* v holds the tap's counters */
 	uint32_t reattaches;            /* filters put back after removal */
+	int hooks;                      /* VIF_HOOK_*: no egress, no rx_* */
 	uint64_t seq;                   /* larger: newer */
 	uint64_t attach_lag_ns;         /* link event -> programs on */
 	struct ferry_vif v;

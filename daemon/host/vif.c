@@ -43,6 +43,7 @@ struct vifmon_ent {
 	bool expected;			/* named by a migration, not seen yet */
 	bool pending;			/* seen, VM not known yet */
 	bool attached;
+	int hooks;			/* VIF_HOOK_*: ingress only under an ingress qdisc */
 	bool gone;			/* the tap was deleted */
 	char vm[FERRY_NAME_MAX];
 	uint8_t mac[6];			/* the guest's */
@@ -124,25 +125,35 @@ static struct vifmon_ent *vifmon_slot(void)
 	return e;
 }
 
+static void vifmon_hooks_log(const struct vifmon_ent *e)
+{
+	if (!(e->hooks & VIF_HOOK_EGRESS))
+		log_warn("vif: vm %s: %s has an ingress qdisc, not a clsact (libvirt's outbound "
+			 "<bandwidth>?): what the guest sends is counted, what it receives is not",
+			 e->vm, e->ifname);
+}
+
 static void vifmon_attach(struct vifmon_ent *e)
 {
 	char mac[24];
 	int ret;
 
 	ret = vif_tap_attach(vmon.vw, e->ifindex, e->ifname, e->mac, e->vm);
-	if (ret) {
+	if (ret < 0) {
 		log_warn("vif: vm %s: %s: cannot attach the programs: %s", e->vm, e->ifname,
 			 strerror(-ret));
 		e->check_at_ns = vif_now_ns() + VIFMON_SETTLE_NS;
 		return;
 	}
 	e->attached = true;
+	e->hooks = ret;
 	e->pending = false;
 	e->t_attach_ns = vif_now_ns();
 	e->check_at_ns = e->t_attach_ns + VIFMON_CHECK_NS;
 	log_info("vif: vm %s: watching %s (%s on %s), %.2f ms after its link event", e->vm,
 		 e->ifname, vif_mac_str(e->mac, mac, sizeof(mac)), e->bridge,
 		 (double)(e->t_attach_ns - e->t_seen_ns) / 1e6);
+	vifmon_hooks_log(e);
 }
 
 /*
@@ -306,16 +317,17 @@ static void vifmon_check(uint64_t now)
 			continue;
 		}
 		ret = vif_tap_reattach(vmon.vw, e->ifindex);
-		if (ret) {
+		if (ret < 0) {
 			log_warn("vif: vm %s: %s: our filters are gone and cannot go back: %s",
 				 e->vm, e->ifname, strerror(-ret));
 			e->check_at_ns = now + VIFMON_SETTLE_NS;
 			continue;
 		}
 		e->reattaches++;
-		log_warn("vif: vm %s: %s: our filters were removed (its clsact qdisc deleted, "
-			 "as libvirt's <bandwidth> does); attached again",
-			 e->vm, e->ifname);
+		e->hooks = ret;
+		log_warn("vif: vm %s: %s: our filters were removed (its qdisc deleted or "
+			 "replaced); attached again", e->vm, e->ifname);
+		vifmon_hooks_log(e);
 	}
 	pthread_mutex_unlock(&vmon.lock);
 }
@@ -497,6 +509,7 @@ int vifmon_vm_read(const char *vm, struct vifmon_stat *out, int max)
 		s->attached = e->attached;
 		s->gone = e->gone;
 		s->reattaches = e->reattaches;
+		s->hooks = e->hooks;
 		s->seq = e->seq;
 		s->attach_lag_ns = e->attached ? e->t_attach_ns - e->t_seen_ns : 0;
 		if (e->ifindex && !e->expected && !e->pending)

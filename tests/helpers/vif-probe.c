@@ -143,10 +143,14 @@ int main(int argc, char **argv)
 	if (!vw)
 		return 1;
 	ret = vif_tap_attach(vw, ifindex, argv[optind], mac, "vif-probe");
-	if (ret) {
+	if (ret < 0) {
 		fprintf(stderr, "vif-probe: %s: attach: %s\n", argv[optind], strerror(-ret));
 		goto out;
 	}
+	if (!(ret & VIF_HOOK_EGRESS))
+		fprintf(stderr, "vif-probe: %s: an ingress qdisc, no clsact: ingress only\n",
+			argv[optind]);
+	ret = 0;
 	signal(SIGINT, probe_on_signal);
 	signal(SIGTERM, probe_on_signal);
 	/* Ready: a script waits for this line before it sends traffic. */
