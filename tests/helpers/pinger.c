@@ -11,8 +11,11 @@
  *
  * The sender sleeps with clock_nanosleep(TIMER_ABSTIME) on a fixed
  * schedule (no drift; after a stall it restarts from now rather than
- * sending a burst); a second thread blocks in recv and stamps replies as
- * they come.  Replies are matched by the probe's payload (a magic, a token
+ * sending a burst); a second thread blocks in recvmsg and takes each
+ * reply's arrival from the kernel's receive stamp (SO_TIMESTAMPNS, on
+ * CLOCK_REALTIME, moved to CLOCK_MONOTONIC by the offset measured at the
+ * start), so the receiver's scheduling on a busy machine does not stretch
+ * or shrink the gaps.  Replies are matched by the probe's payload (a magic, a token
  * of this run, the 64-bit sequence number) and, for ICMP, by the id
  * (pid & 0xffff) and 16-bit sequence of the header; anything else on the
  * socket is ignored.
@@ -90,6 +93,8 @@ struct pinger {
 	uint64_t dups; /* replies to an answered probe (receiver only) */
 	uint64_t refused; /* ICMP port unreachable on the UDP socket (receiver only) */
 	volatile int recv_stop; /* atomic */
+	int64_t rt_off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
+	bool kstamp; /* SO_TIMESTAMPNS is on */
 };
 
 static volatile sig_atomic_t pinger_stop_flag;
@@ -105,6 +110,38 @@ static uint64_t pinger_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * NS_PER_S + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t pinger_ts_ns(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * NS_PER_S + (uint64_t)t->tv_nsec;
+}
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, read tightly around the realtime read. */
+static int64_t pinger_rt_offset(void)
+{
+	struct timespec a, r, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (int64_t)pinger_ts_ns(&r) - (int64_t)((pinger_ts_ns(&a) + pinger_ts_ns(&b)) / 2);
+}
+
+/* A received datagram's arrival on CLOCK_MONOTONIC: the kernel's stamp. */
+static uint64_t pinger_arrival_ns(const struct pinger *p, struct msghdr *mh)
+{
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(mh); p->kstamp && c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec t;
+
+			memcpy(&t, CMSG_DATA(c), sizeof(t));
+			return (uint64_t)((int64_t)pinger_ts_ns(&t) - p->rt_off_ns);
+		}
+	}
+	return pinger_now_ns();
 }
 
 static struct timespec pinger_ts(uint64_t ns)
@@ -162,6 +199,12 @@ static void *pinger_recv_run(void *arg)
 	struct pinger *p = arg;
 	struct pinger_payload pl;
 	uint8_t buf[1500];
+	union {
+		char b[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	sigset_t all;
 	uint64_t now;
 	ssize_t n;
@@ -169,8 +212,10 @@ static void *pinger_recv_run(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the sender */
 	while (!__atomic_load_n(&p->recv_stop, __ATOMIC_ACQUIRE)) {
-		n = recv(p->fd, buf, sizeof(buf), 0);
-		now = pinger_now_ns();
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		n = recvmsg(p->fd, &mh, 0);
+		now = pinger_arrival_ns(p, &mh);
 		if (n < 0) {
 			if (errno == ECONNREFUSED)
 				p->refused++;
@@ -207,7 +252,7 @@ static void *pinger_recv_run(void *arg)
 static int pinger_open(struct pinger *p)
 {
 	struct timeval tv = { .tv_usec = 50 * 1000 };
-	int fd;
+	int fd, one = 1;
 
 	if (p->port) {
 		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -230,6 +275,8 @@ static int pinger_open(struct pinger *p)
 		setsockopt(fd, SOL_RAW, PINGER_ICMP_FILTER, &filt, sizeof(filt));
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	p->kstamp = !setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	p->rt_off_ns = pinger_rt_offset();
 	p->fd = fd;
 	return 0;
 }
