@@ -9,9 +9,11 @@
  * one costs a hash lookup.
  *
  * Blackout at a live migration = the destination's first guest frame
- * (tx_first_ns) minus the source's last (tx_last_ns).  QEMU's RARPs are
- * counted apart and never as guest frames: QEMU sends them when the
- * incoming migration has loaded, before the guest runs.
+ * (tx_first_ns) minus the source's last (tx_last_ns).  Announces are
+ * counted apart and never as guest frames: QEMU's RARPs go out when the
+ * incoming migration has loaded, before the guest runs, and the guest's
+ * gratuitous ARPs answer QEMU's announce request (virtio-net's
+ * GUEST_ANNOUNCE), tens of milliseconds before it serves its peers again.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -98,8 +100,10 @@ int vif_ingress(struct __sk_buff *skb)
 		vif_stamp(&v->rarp_count, &v->rarp_first_ns, &v->rarp_last_ns, now);
 		return TC_ACT_UNSPEC;
 	}
-	if (kind == VIF_GARP)
+	if (kind == VIF_GARP) {
 		vif_stamp(&v->garp_count, &v->garp_first_ns, &v->garp_last_ns, now);
+		return TC_ACT_UNSPEC;
+	}
 	if (v->tx_last_ns && now - v->tx_last_ns > v->tx_gap_max_ns) {
 		v->tx_gap_max_ns = now - v->tx_last_ns;
 		v->tx_gap_end_ns = now;

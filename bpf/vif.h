@@ -31,7 +31,7 @@ struct ferry_vif_key {
 #define FERRY_VIF_COUNTERS(X)                                                    \
 	X(t_attached_ns, "when ferryd put the programs on")                     \
 	/* Frames the guest sent (QEMU's RARPs are not among them). */           \
-	X(tx_packets, "guest frames")                                           \
+	X(tx_packets, "guest frames, not announces")                            \
 	X(tx_bytes, "")                                                         \
 	X(tx_first_ns, "")                                                      \
 	X(tx_last_ns, "")                                                       \

@@ -5,7 +5,10 @@
 # last), against an independent pinger at 1 kHz from the lab's client
 # namespace: within 2 ms plus one ping interval of the pinger's longest gap.
 # QEMU's RARPs are seen on the destination tap before the guest's first
-# frame, and h2's bridge has the guest MAC on the new tap.
+# frame, and h2's bridge has the guest MAC on the new tap.  Then libvirt's
+# plain `virsh migrate --live` moves it back: the same blackout, from
+# `ferry -j vifs` on both hosts, holds against the pinger without ferry's
+# live migration.
 . "$(dirname "$0")/live_lib.sh"
 need_cmd bridge
 PINGER=$BUILD/tests/pinger
@@ -48,4 +51,35 @@ tap=$(jq -r .tap <<<"$w")
 fdb=$(L exec h2 bridge fdb show br ferrybr0 | grep -i "^$mac " || true)
 assert_contains "$fdb" "dev $tap " "h2's FDB entry of $mac"
 assert_eq "$(jq -r .fdb_fixed <<<"$v")" false "the bridge learnt it by itself"
+
+log "virsh migrate --live h2 -> h1: the blackout from ferry's counters on both hosts"
+L guest h1 vm1 --disk-only --disk-size 64M >/dev/null
+"$LAB" --lab "$lab" client pinger -j "$addr" >"$BUILD/$lab-ping.json" &
+pid=$!
+cleanup_push kill "$pid"
+sleep 2
+L exec h2 virsh -c qemu:///system migrate --live --p2p --copy-storage-all \
+	--persistent --undefinesource vm1 "qemu+tcp://h1/system" || fail "virsh migrate"
+sleep 2
+kill -TERM "$pid"
+wait "$pid" || fail "pinger: $(cat "$BUILD/$lab-ping.json")"
+P=$(cat "$BUILD/$lab-ping.json")
+gap_us=$(($(jq -r .gap_max_ns <<<"$P") / 1000))
+# h2: the tap the VM left; h1: the one it runs on now
+src=$(L exec h2 ferry -j vifs vm1 | jq -c --arg m "$mac" \
+	'[.vifs[] | select(.mac == $m and .state == "gone")] | max_by(.tx_last_ns)')
+dst=$(L exec h1 ferry -j vifs vm1 | jq -c --arg m "$mac" \
+	'[.vifs[] | select(.mac == $m and .state == "watched")][0]')
+log "h2 (left): $src"
+log "h1 (now): $dst"
+[ "$src" != null ] && [ "$dst" != null ] || fail "a tap not watched: h2 $src, h1 $dst"
+assert_eq "$(jq -r .rx_counted <<<"$dst")" true "h1's tap counts both directions"
+b_us=$((($(jq -r .tx_first_ns <<<"$dst") - $(jq -r .tx_last_ns <<<"$src")) / 1000))
+d=$((b_us > gap_us ? b_us - gap_us : gap_us - b_us))
+log "pinger: sent $(jq -r .sent <<<"$P"), lost $(jq -r .lost <<<"$P"), longest gap $gap_us us"
+log "blackout $b_us us vs pinger gap $gap_us us: $d us apart (bound 3000 us)"
+assert_le "$d" 3000 "|blackout from ferry vifs - pinger's gap| (us)"
+[ "$(jq -r .rarp_count <<<"$dst")" -ge 1 ] || fail "no RARP seen on h1: $dst"
+[ "$(jq -r .rarp_first_ns <<<"$dst")" -lt "$(jq -r .tx_first_ns <<<"$dst")" ] ||
+	fail "RARP not before the guest's first frame on h1: $dst"
 log "ok"
