@@ -30,7 +30,7 @@ struct ferry_vif_key {
  */
 #define FERRY_VIF_COUNTERS(X)                                                    \
 	X(t_attached_ns, "when ferryd put the programs on")                     \
-	/* Frames the guest sent (QEMU's RARPs are not among them). */           \
+	/* Frames the guest sent, not RARPs nor gratuitous ARPs.  */                \
 	X(tx_packets, "guest frames, not announces")                            \
 	X(tx_bytes, "")                                                         \
 	X(tx_first_ns, "")                                                      \
