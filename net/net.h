@@ -70,7 +70,7 @@ enum net_ev_type {
 	NET_EV_LINK,	  /* a link appeared or changed (or: the resync's dump) */
 	NET_EV_LINK_DEL,
 	NET_EV_QDISC,
-	NET_EV_QDISC_DEL, /* e.g. libvirt's `tc qdisc del dev X ingress` */
+	NET_EV_QDISC_DEL, /* e.g. `tc qdisc del dev X clsact` */
 	NET_EV_FDB,	  /* a bridge FDB entry was learned, moved or added */
 	NET_EV_FDB_DEL,
 	NET_EV_RESYNC,	  /* events were lost: state may be stale */

@@ -11,9 +11,11 @@
  *     (vifmon_vm_expect), so it is watched at once;
  *   - otherwise its VM is looked up in libvirt (the domain may not be
  *     listed yet while an incoming migration prepares: retried).
- * The programs are put back when someone removes the clsact qdisc
- * (libvirt's <bandwidth> does), after a short settle so that libvirt's own
- * `tc qdisc add` that follows is not refused, and on a periodic check.
+ * The programs are put back when someone removes the tap's clsact qdisc,
+ * after a short settle so that a tool replacing it (an `ingress` qdisc,
+ * say) is not refused, and on a periodic check.  (libvirt 9.0's
+ * `tc qdisc del dev X ingress` does not remove a clsact on this kernel:
+ * the kinds differ; see docs/network.md.)
  * After lost events (ENOBUFS) every link is looked at again.  The counters
  * of a tap that is gone stay readable until its VM's entries are dropped
  * (a migration's source reads its last frame after the tap went away).
