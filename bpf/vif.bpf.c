@@ -141,6 +141,8 @@ int BPF_PROG(vif_drop, struct sk_buff *skb, void *location, enum skb_drop_reason
 	struct net_device *dev;
 	struct ferry_vif *v;
 
+	if (reason <= SKB_CONSUMED) /* freed after use, not dropped */
+		return 0;
 	dev = BPF_CORE_READ(skb, dev);
 	if (!dev || BPF_CORE_READ(dev, nd_net.net, ns.inum) != netns_ino)
 		return 0;
