@@ -135,7 +135,12 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	char buf[1024];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (level == LIBBPF_WARN)
+	/*
+	 * libbpf's netlink calls print the kernel's extack at WARN, also for
+	 * what a caller probes for (no clsact yet, no filter yet); the caller
+	 * reports a real failure itself, with its errno and the object.
+	 */
+	if (level == LIBBPF_WARN && strncmp(buf, "Kernel error message:", 21))
 		log_msg(LOG_LVL_WARN, LOG_SUB_BPF, "%s", buf);
 	else if (log_debug_enabled(LOG_SUB_BPF))
 		log_msg(LOG_LVL_DEBUG, LOG_SUB_BPF, "%s", buf);
