@@ -105,7 +105,7 @@ $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 BPF_PROGS += metrics
 METRICS_LIB := $(O)/lib/libmetrics.a
 $(OBJ)/bpf/metrics.o: $(O)/bpf/metrics.skel.h
-$(METRICS_LIB): $(OBJ)/bpf/metrics.o
+$(METRICS_LIB): $(OBJ)/bpf/metrics.o $(OBJ)/bpf/pin.o
 	@mkdir -p $(dir $@)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -114,7 +114,7 @@ $(METRICS_LIB): $(OBJ)/bpf/metrics.o
 BPF_PROGS += vif
 VIF_LIB := $(O)/lib/libvif.a
 $(OBJ)/bpf/vif.o: $(O)/bpf/vif.skel.h
-$(VIF_LIB): $(OBJ)/bpf/vif.o
+$(VIF_LIB): $(OBJ)/bpf/vif.o $(OBJ)/bpf/pin.o
 	@mkdir -p $(dir $@)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^

@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include "metrics.h"
+#include "pin.h"
 #include "metrics.skel.h"
 
 struct ferry_metrics {
@@ -46,21 +47,9 @@ struct ferry_metrics *ferry_metrics_open(const char *pin_dir)
 		log_err("metrics: open BPF object: %s", strerror(errno));
 		goto err;
 	}
-	ret = metrics_bpf__load(fm->skel);
-	if (ret == -EINVAL) {
-		char pin[PATH_MAX];
-
-		/* A map pinned by another version of ferryd: replace it. */
-		snprintf(pin, sizeof(pin), "%s/migrations", pin_dir);
-		metrics_bpf__destroy(fm->skel);
-		if (unlink(pin) == 0) {
-			log_warn("metrics: %s had another layout; replaced", pin);
-			fm->skel = metrics_bpf__open_opts(&opts);
-			ret = fm->skel ? metrics_bpf__load(fm->skel) : -errno;
-		} else {
-			fm->skel = NULL;
-		}
-	}
+	ret = bpf_pin_check(fm->skel->maps.migrations, pin_dir, "metrics");
+	if (!ret)
+		ret = metrics_bpf__load(fm->skel);
 	if (ret) {
 		log_err("metrics: load (pin %s/migrations): %s", pin_dir, strerror(-ret));
 		goto err;

@@ -22,6 +22,7 @@
 #include <bpf/libbpf.h>
 
 #include "common.h"
+#include "pin.h"
 #include "vif.h"
 #include "vif.skel.h"
 
@@ -57,7 +58,6 @@ struct vif_watch *vif_watch_open(const char *pin_dir, bool drop_announces)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	struct vif_watch *vw;
-	char pin[PATH_MAX];
 	int ret;
 
 	ret = mkdir_p(pin_dir, 0700);
@@ -80,23 +80,9 @@ struct vif_watch *vif_watch_open(const char *pin_dir, bool drop_announces)
 		log_err("vif: /proc/self/ns/net: %s", strerror(-ret));
 		goto err;
 	}
-	ret = vif_bpf__load(vw->skel);
-	if (ret == -EINVAL) {
-		/* A map pinned by another version of ferryd: replace it. */
-		snprintf(pin, sizeof(pin), "%s/vifs", pin_dir);
-		vif_bpf__destroy(vw->skel);
-		vw->skel = NULL;
-		if (unlink(pin) == 0) {
-			log_warn("vif: %s had another layout; replaced", pin);
-			vw->skel = vif_bpf__open_opts(&opts);
-			if (!vw->skel) {
-				ret = -errno;
-				goto err;
-			}
-			vif_netns_ino((__u32 *)&vw->skel->rodata->netns_ino);
-			ret = vif_bpf__load(vw->skel);
-		}
-	}
+	ret = bpf_pin_check(vw->skel->maps.vifs, pin_dir, "vif");
+	if (!ret)
+		ret = vif_bpf__load(vw->skel);
 	if (ret) {
 		log_err("vif: load (pin %s/vifs): %s", pin_dir, strerror(-ret));
 		goto err;
