@@ -139,7 +139,9 @@ int parse_rate(const char *s, uint64_t *out_bps);
 int parse_u64(const char *s, uint64_t *out);
 int parse_int(const char *s, int min, int max, int *out);
 /* Human-readable bytes "1.5 GiB" into buf. */
+int parse_mac(const char *s, uint8_t mac[6]); /* "52:54:00:12:34:56" */
 const char *fmt_bytes(uint64_t v, char *buf, size_t len);
+const char *fmt_mac(const uint8_t mac[6], char *buf, size_t len);
 uint64_t now_ns(void); /* CLOCK_MONOTONIC */
 uint64_t now_ms(void);
 uint64_t wall_ms(void); /* CLOCK_REALTIME, for timestamps shown to people */

@@ -441,8 +441,8 @@ static struct json_object *op_vifs(const struct rpc_ctx *ctx, struct json_object
 		json_object_object_add(o, "vm", json_object_new_string(s->vm));
 		json_object_object_add(o, "tap", json_object_new_string(s->ifname));
 		json_object_object_add(o, "ifindex", json_object_new_int(s->ifindex));
-		json_object_object_add(o, "mac", json_object_new_string(vif_mac_str(s->mac, mac,
-										       sizeof(mac))));
+		json_object_object_add(o, "mac",
+				       json_object_new_string(fmt_mac(s->mac, mac, sizeof(mac))));
 		json_object_object_add(o, "bridge", json_object_new_string(s->bridge));
 		json_object_object_add(o, "state",
 				       json_object_new_string(s->gone ? "gone" :

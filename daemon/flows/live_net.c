@@ -64,8 +64,8 @@ int live_net_check_req(struct migration *m, struct json_object *req)
 		unsigned int mtu = 0;
 
 		net_link_mtu(nics[i].bridge, &mtu);
-		json_object_object_add(o, "mac", json_object_new_string(
-						      vif_mac_str(nics[i].mac, mac, sizeof(mac))));
+		json_object_object_add(o, "mac",
+				       json_object_new_string(fmt_mac(nics[i].mac, mac, sizeof(mac))));
 		json_object_object_add(o, "bridge", json_object_new_string(nics[i].bridge));
 		json_object_object_add(o, "mtu", json_object_new_int((int)mtu));
 		json_object_array_add(a, o);
@@ -131,7 +131,7 @@ int live_net_check_dest(const struct migration *m, struct json_object *req, char
 		const char *mac = rpc_str(o, "mac"), *br = rpc_str(o, "bridge");
 		int64_t mtu = rpc_int(o, "mtu", 0);
 
-		if (!mac || !br || vif_mac_parse(mac, nics[n].mac) || !br[0] ||
+		if (!mac || !br || parse_mac(mac, nics[n].mac) || !br[0] ||
 		    strlen(br) >= sizeof(nics[n].bridge) || strchr(br, '/') || mtu < 0 ||
 		    mtu > 65536) {
 			snprintf(err, errlen, "live.check: bad NIC %d in the request", i);
@@ -248,7 +248,7 @@ static bool live_net_fdb(const struct migration *m, const struct vifmon_stat *s,
 	int br = (int)if_nametoindex(s->bridge), port = 0, ret;
 	char mac[24];
 
-	vif_mac_str(s->mac, mac, sizeof(mac));
+	fmt_mac(s->mac, mac, sizeof(mac));
 	for (;;) {
 		ret = net_fdb_port(br, s->mac, &port);
 		if (!ret && port == s->ifindex)
@@ -273,8 +273,8 @@ static struct json_object *live_net_stat_json(const struct vifmon_stat *s, bool 
 	struct json_object *o = json_object_new_object();
 	char mac[24];
 
-	json_object_object_add(o, "mac", json_object_new_string(vif_mac_str(s->mac, mac,
-									       sizeof(mac))));
+	json_object_object_add(o, "mac",
+			       json_object_new_string(fmt_mac(s->mac, mac, sizeof(mac))));
 	json_object_object_add(o, "tap", json_object_new_string(s->ifname));
 	json_object_object_add(o, "bridge", json_object_new_string(s->bridge));
 	json_object_object_add(o, "tx_first_ns", json_object_new_uint64(s->v.tx_first_ns));
@@ -373,7 +373,7 @@ static void live_net_account(struct migration *m, struct json_object *d,
 	uint8_t mac[6];
 	const char *str = rpc_str(d, "mac");
 
-	if (!str || vif_mac_parse(str, mac) || m->live.nvifs >= MIG_MAX_VIFS)
+	if (!str || parse_mac(str, mac) || m->live.nvifs >= MIG_MAX_VIFS)
 		return;
 	memset(v, 0, sizeof(*v));
 	s = live_net_src(src, nsrc, mac);

@@ -418,21 +418,6 @@ out:
 	return out;
 }
 
-/* "52:54:00:12:34:56" into 6 bytes; -EINVAL unless it is exactly that. */
-int vif_mac_parse(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	char end;
-	int i;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &end) != 6 || strlen(s) != 17)
-		return -EINVAL;
-	for (i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
 int domxml_nics(const char *xml, struct domxml_nic *nics, int max)
 {
 	xmlXPathContextPtr ctx = NULL;
@@ -452,7 +437,7 @@ int domxml_nics(const char *xml, struct domxml_nic *nics, int max)
 		memset(nic, 0, sizeof(*nic));
 		c = domxml_child(in, "mac");
 		if (!c || domxml_prop(c, "address", mac, sizeof(mac)) ||
-		    vif_mac_parse(mac, nic->mac))
+		    parse_mac(mac, nic->mac))
 			continue;
 		c = domxml_child(in, "source");
 		if (!c || domxml_prop(c, "bridge", nic->bridge, sizeof(nic->bridge)) ||

@@ -133,7 +133,6 @@ struct domxml_nic {
 };
 /* Up to MAX of them; their number, or -EINVAL for unreadable XML. */
 int domxml_nics(const char *xml, struct domxml_nic *nics, int max);
-int vif_mac_parse(const char *s, uint8_t mac[6]);
 
 /* vif.c: the VIF monitor (ferry's tc programs on every VM tap). */
 #define VIFMON_VM_NICS 8
@@ -170,6 +169,5 @@ int vifmon_vm_read(const char *vm, struct vifmon_stat *out, int max);
 void vifmon_vm_forget(const char *vm);
 void vifmon_announce_drop(bool on);
 bool vifmon_announce_dropping(void);
-const char *vif_mac_str(const uint8_t mac[6], char *buf, size_t len);
 
 #endif /* FERRY_DAEMON_HOST_H */

@@ -84,13 +84,6 @@ static bool vifmon_is_tap_mac(const uint8_t mac[6])
 	return mac[0] == 0xfe || mac[0] == 0xfa;
 }
 
-const char *vif_mac_str(const uint8_t mac[6], char *buf, size_t len)
-{
-	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
-	return buf;
-}
-
 static struct vifmon_ent *vifmon_by_ifindex(int ifindex)
 {
 	for (int i = 0; i < VIFMON_MAX; i++) {
@@ -153,7 +146,7 @@ static void vifmon_attach(struct vifmon_ent *e)
 	e->t_attach_ns = vif_now_ns();
 	e->check_at_ns = e->t_attach_ns + VIFMON_CHECK_NS;
 	log_info("vif: vm %s: watching %s (%s on %s), %.2f ms after its link event", e->vm,
-		 e->ifname, vif_mac_str(e->mac, mac, sizeof(mac)), e->bridge,
+		 e->ifname, fmt_mac(e->mac, mac, sizeof(mac)), e->bridge,
 		 (double)(e->t_attach_ns - e->t_seen_ns) / 1e6);
 	vifmon_hooks_log(e);
 }

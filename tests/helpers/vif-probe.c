@@ -38,17 +38,6 @@ static void probe_on_signal(int sig)
 	probe_stop = 1;
 }
 
-static int probe_mac_parse(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
 /* Through an ioctl: sysfs may belong to another network namespace. */
 static int probe_link_mac(const char *ifname, uint8_t mac[6])
 {
@@ -88,7 +77,7 @@ int main(int argc, char **argv)
 			pin = optarg;
 			break;
 		case 'm':
-			if (probe_mac_parse(optarg, mac)) {
+			if (parse_mac(optarg, mac)) {
 				fprintf(stderr, "vif-probe: bad MAC '%s'\n", optarg);
 				return 2;
 			}
