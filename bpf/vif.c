@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,18 +172,26 @@ int vif_tap_attach(struct vif_watch *vw, int ifindex, const char *ifname, const 
 		   const char *vm)
 {
 	struct ferry_vif_key key = { .ifindex = ifindex };
-	struct ferry_vif v = {};
+	struct ferry_vif v = {}, old;
+	bool fresh = true;
 	int ret;
 
 	snprintf(v.vm, sizeof(v.vm), "%s", vm);
 	snprintf(v.ifname, sizeof(v.ifname), "%s", ifname);
 	memcpy(v.mac, mac, 6);
+	/*
+	 * The same VM's tap as before a restart of ours keeps its counters;
+	 * anything else (another VM, a MAC or name that changed) starts
+	 * from zero.
+	 */
+	if (!bpf_map_lookup_elem(vw->map_fd, &key, &old) && !memcmp(old.mac, v.mac, 6) &&
+	    !strncmp(old.vm, v.vm, sizeof(v.vm)) && !strncmp(old.ifname, v.ifname, sizeof(v.ifname)))
+		fresh = false;
 	v.t_attached_ns = vif_now_ns();
-	/* ifindexes are reused: a new tap starts from zero. */
-	if (bpf_map_update_elem(vw->map_fd, &key, &v, BPF_ANY) < 0)
+	if (fresh && bpf_map_update_elem(vw->map_fd, &key, &v, BPF_ANY) < 0)
 		return -errno;
 	ret = vif_filters_put(vw, ifindex);
-	if (ret < 0)
+	if (ret < 0 && fresh)
 		bpf_map_delete_elem(vw->map_fd, &key);
 	return ret;
 }
@@ -236,6 +245,23 @@ int vif_tap_forget(struct vif_watch *vw, int ifindex)
 	if (bpf_map_delete_elem(vw->map_fd, &key) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int vif_watch_prune(struct vif_watch *vw)
+{
+	struct ferry_vif_key key, next;
+	char name[IF_NAMESIZE];
+	int n = 0, ret;
+
+	ret = bpf_map_get_next_key(vw->map_fd, NULL, &next);
+	while (!ret) {
+		key = next;
+		ret = bpf_map_get_next_key(vw->map_fd, &key, &next);
+		if (!if_indextoname(key.ifindex, name) &&
+		    !bpf_map_delete_elem(vw->map_fd, &key))
+			n++;
+	}
+	return n;
 }
 
 void vif_watch_announce_drop(struct vif_watch *vw, bool on)

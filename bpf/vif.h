@@ -81,6 +81,8 @@ struct vif_watch;
  */
 struct vif_watch *vif_watch_open(const char *pin_dir, bool drop_announces);
 void vif_watch_close(struct vif_watch *vw); /* the tc filters stay */
+/* Drop the entries of links that no longer exist here; how many. */
+int vif_watch_prune(struct vif_watch *vw);
 
 /* Where a tap's programs sit: what vif_tap_attach and vif_tap_reattach return. */
 enum vif_hook {
@@ -89,8 +91,9 @@ enum vif_hook {
 };
 
 /*
- * Watch tap IFINDEX: a fresh entry (VM, IFNAME, the guest's MAC), then the
- * filters on its clsact hooks, replacing ours from before a restart.  The
+ * Watch tap IFINDEX: a fresh entry (VM, IFNAME, the guest's MAC), or the
+ * one of the same VM, MAC and name from before a restart with its counters,
+ * then the filters on its clsact hooks, replacing ours from before.  The
  * clsact qdisc is created when missing.  A tap whose ingress slot holds an
  * `ingress` qdisc (libvirt's outbound <bandwidth>) has no egress hook: it
  * gets the ingress program only.  Returns the VIF_HOOK_* attached, or

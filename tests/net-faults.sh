@@ -10,6 +10,8 @@
 # - the tap's qdisc changes under the programs: what libvirt's <bandwidth>
 #   does, a clsact deleted, an ingress qdisc in its place.  The programs
 #   come back and the counters go on.
+# - ferryd restarts: the tap's counters go on; a tap that went while
+#   ferryd was down loses its entry in the pinned map.
 . "$(dirname "$0")/live_lib.sh"
 PINGER=$BUILD/tests/pinger
 [ -x "$PINGER" ] || fail "no $PINGER (make all)"
@@ -149,5 +151,24 @@ L exec h2 tc qdisc del dev "$tap" ingress
 reattached "ingress qdisc gone" 3
 assert_eq "$(filters)" "vif_ingress vif_egress" "a clsact again"
 assert_eq "$(vif | jq -r .rx_counted)" true "rx_counted again"
+
+log "--- ferryd restarts: a tap's counters go on, a gone tap's entry goes"
+s3=$(vif)
+FERRY_LAB_FERRYD_CONF='test_drop_announce = yes' L ferryd h2 restart >/dev/null
+wait_for 10 sh -c "\"$LAB\" --lab $lab exec h2 ferry -j vifs vm1 | jq -e '.vifs[] | select(.tap == \"$tap\" and .state == \"watched\")'" ||
+	fail "h2's ferryd does not watch $tap after its restart"
+s4=$(vif)
+[ "$(jq -r .tx_packets <<<"$s4")" -ge "$(jq -r .tx_packets <<<"$s3")" ] ||
+	fail "counters restarted with ferryd: $s3 -> $s4"
+assert_eq "$(jq -r .t_attached_ns <<<"$s4")" "$(jq -r .t_attached_ns <<<"$s3")" "the entry's attach time"
+grows "after ferryd's restart" tx_packets "$(jq -r .tx_packets <<<"$s4")"
 kill "$pid"
+# a tap that goes while ferryd is down: the next one has nobody to tell
+L ferryd h2 stop >/dev/null
+L virsh h2 destroy vm1 >/dev/null
+assert_eq "$(L exec h2 bpftool -j map dump pinned /sys/fs/bpf/ferry/vifs | jq length)" 1 "entries on h2, ferryd down"
+L ferryd h2 start >/dev/null
+wait_for 10 sh -c "\"$LAB\" --lab $lab ferryd h2 log 2>&1 | grep -q 'forgot 1 tap(s) gone while ferryd was down'" ||
+	fail "h2's ferryd did not forget $tap: $(L ferryd h2 log 2>&1 | grep vif: | tail -3)"
+assert_eq "$(L exec h2 bpftool -j map dump pinned /sys/fs/bpf/ferry/vifs | jq length)" 0 "entries on h2"
 log "ok"

@@ -362,6 +362,10 @@ int vifmon_init(const char *pin_dir, bool drop_announces)
 	vmon.vw = vif_watch_open(pin_dir, drop_announces);
 	if (!vmon.vw)
 		return -errno;
+	/* taps that went while ferryd was down: nobody can ask for them */
+	ret = vif_watch_prune(vmon.vw);
+	if (ret > 0)
+		log_info("vif: forgot %d tap(s) gone while ferryd was down", ret);
 	vmon.nw = net_watch_new(vifmon_event, NULL);
 	if (!vmon.nw) {
 		ret = -errno;
