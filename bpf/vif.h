@@ -19,6 +19,7 @@
 
 #define FERRY_ETH_P_ARP 0x0806
 #define FERRY_ETH_P_RARP 0x8035
+#define FERRY_ETH_P_IPV6 0x86dd
 
 struct ferry_vif_key {
 	__u32 ifindex; /* in ferryd's network namespace */
@@ -30,7 +31,7 @@ struct ferry_vif_key {
  */
 #define FERRY_VIF_COUNTERS(X)                                                    \
 	X(t_attached_ns, "when ferryd put the programs on")                     \
-	/* Frames the guest sent, not RARPs nor gratuitous ARPs.  */                \
+	/* Frames the guest sent, not its announces.  */                           \
 	X(tx_packets, "guest frames, not announces")                            \
 	X(tx_bytes, "")                                                         \
 	X(tx_first_ns, "")                                                      \
@@ -44,13 +45,16 @@ struct ferry_vif_key {
 	X(rx_last_ns, "")                                                       \
 	X(rx_gap_max_ns, "")                                                    \
 	X(rx_since_tx, "delivered since the guest's last frame")                \
-	/* Announces: RARPs (QEMU's), gratuitous ARPs (the guest's). */          \
+	/* Announces: RARPs (QEMU's); GARPs, NAs, MLD reports (the guest's). */ \
 	X(rarp_count, "")                                                       \
 	X(rarp_first_ns, "")                                                    \
 	X(rarp_last_ns, "")                                                     \
 	X(garp_count, "")                                                       \
 	X(garp_first_ns, "")                                                    \
 	X(garp_last_ns, "")                                                     \
+	X(na_count, "IPv6: unsolicited NAs and MLD reports")                    \
+	X(na_first_ns, "")                                                      \
+	X(na_last_ns, "")                                                       \
 	X(announce_dropped, "by the test-only knob, never otherwise")           \
 	/* Frames freed as drops on the tap (kfree_skb), either direction. */    \
 	X(drops, "")                                                            \
