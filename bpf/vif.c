@@ -247,6 +247,52 @@ int vif_tap_forget(struct vif_watch *vw, int ifindex)
 	return 0;
 }
 
+/* Our program at POINT of IFINDEX: our handle and priority, and our name. */
+static bool vif_filter_ours(int ifindex, enum bpf_tc_attach_point point)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id = vif_filter_id(ifindex, point);
+	bool ours;
+	int fd;
+
+	if (!id)
+		return false;
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return false;
+	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	       (!strcmp(info.name, "vif_ingress") || !strcmp(info.name, "vif_egress"));
+	close(fd);
+	return ours;
+}
+
+int vif_links_detach(void)
+{
+	struct if_nameindex *ifs, *i;
+	int n = 0;
+
+	ifs = if_nameindex();
+	if (!ifs)
+		return -errno;
+	for (i = ifs; i->if_index; i++) {
+		bool any = false;
+
+		for (int p = 0; p < 2; p++) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index,
+				    .attach_point = vif_points[p]);
+			LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
+				    .priority = FERRY_VIF_TC_PRIO);
+
+			if (vif_filter_ours((int)i->if_index, vif_points[p]) &&
+			    !bpf_tc_detach(&hook, &o))
+				any = true;
+		}
+		n += any;
+	}
+	if_freenameindex(ifs);
+	return n;
+}
+
 int vif_watch_prune(struct vif_watch *vw)
 {
 	struct ferry_vif_key key, next;

@@ -85,6 +85,12 @@ struct vif_watch;
  */
 struct vif_watch *vif_watch_open(const char *pin_dir, bool drop_announces);
 void vif_watch_close(struct vif_watch *vw); /* the tc filters stay */
+/*
+ * Take ferry's filters (our handle, priority and program names) off every
+ * link of this network namespace, for a ferryd whose monitor is off; the
+ * qdiscs and the pinned map stay.  How many links, or -errno.
+ */
+int vif_links_detach(void);
 /* Drop the entries of links that no longer exist here; how many. */
 int vif_watch_prune(struct vif_watch *vw);
 

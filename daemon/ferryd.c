@@ -401,6 +401,12 @@ int main(int argc, char **argv)
 	if (ferryd->conf.net_watch &&
 	    vifmon_init(ferryd->conf.pin_dir, ferryd->conf.test_drop_announce))
 		log_warn("VIF monitor unavailable: no blackout, announce or FDB checks at cut-over");
+	if (!ferryd->conf.net_watch) {
+		/* A previous ferryd's filters stay on the taps: take them off. */
+		c = vif_links_detach();
+		if (c > 0)
+			log_info("vif: net_watch is off: ferry's programs taken off %d link(s)", c);
+	}
 	/*
 	 * After a crash the previous instance's last threads may still be
 	 * exiting and holding its sockets: give the ports a few seconds.

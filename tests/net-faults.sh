@@ -10,8 +10,9 @@
 # - the tap's qdisc changes under the programs: what libvirt's <bandwidth>
 #   does, a clsact deleted, an ingress qdisc in its place.  The programs
 #   come back and the counters go on.
-# - ferryd restarts: the tap's counters go on; a tap that went while
-#   ferryd was down loses its entry in the pinned map.
+# - ferryd restarts: the tap's counters go on; with net_watch = no it
+#   takes the programs off; a tap that went while ferryd was down loses
+#   its entry in the pinned map.
 . "$(dirname "$0")/live_lib.sh"
 PINGER=$BUILD/tests/pinger
 [ -x "$PINGER" ] || fail "no $PINGER (make all)"
@@ -163,6 +164,12 @@ s4=$(vif)
 assert_eq "$(jq -r .t_attached_ns <<<"$s4")" "$(jq -r .t_attached_ns <<<"$s3")" "the entry's attach time"
 grows "after ferryd's restart" tx_packets "$(jq -r .tx_packets <<<"$s4")"
 kill "$pid"
+# net_watch off: a ferryd takes its predecessor's filters off the taps
+FERRY_LAB_FERRYD_CONF='net_watch = no' L ferryd h2 restart >/dev/null
+wait_for 10 sh -c "\"$LAB\" --lab $lab ferryd h2 log 2>&1 | grep -q 'net_watch is off: ferry.s programs taken off 1 link'" ||
+	fail "h2's ferryd with net_watch = no: $(L ferryd h2 log 2>&1 | tail -3)"
+assert_eq "$(filters)" "" "filters on $tap with net_watch = no"
+assert_contains "$(L exec h2 tc qdisc show dev "$tap")" "clsact" "the qdisc stays"
 # a tap that goes while ferryd is down: the next one has nobody to tell
 L ferryd h2 stop >/dev/null
 L virsh h2 destroy vm1 >/dev/null
