@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	char pin_default[64], *pin = NULL, *netns = NULL, *end;
 	struct json_object *o;
 	struct ferry_vif v;
-	struct vif_watch *vw;
+	struct vif_watch *vw = NULL;
 	uint8_t mac[6];
 	bool have_mac = false, drop = false;
 	long seconds;
@@ -115,22 +115,27 @@ int main(int argc, char **argv)
 
 		if (fd < 0 || setns(fd, CLONE_NEWNET)) {
 			fprintf(stderr, "vif-probe: %s: %s\n", netns, strerror(errno));
-			return 1;
+			ret = -errno;
+			goto out;
 		}
 		close(fd);
 	}
 	ifindex = (int)if_nametoindex(argv[optind]);
 	if (!ifindex) {
 		fprintf(stderr, "vif-probe: %s: no such link\n", argv[optind]);
-		return 1;
+		ret = -ENODEV;
+		goto out;
 	}
 	if (!have_mac && probe_link_mac(argv[optind], mac)) {
 		fprintf(stderr, "vif-probe: %s: cannot read its MAC\n", argv[optind]);
-		return 1;
+		ret = -EINVAL;
+		goto out;
 	}
 	vw = vif_watch_open(pin, drop);
-	if (!vw)
-		return 1;
+	if (!vw) {
+		ret = -errno;
+		goto out;
+	}
 	ret = vif_tap_attach(vw, ifindex, argv[optind], mac, "vif-probe");
 	if (ret < 0) {
 		fprintf(stderr, "vif-probe: %s: attach: %s\n", argv[optind], strerror(-ret));
@@ -161,7 +166,7 @@ int main(int argc, char **argv)
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 out:
-	vif_watch_close(vw);
+	vif_watch_close(vw); /* NULL: nothing */
 	if (pin == pin_default) {
 		char map[96];
 
