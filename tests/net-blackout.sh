@@ -8,7 +8,9 @@
 # frame, and h2's bridge has the guest MAC on the new tap.  Then libvirt's
 # plain `virsh migrate --live` moves it back: the same blackout, from
 # `ferry -j vifs` on both hosts, holds against the pinger without ferry's
-# live migration.
+# live migration.  Last, h2's bridge is kept from learning on the new tap:
+# ferry finds the MAC elsewhere in the FDB and puts it on the tap as a
+# reachable entry, never a permanent one.
 . "$(dirname "$0")/live_lib.sh"
 need_cmd bridge
 PINGER=$BUILD/tests/pinger
@@ -82,4 +84,39 @@ assert_le "$d" 3000 "|blackout from ferry vifs - pinger's gap| (us)"
 [ "$(jq -r .rarp_count <<<"$dst")" -ge 1 ] || fail "no RARP seen on h1: $dst"
 [ "$(jq -r .rarp_first_ns <<<"$dst")" -lt "$(jq -r .tx_first_ns <<<"$dst")" ] ||
 	fail "RARP not before the guest's first frame on h1: $dst"
+
+log "h2's bridge does not learn on the new tap: ferry puts the MAC there"
+# virsh migrate --copy-storage-all leaves the source's disk behind, and
+# ferry refuses to migrate onto an instance directory that exists
+L exec h2 rm -rf /var/lib/libvirt/images/vm1
+# the first tap to join h2's bridge is the incoming one: no learning on it
+L exec h2 sh -c 'for i in $(seq 600); do for p in /sys/class/net/ferrybr0/brif/vnet*; do
+	[ -e "$p" ] && bridge link set dev "${p##*/}" learning off && exit 0; done; sleep 0.05; done; exit 1' &
+lpid=$!
+"$LAB" --lab "$lab" client pinger -j "$addr" >"$BUILD/$lab-ping.json" &
+pid=$!
+cleanup_push kill "$pid"
+sleep 1
+out=$(L exec h1 ferry live-migrate vm1 --to h2 --wait) || { log "$out"; live_diag h1 vm1; fail "live-migrate"; }
+wait "$lpid" || fail "no tap joined h2's bridge"
+sleep 1
+kill -TERM "$pid"
+wait "$pid" || fail "pinger: $(cat "$BUILD/$lab-ping.json")"
+gap_us=$(($(jq -r .gap_max_ns "$BUILD/$lab-ping.json") / 1000))
+id=$(sed -n '1s/^live-migration \(m-[0-9a-f]*\).*/\1/p' <<<"$out")
+v=$(L exec h1 ferry -j show "$id" | jq -c '.live.vifs[0]')
+log "ferry: $v"
+assert_eq "$(jq -r .fdb_fixed <<<"$v")" true "ferry moved the FDB entry"
+assert_contains "$out" "FDB entry moved by ferry" "ferry live-migrate --wait says so"
+tap=$(jq -r .dst_tap <<<"$v")
+fdb=$(L exec h2 bridge fdb show br ferrybr0 | grep -i "^$mac " || true)
+log "h2: $fdb"
+assert_contains "$fdb" "dev $tap master ferrybr0" "h2's FDB entry of $mac"
+case $fdb in *permanent*) fail "a permanent (local) entry: $fdb" ;; esac
+assert_contains "$(L ferryd h2 log 2>&1)" "moved it there" "h2's log"
+# made at the resume, the entry leaves no second outage behind the blackout
+b_us=$(jq -r .blackout_us <<<"$v")
+d=$((b_us > gap_us ? b_us - gap_us : gap_us - b_us))
+log "blackout $b_us us vs pinger gap $gap_us us: $d us apart (bound 3000 us)"
+assert_le "$d" 3000 "|blackout - pinger's gap| with ferry's FDB entry (us)"
 log "ok"

@@ -106,6 +106,8 @@ struct mig_live {
 	struct mig_vif vifs[MIG_MAX_VIFS];
 	int nvifs;
 	uint64_t t_resume_tai_ns;       /* dest, runtime only: when it resumed */
+	int fdb_fixed[MIG_MAX_VIFS];    /* dest, runtime only: taps (ifindex) whose */
+	int nfdb_fixed;                 /* FDB entry ferry made at the resume */
 };
 
 struct flow;

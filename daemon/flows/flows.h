@@ -177,5 +177,7 @@ bool live_net_watched(const char *vm, int *nics);
 bool live_net_hold(struct migration *m, uint64_t since_ms);
 struct json_object *live_dest_net(const struct rpc_ctx *ctx, struct json_object *req);
 void live_net_cutover(struct migration *m);
+/* The destination, at the resume: a tap that had its announce gets the FDB entry. */
+void live_net_resumed(struct migration *m);
 
 #endif /* FERRY_DAEMON_FLOWS_H */

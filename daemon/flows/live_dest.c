@@ -167,6 +167,7 @@ static struct json_object *__live_resume(struct migration *m, bool resume)
 		mig_lock(m);
 		m->live.t_resume_tai_ns = vif_now_ns();
 		mig_unlock(m);
+		live_net_resumed(m);
 		/* libvirt's own account of the migration (read once: it then drops it). */
 		if (!virt_domain_job(ferryd->virt, m->vm, true, &j)) {
 			mig_lock(m);
