@@ -116,7 +116,7 @@ void vif_watch_close(struct vif_watch *vw)
 	free(vw);
 }
 
-static int vif_filter_put(const struct bpf_tc_hook *hook, int prog_fd)
+static int vif_filter_put(struct bpf_tc_hook *hook, int prog_fd)
 {
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE, .priority = FERRY_VIF_TC_PRIO,
 		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
@@ -128,7 +128,7 @@ static int vif_filter_put(const struct bpf_tc_hook *hook, int prog_fd)
 	 */
 	ret = bpf_tc_attach(hook, &o);
 	if (ret == -EINVAL || ret == -ENOENT) {
-		ret = bpf_tc_hook_create((struct bpf_tc_hook *)hook);
+		ret = bpf_tc_hook_create(hook);
 		if (ret && ret != -EEXIST)
 			return ret;
 		o.prog_id = 0;
@@ -201,21 +201,56 @@ int vif_tap_reattach(struct vif_watch *vw, int ifindex)
 	return vif_filters_put(vw, ifindex);
 }
 
-int vif_tap_detach(struct vif_watch *vw, int ifindex)
+/* Our program at POINT of IFINDEX: our handle and priority, and our name. */
+static bool vif_filter_ours(int ifindex, enum bpf_tc_attach_point point)
 {
-	int ret = 0, r;
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id = vif_filter_id(ifindex, point);
+	bool ours;
+	int fd;
 
-	(void)vw;
+	if (!id)
+		return false;
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return false;
+	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	       (!strcmp(info.name, "vif_ingress") || !strcmp(info.name, "vif_egress"));
+	close(fd);
+	return ours;
+}
+
+/*
+ * Our handle and priority off both hooks of IFINDEX; with ONLY_OURS, only
+ * where the program there is one of ours by name (a filter some other
+ * loader put at our handle stays).  How many came off, or -errno.
+ */
+static int vif_filters_del(int ifindex, bool only_ours)
+{
+	int n = 0, ret = 0, r;
+
 	for (int i = 0; i < 2; i++) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = vif_points[i]);
 		LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
 			    .priority = FERRY_VIF_TC_PRIO);
 
+		if (only_ours && !vif_filter_ours(ifindex, vif_points[i]))
+			continue;
 		r = bpf_tc_detach(&hook, &o);
-		if (r && r != -ENOENT && r != -ENODEV && r != -EINVAL && !ret)
+		if (!r)
+			n++;
+		else if (r != -ENOENT && r != -ENODEV && r != -EINVAL && !ret)
 			ret = r;
 	}
-	return ret;
+	return ret ?: n;
+}
+
+int vif_tap_detach(struct vif_watch *vw, int ifindex)
+{
+	int ret = vif_filters_del(ifindex, false);
+
+	(void)vw;
+	return ret < 0 ? ret : 0;
 }
 
 bool vif_tap_attached(struct vif_watch *vw, int ifindex)
@@ -247,25 +282,6 @@ int vif_tap_forget(struct vif_watch *vw, int ifindex)
 	return 0;
 }
 
-/* Our program at POINT of IFINDEX: our handle and priority, and our name. */
-static bool vif_filter_ours(int ifindex, enum bpf_tc_attach_point point)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), id = vif_filter_id(ifindex, point);
-	bool ours;
-	int fd;
-
-	if (!id)
-		return false;
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd < 0)
-		return false;
-	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) &&
-	       (!strcmp(info.name, "vif_ingress") || !strcmp(info.name, "vif_egress"));
-	close(fd);
-	return ours;
-}
-
 int vif_links_detach(void)
 {
 	struct if_nameindex *ifs, *i;
@@ -274,21 +290,8 @@ int vif_links_detach(void)
 	ifs = if_nameindex();
 	if (!ifs)
 		return -errno;
-	for (i = ifs; i->if_index; i++) {
-		bool any = false;
-
-		for (int p = 0; p < 2; p++) {
-			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index,
-				    .attach_point = vif_points[p]);
-			LIBBPF_OPTS(bpf_tc_opts, o, .handle = FERRY_VIF_TC_HANDLE,
-				    .priority = FERRY_VIF_TC_PRIO);
-
-			if (vif_filter_ours((int)i->if_index, vif_points[p]) &&
-			    !bpf_tc_detach(&hook, &o))
-				any = true;
-		}
-		n += any;
-	}
+	for (i = ifs; i->if_index; i++)
+		n += vif_filters_del((int)i->if_index, true) > 0;
 	if_freenameindex(ifs);
 	return n;
 }
