@@ -39,8 +39,9 @@ live_runs_on() {
 # - RAMLOST: every block at least as new as the guest remembers, some
 #   newer (the agent's memory lost its update); the verdict is asked again
 #   and must then be PASS;
-# - the guest's kernel crashed (an oops on its console, no answer): the
-#   guest is booted again on HOST and its boot scan checks the disk (every
+# - the guest's kernel crashed (an oops on its console, no answer) or its
+#   virtio core found a ring it keeps in RAM corrupt ("id N is not a head!":
+#   the ring stops, and the agent's disk I/O with it): the guest is booted again on HOST and its boot scan checks the disk (every
 #   block a valid record of its own, none older than at the last clean
 #   stop): UNCLEAN, never FAIL; then a clean stop and boot, after which
 #   the verdict (and every later one) must be PASS.
@@ -52,9 +53,9 @@ live_verify() {
 		log "QEMU < 9.0 under TCG lost guest RAM writes (the agent's memory, not the disk); asking again"
 		out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
 	elif [[ $out != "VERIFY "* ]] && live_guest_oopsed "$1" "$2"; then
-		log "$2's kernel crashed on $1 (console below): QEMU < 9.0 under TCG lost guest RAM" \
+		log "$2's kernel crashed or broke a virtio ring on $1 (console below): QEMU < 9.0 under TCG lost guest RAM" \
 			"writes; its disk is checked by a boot instead${out:+ ($out)}"
-		L console "$1" "$2" --tail 40 2>&1 | grep -E "BUG|Oops|RIP|panic|fault" | sed 's/^/    /'
+		L console "$1" "$2" --tail 40 2>&1 | grep -E "BUG|Oops|RIP|panic|fault|$LIVE_VRING_BROKEN" | sed 's/^/    /'
 		L guest-stop "$1" "$2" --destroy
 		L guest-start "$1" "$2"
 		out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
@@ -74,11 +75,16 @@ live_verify() {
 	log "$1: $out"
 }
 
-# live_guest_oopsed HOST VM: VM's console on HOST shows a kernel oops since
-# the last boot it logged (the log is appended to across migrations).
+# What drivers/virtio/virtio_ring.c prints when the used ring names a buffer
+# the guest's own (RAM) bookkeeping does not have in flight.
+LIVE_VRING_BROKEN='virtio[0-9]*: .*(is not a head|out of range)'
+
+# live_guest_oopsed HOST VM: VM's console on HOST shows a kernel oops, or a
+# virtio ring found corrupt, since the last boot it logged (the log is
+# appended to across migrations).
 live_guest_oopsed() {
 	L console "$1" "$2" 2>/dev/null | awk '/Linux version/ {t = ""} {t = t $0 "\n"} END {printf "%s", t}' |
-		grep -qE "BUG: |Oops|general protection fault|Kernel panic|end trace"
+		grep -qE "BUG: |Oops|general protection fault|Kernel panic|end trace|$LIVE_VRING_BROKEN"
 }
 
 live_diag() {
