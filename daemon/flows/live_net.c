@@ -485,14 +485,18 @@ void live_net_cutover(struct migration *m)
 	json_object_put(rep);
 	for (i = 0; i < m->live.nvifs; i++) {
 		const struct mig_vif *v = &m->live.vifs[i];
+		char cut[96] = "blackout unknown (no guest frame on the destination)";
 
-		log_info("migration %s: vm %s NIC %s: blackout %.3f ms (%s -> %s on %s), announce "
-			 "lag %.3f ms, %" PRIu64 " RARP(s) %" PRIu64 " GARP(s)%s, %" PRIu64
-			 " stranded, %" PRIu64 " dropped%s",
-			 m->id, m->vm, v->mac, (double)v->blackout_us / 1000, v->src_tap,
-			 v->dst_tap, m->dst_host, (double)v->announce_lag_us / 1000, v->rarps,
-			 v->garps, v->announce_self ? " after announce-self" : "",
-			 v->stranded_packets, v->drops, v->fdb_fixed ? ", FDB moved by ferry" : "");
+		if (v->guest_seen && v->src_tap[0])
+			snprintf(cut, sizeof(cut), "blackout %.3f ms, announce lag %.3f ms",
+				 (double)v->blackout_us / 1000, (double)v->announce_lag_us / 1000);
+		log_info("migration %s: vm %s NIC %s: %s (%s -> %s on %s), %" PRIu64
+			 " RARP(s) %" PRIu64 " GARP(s)%s, %" PRIu64 " stranded, %" PRIu64
+			 " dropped%s",
+			 m->id, m->vm, v->mac, cut, v->src_tap[0] ? v->src_tap : "?", v->dst_tap,
+			 m->dst_host, v->rarps, v->garps,
+			 v->announce_self ? " after announce-self" : "", v->stranded_packets,
+			 v->drops, v->fdb_fixed ? ", FDB moved by ferry" : "");
 	}
 	vifmon_vm_forget(m->vm);
 }
