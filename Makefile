@@ -46,6 +46,7 @@ LIBS_CRYPTO = $(call pc_libs,libcrypto)
 LIBS_NL = $(call pc_libs,libnl-3.0 libnl-route-3.0)
 LIBS_AIO = -laio
 LIBS_CMOCKA = $(call pc_libs,cmocka)
+LIBS_CURL = $(call pc_libs,libcurl)
 PC_CFLAGS = $(call pc_cflags,json-c libbpf libvirt libzstd libnl-3.0 libnl-route-3.0)
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -225,7 +226,7 @@ $(DAEMON_LIB): $(call obj,$(DAEMON_SRCS))
 	$(Q)rm -f $@ && ar rcs $@ $^
 DAEMON_CFLAGS = $(call pc_cflags,libxml-2.0)
 $(call obj,$(DAEMON_SRCS) daemon/ferryd.c): ALL_CFLAGS += $(DAEMON_CFLAGS)
-DAEMON_LDLIBS = $(LIBS_VIRT) $(call pc_libs,libxml-2.0) $(LIBS_CRYPTO)
+DAEMON_LDLIBS = $(LIBS_VIRT) $(call pc_libs,libxml-2.0) $(LIBS_CRYPTO) $(LIBS_CURL)
 $(OBJ)/daemon/copy/track.o: $(BPF_SKELS)
 
 # ferryd embeds the mover's receiver and sender, the dirty tracker, the

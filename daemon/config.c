@@ -44,6 +44,8 @@ void conf_defaults(struct ferryd_conf *c)
 	c->live_completion_timeout_s = 800;
 	c->net_watch = true;
 	c->net_announce_wait_ms = 1000;
+	c->etcd_timeout_ms = 1000;
+	c->cluster_lease_ttl_s = 10;
 }
 
 static int conf_bool(const char *v, bool *out)
@@ -92,6 +94,25 @@ static int conf_peers(struct ferryd_conf *c, const char *v)
 	}
 	free(dup);
 	return ret;
+}
+
+/* etcd's client URLs, "http://a:2379, http://b:2379" (empty: no etcd). */
+static int conf_etcd(const char *v, char *out, size_t len)
+{
+	char *dup = strdup(v), *tok, *save = NULL;
+	int ret = 0, n = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	for (tok = strtok_r(dup, ", ", &save); tok && !ret; tok = strtok_r(NULL, ", ", &save)) {
+		if (strncmp(tok, "http://", 7) && strncmp(tok, "https://", 8))
+			ret = -EINVAL;
+		n++;
+	}
+	free(dup);
+	if (!ret && n > 8)
+		ret = -E2BIG;
+	return ret ? ret : conf_str(v, out, len);
 }
 
 static int conf_set(struct ferryd_conf *c, const char *k, const char *v)
@@ -186,6 +207,12 @@ static int conf_set(struct ferryd_conf *c, const char *k, const char *v)
 		return parse_int(v, 10, 60000, &c->net_announce_wait_ms);
 	if (!strcmp(k, "test_drop_announce"))
 		return conf_bool(v, &c->test_drop_announce);
+	if (!strcmp(k, "etcd"))
+		return conf_etcd(v, c->etcd, sizeof(c->etcd));
+	if (!strcmp(k, "etcd_timeout_ms"))
+		return parse_int(v, 50, 60000, &c->etcd_timeout_ms);
+	if (!strcmp(k, "cluster_lease_ttl_s"))
+		return parse_int(v, 2, 3600, &c->cluster_lease_ttl_s);
 	return -ENOENT;
 }
 
@@ -337,5 +364,9 @@ void conf_dump(const struct ferryd_conf *c)
 		c->net_announce_wait_ms);
 	if (c->test_drop_announce)
 		out_bool("test_drop_announce", "test_drop_announce = %s\n", c->test_drop_announce);
+	out_str("etcd", "etcd = %s\n", c->etcd);
+	out_s64("etcd_timeout_ms", "etcd_timeout_ms = %" PRId64 "\n", c->etcd_timeout_ms);
+	out_s64("cluster_lease_ttl_s", "cluster_lease_ttl_s = %" PRId64 "\n",
+		c->cluster_lease_ttl_s);
 	out_object_close();
 }

@@ -83,6 +83,10 @@ struct ferryd_conf {
 	bool net_watch;                 /* tc programs on every VM tap */
 	int net_announce_wait_ms;       /* no RARP/GARP by then: announce-self */
 	bool test_drop_announce;        /* test-only: drop announces on taps */
+	/* The cluster's record (cluster/etcd.c, cluster/members.c) */
+	char etcd[1024];                /* endpoints, comma-separated; "": none */
+	int etcd_timeout_ms;            /* per request, all endpoints */
+	int cluster_lease_ttl_s;        /* the alive key's lease */
 };
 
 void conf_defaults(struct ferryd_conf *c);
@@ -96,6 +100,7 @@ struct ferryd {
 	struct ferryd_conf conf;
 	uint8_t key[AUTH_KEY_LEN];
 	struct virt *virt;
+	struct etcd *etcd;              /* NULL: no cluster record */
 	volatile int stopping;          /* SIGTERM: workers stop at a boundary */
 	const char *crash_at;           /* FERRY_TEST_CRASH: role:point */
 	const char *pause_at;           /* FERRY_TEST_PAUSE: role:point:ms */

@@ -441,6 +441,8 @@ int main(int argc, char **argv)
 	}
 	if (reconcile_start())
 		goto out;
+	if (member_start())
+		goto out;
 	log_info("host %s ready: peers on %s, control on %s, %d journaled migration(s)",
 		 ferryd->conf.host, net_addr_str(&ferryd->conf.listen, buf, sizeof(buf)),
 		 ferryd->conf.control_socket, nrecords);
@@ -465,6 +467,7 @@ out:
 		unlink(pidfile);
 	if (peer_fd >= 0)
 		close(peer_fd);
+	member_stop();
 	xfer_server_stop();
 	peer_pool_fini();
 	vifmon_fini();

@@ -48,4 +48,11 @@ assert_contains "$ERR" "bad2.conf:1: bad value for 'track_granularity'" "bad val
 printf 'peers = justaname\n' >"$tmp/bad3.conf"
 expect_fail ferryd -c "$tmp/bad3.conf" --dump-config
 assert_contains "$ERR" "bad3.conf:1" "bad peers"
+# etcd's endpoints are URLs: an address alone is refused, naming the line.
+printf 'host = x\netcd = http://198.18.0.80:2379, 198.18.0.81:2379\n' >"$tmp/bad4.conf"
+expect_fail ferryd -c "$tmp/bad4.conf" --dump-config
+assert_contains "$ERR" "bad4.conf:2: bad value for 'etcd'" "etcd endpoint without a scheme"
+printf 'host = x\netcd = http://198.18.0.80:2379, http://198.18.0.81:2379\ncluster_lease_ttl_s = 4\n' >"$tmp/ok2.conf"
+assert_eq "$(ferryd -c "$tmp/ok2.conf" --dump-config -j | jq -r '.etcd + " " + (.cluster_lease_ttl_s | tostring)')" \
+	"http://198.18.0.80:2379, http://198.18.0.81:2379 4" "etcd in --dump-config"
 log "ok"

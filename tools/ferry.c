@@ -55,6 +55,7 @@ static void usage(FILE *f)
 		"  migrations [VM]       migrations known to the cluster\n"
 		"  show MIGRATION|VM     one migration, its states and metrics\n"
 		"  hosts                 the cluster's hosts\n"
+		"  cluster               this host's membership (etcd lease) and etcd's hosts\n"
 		"  vifs [VM] [--watch[=MS]] [--count N]\n"
 		"                        VM NICs' tap counters (eBPF), once or every MS\n"
 		"  list                  VMs on this host (or --host)\n\n"
@@ -673,25 +674,45 @@ static int cmd_migrations(int argc, char **argv)
 static int cmd_hosts(void)
 {
 	struct json_object *rep, *arr;
+	bool etcd;
 	size_t i, n;
 
 	rep = ferry_call(req_new("hosts"));
 	if (!rep)
 		return 1;
 	json_object_object_get_ex(rep, "hosts", &arr);
+	etcd = json_object_get_boolean(json_object_object_get(rep, "etcd"));
 	n = arr ? json_object_array_length(arr) : 0;
 	out_array_open(NULL);
-	out_plain("%-8s %-22s %-9s %4s %10s %7s  %s\n", "HOST", "ADDRESS", "REACHABLE", "VMS",
-		  "FREE MEM", "ACTIVE", "VERSION");
+	out_plain("%-8s %-22s %-9s %-10s %4s %10s %7s  %s\n", "HOST", "ADDRESS", "REACHABLE",
+		  "CLUSTER", "VMS", "FREE MEM", "ACTIVE", "VERSION");
 	for (i = 0; i < n; i++) {
-		struct json_object *h = json_object_array_get_idx(arr, i), *vms;
+		struct json_object *h = json_object_array_get_idx(arr, i), *vms, *c;
 		bool up = json_object_get_boolean(json_object_object_get(h, "reachable"));
+		char cl[32] = "-";
 
 		json_object_object_get_ex(h, "vms", &vms);
+		c = json_object_object_get(h, "cluster");
+		if (c && json_object_get_boolean(json_object_object_get(c, "alive")))
+			snprintf(cl, sizeof(cl), "alive %" PRId64 "s",
+				 json_object_get_int64(json_object_object_get(c, "lease_ttl_left_s")));
+		else if (c)
+			snprintf(cl, sizeof(cl), "gone");
+		else if (etcd)
+			snprintf(cl, sizeof(cl), "unknown");
 		out_object_open(NULL);
 		out_str("host", "%-8s ", js(h, "host"));
 		out_str("addr", "%-22s ", js(h, "addr"));
 		out_bool("reachable", "%-9s ", up);
+		out_plain("%-10s ", cl);
+		if (c) {
+			out_object_open("cluster");
+			out_bool("alive", NULL,
+				 json_object_get_boolean(json_object_object_get(c, "alive")));
+			out_s64("lease_ttl_left_s", NULL,
+				json_object_get_int64(json_object_object_get(c, "lease_ttl_left_s")));
+			out_object_close();
+		}
 		out_u64("vms", "%4" PRIu64 " ", vms ? (uint64_t)json_object_array_length(vms) : 0);
 		out_u64("free_memory_mib", "%6" PRIu64 " MiB ", ju(h, "free_memory_mib"));
 		out_u64("active_migrations", "%7" PRIu64 "  ", ju(h, "active_migrations"));
@@ -701,8 +722,72 @@ static int cmd_hosts(void)
 		out_object_close();
 	}
 	out_array_close();
+	if (js(rep, "etcd_error"))
+		out_plain("cluster record unavailable: %s\n", js(rep, "etcd_error"));
 	json_object_put(rep);
 	return 0;
+}
+
+/* This host's membership of the cluster, and every alive key etcd holds. */
+static int cmd_cluster(void)
+{
+	struct json_object *rep, *mb, *hosts;
+
+	rep = ferry_call(req_new("cluster"));
+	if (!rep)
+		return 1;
+	out_object_open(NULL);
+	out_str("host", "host        %s\n", js(rep, "host"));
+	if (!js(rep, "etcd") || !*js(rep, "etcd")) {
+		out_str("etcd", "etcd        %s\n", "none configured (no cluster record)");
+		out_object_close();
+		json_object_put(rep);
+		return 0;
+	}
+	out_str("etcd", "etcd        %s", js(rep, "etcd"));
+	out_str("endpoint", " (talking to %s)\n", js(rep, "endpoint"));
+	out_u64("lease_ttl_s", "lease TTL   %" PRIu64 " s\n", ju(rep, "lease_ttl_s"));
+	mb = json_object_object_get(rep, "membership");
+	out_object_open("membership");
+	out_bool("alive", "membership  %s",
+		 json_object_get_boolean(json_object_object_get(mb, "alive")));
+	out_s64("deadline_in_ms", ", lease deadline in %" PRId64 " ms",
+		json_object_get_int64(json_object_object_get(mb, "deadline_in_ms")));
+	out_u64("renewals", ", %" PRIu64 " renewal(s)", ju(mb, "renewals"));
+	out_u64("registrations", ", %" PRIu64 " lease(s) taken\n", ju(mb, "registrations"));
+	if (js(mb, "error"))
+		out_str("error", "            last failure: %s\n", js(mb, "error"));
+	out_object_close();
+	if (js(rep, "etcd_error"))
+		out_str("etcd_error", "etcd        unavailable: %s\n", js(rep, "etcd_error"));
+	hosts = json_object_object_get(rep, "hosts");
+	if (hosts) {
+		out_array_open("hosts");
+		out_plain("%-8s %-22s %-6s %8s %9s  %s\n", "HOST", "ADDRESS", "ALIVE", "TTL LEFT",
+			  "CREATED", "VERSION");
+		json_object_object_foreach(hosts, name, h) {
+			out_object_open(NULL);
+			out_str("host", "%-8s ", name);
+			out_str("addr", "%-22s ", js(h, "addr") ?: "-");
+			out_bool("alive", "%-6s ",
+				 json_object_get_boolean(json_object_object_get(h, "alive")));
+			out_s64("lease_ttl_left_s", "%7" PRId64 "s ",
+				json_object_get_int64(json_object_object_get(h, "lease_ttl_left_s")));
+			out_s64("create_revision", "%9" PRId64 "  ",
+				json_object_get_int64(json_object_object_get(h, "create_revision")));
+			out_str("version", "%s\n", js(h, "version") ?: "-");
+			out_object_close();
+		}
+		out_array_close();
+	}
+	out_object_close();
+	json_object_put(rep);
+	return 0;
+}
+
+static int cmd_cluster_(int argc, char **argv)
+{
+	return cmd_cluster();
 }
 
 static int cmd_list(void)
@@ -895,6 +980,7 @@ static const struct {
 	{ "live-migrate", cmd_live },	  { "force-complete", cmd_force_complete },
 	{ "migrations", cmd_migrations }, { "hosts", cmd_hosts_, true },
 	{ "list", cmd_list_, true },	  { "vifs", cmd_vifs },
+	{ "cluster", cmd_cluster_, true },
 };
 
 int main(int argc, char **argv)

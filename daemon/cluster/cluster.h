@@ -104,6 +104,75 @@ struct json_object *rpc_forward(const char *host, struct json_object *req);
  */
 int rpc_vm_owner(const char *vm, char *host, size_t len);
 
+/* etcd.c: the cluster's record, through etcd v3's JSON gateway. */
+struct etcd;
+struct etcd_kv {
+	char *key;
+	char *value;                    /* NUL-terminated */
+	size_t value_len;
+	int64_t create_revision;        /* 0: the key does not exist */
+	int64_t mod_revision;
+	int64_t version;
+	int64_t lease;
+};
+
+enum etcd_cmp_what { ETCD_CMP_MOD, ETCD_CMP_CREATE };
+struct etcd_cmp {                       /* key's revision == revision */
+	const char *key;
+	enum etcd_cmp_what what;
+	int64_t revision;               /* CREATE 0: the key is absent */
+};
+struct etcd_op {                        /* put (value) or delete (value NULL) */
+	const char *key;
+	const char *value;
+	int64_t lease;
+};
+
+/* "http://a:2379, http://b:2379": NULL + errno on a bad list. */
+struct etcd *etcd_open(const char *endpoints, int timeout_ms);
+void etcd_close(struct etcd *e);
+/* Why the last request failed, naming the endpoint. */
+const char *etcd_error(const struct etcd *e);
+const char *etcd_endpoint(const struct etcd *e);
+/*
+ * Every call: 0, or -EHOSTUNREACH (no endpoint answered), -EBUSY (no
+ * leader or quorum), -ENOENT (an expired or unknown lease), -ESTALE (a
+ * transaction's comparison failed), -EPROTO, -EINVAL.
+ */
+int etcd_lease_grant(struct etcd *e, int ttl_s, int64_t *id);
+int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_s);
+int etcd_lease_ttl(struct etcd *e, int64_t id, int64_t *ttl_s); /* -1: gone */
+int etcd_lease_revoke(struct etcd *e, int64_t id);
+int etcd_put(struct etcd *e, const char *key, const char *val, int64_t lease);
+int etcd_delete(struct etcd *e, const char *key);
+/* One key, or every key under a prefix; *revision: the store's (or NULL). */
+int etcd_get(struct etcd *e, const char *key, bool prefix, struct etcd_kv **kv, int *n,
+	     int64_t *revision);
+void etcd_kvs_free(struct etcd_kv *kv, int n);
+/* All comparisons hold: every op, atomically; else -ESTALE and none. */
+int etcd_txn(struct etcd *e, const struct etcd_cmp *cmp, int ncmp, const struct etcd_op *ops,
+	     int nops);
+
+/* members.c: this host's alive key on its own lease. */
+#define MEMBER_PREFIX "/ferry/hosts/"
+struct member_state {
+	bool enabled;                   /* etcd configured */
+	bool alive;                     /* the lease held, not past its deadline */
+	int64_t lease;
+	uint64_t renewed_ms;            /* now_ms() of the last renewal */
+	uint64_t deadline_ms;           /* ... plus the TTL etcd gave */
+	uint64_t renewals;
+	uint64_t registrations;         /* leases granted (1 + re-joins) */
+	char err[512];                  /* why the last renewal failed */
+};
+void member_key(const char *host, char *key, size_t len);
+/* Start renewing (no-op without etcd in the configuration); 0 or -errno. */
+int member_start(void);
+void member_stop(void);
+void member_state_get(struct member_state *st);
+/* Every host's alive key, by name; NULL and *err when etcd cannot answer. */
+struct json_object *member_list(int *err);
+
 /* ops.c: the operator's requests that are no flow's own. */
 extern const struct rpc_cmd ops_cmds[];
 extern const int ops_ncmds;

@@ -340,6 +340,104 @@ static struct json_object *op_host_info(const struct rpc_ctx *ctx, struct json_o
 }
 
 /* Every host at once, under one deadline: a dead peer costs it once. */
+/* This host's own view of its lease: it may know it is out first. */
+static struct json_object *ops_membership_json(void)
+{
+	struct json_object *c = json_object_new_object();
+	struct member_state st;
+
+	member_state_get(&st);
+	json_object_object_add(c, "alive", json_object_new_boolean(st.alive));
+	json_object_object_add(c, "lease", json_object_new_int64(st.lease));
+	json_object_object_add(c, "renewals", json_object_new_uint64(st.renewals));
+	json_object_object_add(c, "registrations", json_object_new_uint64(st.registrations));
+	json_object_object_add(c, "deadline_in_ms",
+			       json_object_new_int64(st.deadline_ms ? (int64_t)st.deadline_ms -
+								      (int64_t)now_ms() :
+								      0));
+	if (st.err[0])
+		json_object_object_add(c, "error", json_object_new_string(st.err));
+	return c;
+}
+
+/* `ferry cluster`: this host's membership and etcd's list of hosts. */
+static struct json_object *op_cluster(const struct rpc_ctx *ctx, struct json_object *req)
+{
+	struct json_object *rep = rpc_ok(), *cl;
+	char msg[600];
+	int err;
+
+	json_object_object_add(rep, "host", json_object_new_string(ferryd->conf.host));
+	json_object_object_add(rep, "etcd", json_object_new_string(ferryd->conf.etcd));
+	if (!ferryd->etcd)
+		return rep;
+	json_object_object_add(rep, "endpoint",
+			       json_object_new_string(etcd_endpoint(ferryd->etcd)));
+	json_object_object_add(rep, "lease_ttl_s",
+			       json_object_new_int(ferryd->conf.cluster_lease_ttl_s));
+	json_object_object_add(rep, "membership", ops_membership_json());
+	cl = member_list(&err);
+	if (cl) {
+		json_object_object_add(rep, "hosts", cl);
+	} else {
+		snprintf(msg, sizeof(msg), "%s", etcd_error(ferryd->etcd));
+		json_object_object_add(rep, "etcd_error", json_object_new_string(msg));
+	}
+	return rep;
+}
+
+/*
+ * What etcd says of each host, beside what the host said itself: its alive
+ * key and the lease's time left, and hosts etcd knows that are no peer of
+ * ours.  Without etcd in the configuration: "etcd": false, nothing else.
+ */
+static void ops_hosts_cluster(struct json_object *rep, struct json_object *arr)
+{
+	struct json_object *cl, *c;
+	int err, i;
+	char msg[300];
+
+	json_object_object_add(rep, "etcd", json_object_new_boolean(ferryd->etcd != NULL));
+	if (!ferryd->etcd)
+		return;
+	cl = member_list(&err);
+	if (!cl) {
+		snprintf(msg, sizeof(msg), "etcd: %s", etcd_error(ferryd->etcd));
+		json_object_object_add(rep, "etcd_error", json_object_new_string(msg));
+	}
+	for (i = 0; i < (int)json_object_array_length(arr); i++) {
+		struct json_object *h = json_object_array_get_idx(arr, i);
+		const char *name = rpc_str(h, "host");
+
+		if (!cl || !name)
+			continue;
+		if (json_object_object_get_ex(cl, name, &c)) {
+			json_object_object_add(h, "cluster", json_object_get(c));
+			json_object_object_del(cl, name);
+		} else {
+			c = json_object_new_object();
+			json_object_object_add(c, "alive", json_object_new_boolean(false));
+			json_object_object_add(h, "cluster", c);
+		}
+	}
+	/* Known to etcd, not to our configuration. */
+	if (cl) {
+		json_object_object_foreach(cl, k, v) {
+			struct json_object *h = json_object_new_object();
+
+			json_object_object_add(h, "host", json_object_new_string(k));
+			json_object_object_add(h, "addr", json_object_get(json_object_object_get(v, "addr")));
+			json_object_object_add(h, "reachable", json_object_new_boolean(false));
+			json_object_object_add(h, "error", json_object_new_string("not a peer of this host"));
+			json_object_object_add(h, "self", json_object_new_boolean(false));
+			json_object_object_add(h, "cluster", json_object_get(v));
+			json_object_array_add(arr, h);
+		}
+		json_object_put(cl);
+	}
+	json_object_object_add(rep, "membership", ops_membership_json());
+}
+
 static struct json_object *op_hosts(const struct rpc_ctx *ctx, struct json_object *req)
 {
 	struct json_object *rep = rpc_ok(), *arr = json_object_new_array(), *self, *q;
@@ -377,6 +475,7 @@ static struct json_object *op_hosts(const struct rpc_ctx *ctx, struct json_objec
 		json_object_object_add(h, "self", json_object_new_boolean(false));
 		json_object_array_add(arr, h);
 	}
+	ops_hosts_cluster(rep, arr);
 	json_object_object_add(rep, "hosts", arr);
 	return rep;
 }
@@ -474,6 +573,7 @@ const struct rpc_cmd ops_cmds[] = {
 	{ "show", RPC_FROM_ANY, op_show },
 	{ "migrations", RPC_FROM_ANY, op_migrations },
 	{ "hosts", RPC_FROM_ANY, op_hosts },
+	{ "cluster", RPC_FROM_ANY, op_cluster },
 	{ "host_info", RPC_FROM_ANY, op_host_info },
 	{ "list", RPC_FROM_ANY, op_host_info },
 	{ "find_migration", RPC_FROM_ANY, op_find_migration },
