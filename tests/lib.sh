@@ -61,6 +61,9 @@ assert_le() { # assert_le A B WHAT   (integers)
 assert_ge() {
 	[ "$1" -ge "$2" ] || fail "$3: $1 < $2"
 }
+assert_gt() {
+	[ "$1" -gt "$2" ] || fail "$3: $1 <= $2"
+}
 assert_contains() { # assert_contains HAYSTACK NEEDLE WHAT
 	case "$1" in *"$2"*) ;; *) fail "$3: '$2' not in: $1" ;; esac
 }

@@ -46,8 +46,15 @@ lvm_vg = $vg
 # Small lab guests: keep the test flows quick.
 shutdown_timeout_s = ${FERRY_LAB_SHUTDOWN_TIMEOUT:-30}
 peer_retry_s = ${FERRY_LAB_PEER_RETRY:-30}
-${FERRY_LAB_FERRYD_CONF:-}
 EOF
+	if [ ${#LAB_ETCD_MEMBERS[@]} -gt 0 ]; then
+		cat >>"$hd/etc-ferry/ferryd.conf" <<EOF
+# The lab's etcd (up --etcd): a lease of a few seconds, as a lab wants.
+etcd = $(lab_etcd_endpoints)
+cluster_lease_ttl_s = ${FERRY_LAB_LEASE_TTL:-3}
+EOF
+	fi
+	[ -z "${FERRY_LAB_FERRYD_CONF:-}" ] || echo "$FERRY_LAB_FERRYD_CONF" >>"$hd/etc-ferry/ferryd.conf"
 }
 
 # A killed ferryd's leader turns zombie while its other threads may still be
