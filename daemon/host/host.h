@@ -44,8 +44,23 @@ struct virt_domain_info {
 	enum virt_power state;
 	int vcpus;
 	uint64_t memory_mib;
+	bool persistent;                /* defined, not only running */
 };
 int virt_domain_list(struct virt *v, struct virt_domain_info **out, int *n);
+/* The domain's (persistent) metadata element of namespace @uri; malloc'd,
+ * NULL + errno (ENODATA: none). */
+char *virt_domain_meta_get(struct virt *v, const char *name, const char *uri);
+/* Set it (<prefix:...> in the XML), in the definition and the running domain. */
+int virt_domain_meta_set(struct virt *v, const char *name, const char *uri, const char *prefix,
+			 const char *xml);
+/*
+ * Lifecycle events ("defined", "undefined", "started", "stopped", ...) on a
+ * connection and thread of their own; @name NULL ("connected"): the
+ * connection was (re)made and events may have been missed.
+ */
+typedef void (*virt_event_fn)(const char *name, const char *event);
+int virt_events_start(struct virt *v, virt_event_fn cb);
+void virt_events_stop(void);
 int virt_node_free_memory_mib(struct virt *v, uint64_t *mib);
 const char *virt_power_name(enum virt_power p);
 

@@ -378,6 +378,7 @@ int virt_domain_list(struct virt *v, struct virt_domain_info **out, int *n)
 
 		snprintf(info[i].name, sizeof(info[i].name), "%s", virDomainGetName(doms[i]));
 		virDomainGetUUIDString(doms[i], info[i].uuid);
+		info[i].persistent = virDomainIsPersistent(doms[i]) == 1;
 		if (virDomainGetState(doms[i], &st, &reason, 0) == 0)
 			info[i].state = virt_power_of(st);
 		if (virDomainGetInfo(doms[i], &di) == 0) {
@@ -698,4 +699,162 @@ int virt_domain_announce(struct virt *v, const char *name)
 out:
 	virt_put(c, d);
 	return ret;
+}
+
+/* ---- metadata ------------------------------------------------------------ */
+
+char *virt_domain_meta_get(struct virt *v, const char *name, const char *uri)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+	char *xml = NULL;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	xml = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, uri, VIR_DOMAIN_AFFECT_CONFIG);
+	if (!xml) {
+		virErrorPtr e = virGetLastError();
+
+		ret = e && e->code == VIR_ERR_NO_DOMAIN_METADATA ? -ENODATA : virt_errno();
+		if (ret != -ENODATA)
+			log_err("vm %s: metadata %s: %s", name, uri, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	if (!xml)
+		errno = -ret;
+	return xml;
+}
+
+int virt_domain_meta_set(struct virt *v, const char *name, const char *uri, const char *prefix,
+			 const char *xml)
+{
+	unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG;
+	virConnectPtr c;
+	virDomainPtr d;
+	int ret = 0;
+
+	d = virt_lookup(v, name, &c, &ret);
+	if (!d)
+		goto out;
+	if (virDomainIsActive(d) == 1)
+		flags |= VIR_DOMAIN_AFFECT_LIVE;
+	if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, xml, prefix, uri, flags)) {
+		ret = virt_errno();
+		log_err("vm %s: set metadata %s: %s", name, uri, virt_errmsg());
+	}
+out:
+	virt_put(c, d);
+	return ret;
+}
+
+/* ---- lifecycle events ------------------------------------------------------ */
+
+/*
+ * libvirt delivers events on a connection of their own, from its default
+ * event loop, which this thread runs; a timer wakes the loop so that a stop
+ * is seen within VIRT_EVENT_TICK_MS.  A connection that dies (libvirtd
+ * restarted) is opened again, and @cb is called with a NULL name then: the
+ * caller must look at everything, as events may have been missed.
+ */
+#define VIRT_EVENT_TICK_MS 500
+
+static struct {
+	pthread_t thr;
+	bool running;
+	char uri[256];
+	virt_event_fn cb;
+} vev;
+
+static int virt_event_lifecycle(virConnectPtr c, virDomainPtr d, int event, int detail,
+				void *opaque)
+{
+	(void)c;
+	(void)detail;
+	(void)opaque;
+	vev.cb(virDomainGetName(d), event == VIR_DOMAIN_EVENT_DEFINED ? "defined" :
+				    event == VIR_DOMAIN_EVENT_UNDEFINED ? "undefined" :
+				    event == VIR_DOMAIN_EVENT_STARTED ? "started" :
+				    event == VIR_DOMAIN_EVENT_STOPPED ? "stopped" :
+				    event == VIR_DOMAIN_EVENT_SUSPENDED ? "suspended" :
+				    event == VIR_DOMAIN_EVENT_RESUMED ? "resumed" :
+									 "other");
+	return 0;
+}
+
+static void virt_event_tick(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+}
+
+static void *virt_event_thread(void *arg)
+{
+	virConnectPtr c = NULL;
+	int cb_id = -1, timer;
+
+	(void)arg;
+	timer = virEventAddTimeout(VIRT_EVENT_TICK_MS, virt_event_tick, NULL, NULL);
+	while (vev.running && !ferryd->stopping) {
+		if (!c || virConnectIsAlive(c) != 1) {
+			if (c) {
+				if (cb_id >= 0)
+					virConnectDomainEventDeregisterAny(c, cb_id);
+				virConnectClose(c);
+				c = NULL;
+				cb_id = -1;
+			}
+			c = virConnectOpen(vev.uri);
+			if (c)
+				cb_id = virConnectDomainEventRegisterAny(
+					c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+					VIR_DOMAIN_EVENT_CALLBACK(virt_event_lifecycle), NULL, NULL);
+			if (!c || cb_id < 0) {
+				log_warn("libvirt %s: no lifecycle events: %s; trying again", vev.uri,
+					 virt_errmsg());
+				sleep(1);
+				continue;
+			}
+			vev.cb(NULL, "connected");
+		}
+		if (virEventRunDefaultImpl() < 0)
+			usleep(VIRT_EVENT_TICK_MS * 1000);
+	}
+	if (timer >= 0)
+		virEventRemoveTimeout(timer);
+	if (c) {
+		if (cb_id >= 0)
+			virConnectDomainEventDeregisterAny(c, cb_id);
+		virConnectClose(c);
+	}
+	return NULL;
+}
+
+int virt_events_start(struct virt *v, virt_event_fn cb)
+{
+	int ret;
+
+	if (vev.running)
+		return -EALREADY;
+	if (virEventRegisterDefaultImpl() < 0) {
+		log_err("libvirt: event loop: %s", virt_errmsg());
+		return -EIO;
+	}
+	snprintf(vev.uri, sizeof(vev.uri), "%s", v->uri);
+	vev.cb = cb;
+	vev.running = true;
+	ret = -pthread_create(&vev.thr, NULL, virt_event_thread, NULL);
+	if (ret)
+		vev.running = false;
+	return ret;
+}
+
+void virt_events_stop(void)
+{
+	if (!vev.running)
+		return;
+	vev.running = false;
+	pthread_join(vev.thr, NULL);
 }
