@@ -56,6 +56,13 @@ static void engine_release(struct migration *m)
 	mig_unlock(m);
 }
 
+static void (*engine_end_hook)(const char *vm);
+
+void engine_on_end(void (*fn)(const char *vm))
+{
+	engine_end_hook = fn;
+}
+
 int engine_hold(struct migration *m)
 {
 	return engine_claim(m) ? 0 : -EAGAIN;
@@ -171,6 +178,8 @@ static int engine_journal(struct migration *m, int step, bool undoing, const cha
 	log_info("migration %s (%s %s): %s -> %s [%s]%s%s", m->id, mig_type_name(m->type), m->vm,
 		 from, mig_step_name(m), mig_status_name(m), why ? ": " : "", why ? why : "");
 	metrics_publish(m);
+	if (engine_end_hook && mig_terminal(m))
+		engine_end_hook(m->vm);
 	engine_crash_point(m, mig_step_name(m));
 	return 0;
 }

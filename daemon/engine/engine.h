@@ -256,6 +256,8 @@ struct flow {
 	void (*priv_free)(struct migration *m);
 	/* A knob on a running operation ("force_complete"); -errno with @err. */
 	int (*control)(struct migration *m, const char *what, char *err, size_t errlen);
+	/* A terminal record: the host the VM is defined on now (src or dst). */
+	const char *(*vm_host)(const struct migration *m);
 };
 
 /* Register at start (flows/flows.c lists them); -EEXIST on a duplicate name. */
@@ -267,6 +269,8 @@ int flow_step_find(const struct flow *f, const char *name);
 int flow_for_each(int (*fn)(const struct flow *f, void *ctx), void *ctx);
 
 /* engine.c: running flows. */
+/* Called (from the flow's thread) each time a record reaches a terminal step. */
+void engine_on_end(void (*fn)(const char *vm));
 /*
  * Accept a new operation: claim its VM in the store (atomically: of two
  * requests for one VM exactly one gets here), journal it at step 0, run

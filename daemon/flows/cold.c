@@ -574,6 +574,12 @@ static const struct rpc_cmd cold_cmds[] = {
 
 static const enum mig_type cold_types[] = { MIG_TYPE_MIGRATION, MIG_TYPE_RESIZE };
 
+/* Confirmed: on the destination; reverted, failed or cancelled: back home. */
+static const char *cold_vm_host(const struct migration *m)
+{
+	return m->step == COLD_CONFIRMED ? m->dst_host : m->src_host;
+}
+
 const struct flow cold_flow = {
 	.name = "cold",
 	.version = 1,
@@ -591,4 +597,5 @@ const struct flow cold_flow = {
 	.rest_action = cold_rest_action,
 	.participant_resume = cold_dest_resume,
 	.priv_free = cold_priv_free,
+	.vm_host = cold_vm_host,
 };

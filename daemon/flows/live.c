@@ -582,6 +582,12 @@ static const struct rpc_cmd live_cmds[] = {
 
 static const enum mig_type live_types[] = { MIG_TYPE_LIVE };
 
+/* Completed: on the destination; failed or cancelled: rolled back home. */
+static const char *live_vm_host(const struct migration *m)
+{
+	return m->step == LIVE_COMPLETED ? m->dst_host : m->src_host;
+}
+
 const struct flow live_flow = {
 	.name = "live",
 	.version = 1,
@@ -597,4 +603,5 @@ const struct flow live_flow = {
 	.participant_resume = live_dest_participant,
 	.priv_free = live_priv_free,
 	.control = live_control,
+	.vm_host = live_vm_host,
 };
