@@ -57,6 +57,7 @@ enum log_sub {
 	LOG_SUB_DAEMON = 1u << 4,
 	LOG_SUB_VIRT = 1u << 5,
 	LOG_SUB_PEER = 1u << 6,
+	LOG_SUB_CLUSTER = 1u << 7, /* etcd: membership and records */
 	LOG_SUB_ALL = ~0u,
 };
 

@@ -31,7 +31,7 @@ static const struct {
 } log_subs[] = {
 	{ "core", LOG_SUB_CORE }, { "mover", LOG_SUB_MOVER }, { "bpf", LOG_SUB_BPF },
 	{ "net", LOG_SUB_NET },	  { "daemon", LOG_SUB_DAEMON }, { "virt", LOG_SUB_VIRT },
-	{ "peer", LOG_SUB_PEER }, { "all", LOG_SUB_ALL },
+	{ "peer", LOG_SUB_PEER }, { "cluster", LOG_SUB_CLUSTER }, { "all", LOG_SUB_ALL },
 };
 
 void log_init(const char *prog)

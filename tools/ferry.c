@@ -56,6 +56,7 @@ static void usage(FILE *f)
 		"  show MIGRATION|VM     one migration, its states and metrics\n"
 		"  hosts                 the cluster's hosts\n"
 		"  cluster               this host's membership (etcd lease) and etcd's hosts\n"
+		"  vms                   the cluster's VM records (etcd): owner, generation\n"
 		"  vifs [VM] [--watch[=MS]] [--count N]\n"
 		"                        VM NICs' tap counters (eBPF), once or every MS\n"
 		"  list                  VMs on this host (or --host)\n\n"
@@ -785,6 +786,77 @@ static int cmd_cluster(void)
 	return 0;
 }
 
+/* The cluster's VM records (etcd), and copies on this host they do not own. */
+static int cmd_vms(void)
+{
+	struct json_object *rep, *arr, *st;
+	size_t i, n;
+
+	rep = ferry_call(req_new("vms"));
+	if (!rep)
+		return 1;
+	arr = json_object_object_get(rep, "vms");
+	st = json_object_object_get(rep, "stale");
+	out_object_open(NULL);
+	out_array_open("vms");
+	out_plain("%-16s %-8s %4s %-9s %5s %9s  %-18s %s\n", "VM", "OWNER", "GEN", "POWER",
+		  "VCPUS", "MEMORY", "DISKS", "UPDATED BY");
+	n = arr ? json_object_array_length(arr) : 0;
+	for (i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i), *d;
+		size_t k, nd;
+		char disks[64] = "";
+
+		d = json_object_object_get(v, "disks");
+		nd = d ? json_object_array_length(d) : 0;
+		for (k = 0; k < nd; k++) {
+			struct json_object *x = json_object_array_get_idx(d, k);
+			size_t l = strlen(disks);
+
+			snprintf(disks + l, sizeof(disks) - l, "%s%s%s", k ? "," : "",
+				 js(x, "target") ?: "?",
+				 json_object_get_boolean(json_object_object_get(x, "shared")) ?
+					 "(shared)" :
+					 "");
+		}
+		out_object_open(NULL);
+		out_str("vm", "%-16s ", js(v, "vm"));
+		out_str("owner", "%-8s ", js(v, "owner"));
+		out_u64("generation", "%4" PRIu64 " ", ju(v, "generation"));
+		out_str("power", "%-9s ", js(v, "power"));
+		out_u64("vcpus", "%5" PRIu64 " ", ju(v, "vcpus"));
+		out_u64("memory_mib", "%5" PRIu64 " MiB  ", ju(v, "memory_mib"));
+		out_plain("%-18s ", disks[0] ? disks : "-");
+		out_str("updated_by", "%s\n", js(v, "updated_by") ?: "-");
+		out_u64("updated_ms", NULL, ju(v, "updated_ms"));
+		out_u64("mod_revision", NULL, ju(v, "mod_revision"));
+		out_object_close();
+	}
+	out_array_close();
+	out_array_open("stale");
+	n = st ? json_object_array_length(st) : 0;
+	for (i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(st, i);
+
+		out_object_open(NULL);
+		out_str("vm", "stale here: vm %s", js(v, "vm"));
+		out_str("host", " on %s", js(v, "host"));
+		out_u64("here_generation", " (generation %" PRIu64 ")", ju(v, "here_generation"));
+		out_str("owner", ": the record has it on %s", js(v, "owner"));
+		out_u64("generation", ", generation %" PRIu64 "\n", ju(v, "generation"));
+		out_object_close();
+	}
+	out_array_close();
+	out_object_close();
+	json_object_put(rep);
+	return 0;
+}
+
+static int cmd_vms_(int argc, char **argv)
+{
+	return cmd_vms();
+}
+
 static int cmd_cluster_(int argc, char **argv)
 {
 	return cmd_cluster();
@@ -980,7 +1052,7 @@ static const struct {
 	{ "live-migrate", cmd_live },	  { "force-complete", cmd_force_complete },
 	{ "migrations", cmd_migrations }, { "hosts", cmd_hosts_, true },
 	{ "list", cmd_list_, true },	  { "vifs", cmd_vifs },
-	{ "cluster", cmd_cluster_, true },
+	{ "cluster", cmd_cluster_, true }, { "vms", cmd_vms_, true },
 };
 
 int main(int argc, char **argv)

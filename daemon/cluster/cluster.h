@@ -173,6 +173,25 @@ void member_state_get(struct member_state *st);
 /* Every host's alive key, by name; NULL and *err when etcd cannot answer. */
 struct json_object *member_list(int *err);
 
+/* records.c: each VM's record, /ferry/vms/NAME, kept by its owner. */
+#define VMREC_PREFIX "/ferry/vms/"
+#define VMREC_META_URI "https://ferry.dev/xmlns/cluster/1"
+struct vmrec_stale {                    /* a copy here the record does not own */
+	char vm[FERRY_NAME_MAX];
+	char owner[FERRY_NAME_MAX];     /* the record's */
+	int64_t generation;             /* the record's */
+	int64_t here_generation;        /* in this copy's metadata (0: none) */
+};
+void vmrec_key(const char *vm, char *key, size_t len);
+/* Start keeping this host's records (no-op without etcd); 0 or -errno. */
+int vmrec_start(void);
+void vmrec_stop(void);
+/* Look at @vm again soon (NULL: everything). */
+void vmrec_kick(const char *vm);
+/* generation='N' of a <ferry:owner> metadata element, 0 if none. */
+int64_t vmrec_meta_generation(const char *meta);
+int vmrec_stale_list(struct vmrec_stale *out, int max);
+
 /* ops.c: the operator's requests that are no flow's own. */
 extern const struct rpc_cmd ops_cmds[];
 extern const int ops_ncmds;

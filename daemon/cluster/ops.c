@@ -386,6 +386,53 @@ static struct json_object *op_cluster(const struct rpc_ctx *ctx, struct json_obj
 	return rep;
 }
 
+/* `ferry vms`: every VM record in etcd, and the stale copies on this host. */
+static struct json_object *op_vms(const struct rpc_ctx *ctx, struct json_object *req)
+{
+	struct json_object *rep, *arr, *st;
+	struct vmrec_stale stale[64];
+	struct etcd_kv *kv;
+	int i, n, ret;
+
+	if (!ferryd->etcd)
+		return rpc_error(-ENOTCONN, "%s: no etcd configured: no VM records",
+				 ferryd->conf.host);
+	ret = etcd_get(ferryd->etcd, VMREC_PREFIX, true, &kv, &n, NULL);
+	if (ret)
+		return rpc_error(ret, "VM records: %s", etcd_error(ferryd->etcd));
+	rep = rpc_ok();
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_tokener_parse(kv[i].value);
+
+		if (!o || !json_object_is_type(o, json_type_object)) {
+			json_object_put(o);
+			continue;
+		}
+		/* The definition is for a rebuild, not for a table. */
+		json_object_object_del(o, "xml");
+		json_object_object_add(o, "mod_revision", json_object_new_int64(kv[i].mod_revision));
+		json_object_array_add(arr, o);
+	}
+	etcd_kvs_free(kv, n);
+	json_object_object_add(rep, "vms", arr);
+	st = json_object_new_array();
+	n = vmrec_stale_list(stale, (int)ARRAY_SIZE(stale));
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "vm", json_object_new_string(stale[i].vm));
+		json_object_object_add(o, "host", json_object_new_string(ferryd->conf.host));
+		json_object_object_add(o, "owner", json_object_new_string(stale[i].owner));
+		json_object_object_add(o, "generation", json_object_new_int64(stale[i].generation));
+		json_object_object_add(o, "here_generation",
+				       json_object_new_int64(stale[i].here_generation));
+		json_object_array_add(st, o);
+	}
+	json_object_object_add(rep, "stale", st);
+	return rep;
+}
+
 /*
  * What etcd says of each host, beside what the host said itself: its alive
  * key and the lease's time left, and hosts etcd knows that are no peer of
@@ -574,6 +621,7 @@ const struct rpc_cmd ops_cmds[] = {
 	{ "migrations", RPC_FROM_ANY, op_migrations },
 	{ "hosts", RPC_FROM_ANY, op_hosts },
 	{ "cluster", RPC_FROM_ANY, op_cluster },
+	{ "vms", RPC_FROM_ANY, op_vms },
 	{ "host_info", RPC_FROM_ANY, op_host_info },
 	{ "list", RPC_FROM_ANY, op_host_info },
 	{ "find_migration", RPC_FROM_ANY, op_find_migration },
