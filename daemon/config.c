@@ -46,6 +46,7 @@ void conf_defaults(struct ferryd_conf *c)
 	c->net_announce_wait_ms = 1000;
 	c->etcd_timeout_ms = 1000;
 	c->cluster_lease_ttl_s = 10;
+	c->self_fence = true;
 }
 
 static int conf_bool(const char *v, bool *out)
@@ -213,6 +214,8 @@ static int conf_set(struct ferryd_conf *c, const char *k, const char *v)
 		return parse_int(v, 50, 60000, &c->etcd_timeout_ms);
 	if (!strcmp(k, "cluster_lease_ttl_s"))
 		return parse_int(v, 2, 3600, &c->cluster_lease_ttl_s);
+	if (!strcmp(k, "self_fence"))
+		return conf_bool(v, &c->self_fence);
 	return -ENOENT;
 }
 
@@ -368,5 +371,6 @@ void conf_dump(const struct ferryd_conf *c)
 	out_s64("etcd_timeout_ms", "etcd_timeout_ms = %" PRId64 "\n", c->etcd_timeout_ms);
 	out_s64("cluster_lease_ttl_s", "cluster_lease_ttl_s = %" PRId64 "\n",
 		c->cluster_lease_ttl_s);
+	out_bool("self_fence", "self_fence = %s\n", c->self_fence);
 	out_object_close();
 }

@@ -31,6 +31,8 @@
 
 #define FERRYD_DEFAULT_CONFIG "/etc/ferry/ferryd.conf"
 #define FERRYD_DEFAULT_SOCKET "/run/ferry/ferryd.sock"
+/* While it exists the host is fenced (cluster/fence.c, tools/ferry-fence-hook). */
+#define FERRYD_FENCE_FILE "/run/ferry/fenced"
 #define FERRYD_DEFAULT_PORT 4710
 #define FERRYD_MAX_PEERS 32
 #define FERRYD_MAX_DISKS 16
@@ -87,6 +89,7 @@ struct ferryd_conf {
 	char etcd[1024];                /* endpoints, comma-separated; "": none */
 	int etcd_timeout_ms;            /* per request, all endpoints */
 	int cluster_lease_ttl_s;        /* the alive key's lease */
+	bool self_fence;                /* out of the cluster: stop our VMs */
 };
 
 void conf_defaults(struct ferryd_conf *c);
@@ -101,6 +104,7 @@ struct ferryd {
 	uint8_t key[AUTH_KEY_LEN];
 	struct virt *virt;
 	struct etcd *etcd;              /* NULL: no cluster record */
+	volatile bool fenced;           /* out of the cluster: no VM starts */
 	volatile int stopping;          /* SIGTERM: workers stop at a boundary */
 	const char *crash_at;           /* FERRY_TEST_CRASH: role:point */
 	const char *pause_at;           /* FERRY_TEST_PAUSE: role:point:ms */

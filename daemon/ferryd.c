@@ -441,7 +441,7 @@ int main(int argc, char **argv)
 	}
 	if (reconcile_start())
 		goto out;
-	if (member_start() || vmrec_start())
+	if (member_start() || fence_start() || vmrec_start())
 		goto out;
 	log_info("host %s ready: peers on %s, control on %s, %d journaled migration(s)",
 		 ferryd->conf.host, net_addr_str(&ferryd->conf.listen, buf, sizeof(buf)),
@@ -468,6 +468,7 @@ out:
 	if (peer_fd >= 0)
 		close(peer_fd);
 	vmrec_stop();
+	fence_stop();
 	member_stop();
 	xfer_server_stop();
 	peer_pool_fini();

@@ -759,6 +759,12 @@ static int cmd_cluster(void)
 	if (js(mb, "error"))
 		out_str("error", "            last failure: %s\n", js(mb, "error"));
 	out_object_close();
+	out_bool("self_fence", "fencing     %s",
+		 json_object_get_boolean(json_object_object_get(rep, "self_fence")));
+	out_bool("fenced", ", fenced now: %s",
+		 json_object_get_boolean(json_object_object_get(rep, "fenced")));
+	out_u64("fence_destroyed", ", %" PRIu64 " VM(s) destroyed by fencing\n",
+		ju(rep, "fence_destroyed"));
 	if (js(rep, "etcd_error"))
 		out_str("etcd_error", "etcd        unavailable: %s\n", js(rep, "etcd_error"));
 	hosts = json_object_object_get(rep, "hosts");

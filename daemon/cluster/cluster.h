@@ -78,6 +78,8 @@ enum rpc_origin {
 #define RPC_FROM_LOCAL (1u << RPC_LOCAL)
 #define RPC_FROM_PEER  (1u << RPC_PEER)
 #define RPC_FROM_ANY   (RPC_FROM_LOCAL | RPC_FROM_PEER)
+/* It begins an operation, or takes one in: refused while fenced (fence.c). */
+#define RPC_STARTS     (1u << 8)
 
 struct rpc_ctx {
 	enum rpc_origin origin;
@@ -172,6 +174,12 @@ void member_stop(void);
 void member_state_get(struct member_state *st);
 /* Every host's alive key, by name; NULL and *err when etcd cannot answer. */
 struct json_object *member_list(int *err);
+
+/* fence.c: a host out of the cluster stops its VMs and refuses starts. */
+int fence_start(void);
+void fence_stop(void);
+bool fence_active(void);
+void fence_state_json(struct json_object *o);
 
 /* records.c: each VM's record, /ferry/vms/NAME, kept by its owner. */
 #define VMREC_PREFIX "/ferry/vms/"

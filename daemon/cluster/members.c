@@ -194,6 +194,8 @@ int member_start(void)
 		log_err("cluster: etcd endpoints '%s': %s", c->etcd, strerror(-ret));
 		goto fail;
 	}
+	/* Not in yet: the deadline to join is one TTL (fence.c acts on it). */
+	mem.st.deadline_ms = now_ms() + (uint64_t)c->cluster_lease_ttl_s * 1000;
 	mem.running = true;
 	ret = -pthread_create(&mem.thr, NULL, member_thread, NULL);
 	if (ret) {

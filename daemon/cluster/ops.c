@@ -376,6 +376,7 @@ static struct json_object *op_cluster(const struct rpc_ctx *ctx, struct json_obj
 	json_object_object_add(rep, "lease_ttl_s",
 			       json_object_new_int(ferryd->conf.cluster_lease_ttl_s));
 	json_object_object_add(rep, "membership", ops_membership_json());
+	fence_state_json(rep);
 	cl = member_list(&err);
 	if (cl) {
 		json_object_object_add(rep, "hosts", cl);

@@ -182,6 +182,10 @@ struct json_object *rpc_handle(struct json_object *req, enum rpc_origin origin, 
 		if (!(c->from & (1u << origin)))
 			return rpc_error(EPERM, "'%s' is %s request", op,
 					 origin == RPC_LOCAL ? "a peer" : "an operator's");
+		if ((c->from & RPC_STARTS) && ferryd->fenced)
+			return rpc_error(EPERM, "%s: host %s is fenced (out of the cluster, see %s): "
+						"no operation starts here until it is back in",
+					 op, ferryd->conf.host, FERRYD_FENCE_FILE);
 		return c->fn(&ctx, req);
 	}
 	return rpc_error(EOPNOTSUPP, "unknown request '%s'", op);

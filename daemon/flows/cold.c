@@ -562,9 +562,9 @@ static struct json_object *cold_resize(const struct rpc_ctx *ctx, struct json_ob
 }
 
 static const struct rpc_cmd cold_cmds[] = {
-	{ "migrate", RPC_FROM_ANY, cold_migrate },
-	{ "resize", RPC_FROM_ANY, cold_resize },
-	{ "cold.prep", RPC_FROM_PEER, cold_dest_prep },
+	{ "migrate", RPC_FROM_ANY | RPC_STARTS, cold_migrate },
+	{ "resize", RPC_FROM_ANY | RPC_STARTS, cold_resize },
+	{ "cold.prep", RPC_FROM_PEER | RPC_STARTS, cold_dest_prep },
 	{ "cold.xfer_open", RPC_FROM_PEER, cold_dest_xfer_open },
 	{ "cold.finish", RPC_FROM_PEER, cold_dest_finish },
 	{ "cold.confirm", RPC_FROM_PEER, cold_dest_confirm },

@@ -572,8 +572,8 @@ static int live_control(struct migration *m, const char *what, char *err, size_t
 }
 
 static const struct rpc_cmd live_cmds[] = {
-	{ "live-migrate", RPC_FROM_ANY, live_migrate },
-	{ "live.check", RPC_FROM_PEER, live_dest_check },
+	{ "live-migrate", RPC_FROM_ANY | RPC_STARTS, live_migrate },
+	{ "live.check", RPC_FROM_PEER | RPC_STARTS, live_dest_check },
 	{ "live.ready", RPC_FROM_PEER, live_dest_ready },
 	{ "live.resume", RPC_FROM_PEER, live_dest_resume },
 	{ "live.state", RPC_FROM_PEER, live_dest_state },
