@@ -52,6 +52,7 @@ EOF
 # The lab's etcd (up --etcd): a lease of a few seconds, as a lab wants.
 etcd = $(lab_etcd_endpoints)
 cluster_lease_ttl_s = ${FERRY_LAB_LEASE_TTL:-3}
+evacuate_grace_s = ${FERRY_LAB_EVACUATE_GRACE:-3}
 EOF
 	fi
 	[ -z "${FERRY_LAB_FERRYD_CONF:-}" ] || echo "$FERRY_LAB_FERRYD_CONF" >>"$hd/etc-ferry/ferryd.conf"
