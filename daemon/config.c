@@ -47,6 +47,7 @@ void conf_defaults(struct ferryd_conf *c)
 	c->etcd_timeout_ms = 1000;
 	c->cluster_lease_ttl_s = 10;
 	c->self_fence = true;
+	c->evacuate_grace_s = 10;
 }
 
 static int conf_bool(const char *v, bool *out)
@@ -216,6 +217,8 @@ static int conf_set(struct ferryd_conf *c, const char *k, const char *v)
 		return parse_int(v, 2, 3600, &c->cluster_lease_ttl_s);
 	if (!strcmp(k, "self_fence"))
 		return conf_bool(v, &c->self_fence);
+	if (!strcmp(k, "evacuate_grace_s"))
+		return parse_int(v, 0, 3600, &c->evacuate_grace_s);
 	return -ENOENT;
 }
 
@@ -372,5 +375,6 @@ void conf_dump(const struct ferryd_conf *c)
 	out_s64("cluster_lease_ttl_s", "cluster_lease_ttl_s = %" PRId64 "\n",
 		c->cluster_lease_ttl_s);
 	out_bool("self_fence", "self_fence = %s\n", c->self_fence);
+	out_s64("evacuate_grace_s", "evacuate_grace_s = %" PRId64 "\n", c->evacuate_grace_s);
 	out_object_close();
 }

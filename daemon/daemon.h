@@ -90,6 +90,7 @@ struct ferryd_conf {
 	int etcd_timeout_ms;            /* per request, all endpoints */
 	int cluster_lease_ttl_s;        /* the alive key's lease */
 	bool self_fence;                /* out of the cluster: stop our VMs */
+	int evacuate_grace_s;           /* an owner's key gone this long: evacuate */
 };
 
 void conf_defaults(struct ferryd_conf *c);

@@ -55,6 +55,8 @@ static void usage(FILE *f)
 		"  migrations [VM]       migrations known to the cluster\n"
 		"  show MIGRATION|VM     one migration, its states and metrics\n"
 		"  hosts                 the cluster's hosts\n"
+		"  evacuate VM [--to HOST] [--on-shared-storage] [--target-state active|stopped] [--wait]\n"
+		"                        rebuild a dead host's VM on HOST (default: here)\n"
 		"  cluster               this host's membership (etcd lease) and etcd's hosts\n"
 		"  vms                   the cluster's VM records (etcd): owner, generation\n"
 		"  vifs [VM] [--watch[=MS]] [--count N]\n"
@@ -215,6 +217,39 @@ static void print_vifs(struct json_object *l)
 	}
 }
 
+/* An evacuation: where from, which generation, what became of the disks. */
+static void print_evac(struct json_object *m, struct json_object *mm, struct json_object *disks)
+{
+	struct json_object *e = json_object_object_get(m, "evacuate");
+	bool lost = e && json_object_get_boolean(json_object_object_get(e, "data_lost"));
+	size_t i;
+
+	print_ms_time("t_created_ms", "created", ju(mm, "t_created_ms"));
+	print_ms_time("t_ended_ms", "ended", ju(mm, "t_ended_ms"));
+	printf("  %-22s %s\n", "evacuated from", js(m, "source"));
+	if (e)
+		print_ms_time("owner_gone_ms", "its alive key gone", ju(e, "owner_gone_ms"));
+	if (e)
+		printf("  %-22s %" PRIu64 "\n", "generation", ju(e, "generation"));
+	printf("  %-22s %s\n", "disks",
+	       !e   ? "-" :
+	       !lost ? "reused on shared storage" :
+	       disks && json_object_array_length(disks) &&
+			       js(json_object_array_get_idx(disks, 0), "backing") &&
+			       *js(json_object_array_get_idx(disks, 0), "backing") ?
+		       "made anew on their base image: THE VM'S DATA IS LOST (no shared storage)" :
+		       "made anew, empty: THE VM'S DATA IS LOST (no shared storage)");
+	printf("  %-22s %s\n", "power",
+	       e && json_object_get_boolean(json_object_object_get(e, "start")) ? "started" :
+										"left stopped");
+	for (i = 0; disks && i < json_object_array_length(disks); i++) {
+		struct json_object *d = json_object_array_get_idx(disks, i);
+
+		printf("  disk %-4s %-5s %-5s %s\n", js(d, "target"), js(d, "kind"), js(d, "format"),
+		       js(d, "dst_path"));
+	}
+}
+
 /* A live migration's own figures: RAM, the controller, downtime by part. */
 static void print_live(struct json_object *m, struct json_object *mm)
 {
@@ -286,6 +321,10 @@ static void print_migration(struct json_object *m)
 		       (uint64_t)(ju(v, "root_disk_bytes") / GIB));
 	if (!mm)
 		return;
+	if (!strcmp(js(m, "type") ?: "", "evacuation")) {
+		print_evac(m, mm, json_object_object_get(m, "disks"));
+		return;
+	}
 	print_ms_time("t_created_ms", "created", ju(mm, "t_created_ms"));
 	print_ms_time("t_precopy_ms", "pre-copy started", ju(mm, "t_precopy_ms"));
 	print_ms_time("t_poweroff_ms", "powered off", ju(mm, "t_poweroff_ms"));
@@ -792,6 +831,56 @@ static int cmd_cluster(void)
 	return 0;
 }
 
+/* ferry evacuate VM [--to HOST] [--on-shared-storage] [--target-state S] [--wait] */
+static int cmd_evacuate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "on-shared-storage", no_argument, NULL, 's' },
+		{ "target-state", required_argument, NULL, 'T' },
+		{ "wait", no_argument, NULL, 'w' },
+		{},
+	};
+	struct json_object *req = req_new("evacuate");
+	bool wait = false;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "t:w", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			json_object_object_add(req, "to", json_object_new_string(optarg));
+			break;
+		case 's':
+			json_object_object_add(req, "on_shared_storage", json_object_new_boolean(true));
+			break;
+		case 'T':
+			if (strcmp(optarg, "active") && strcmp(optarg, "stopped")) {
+				out_error("--target-state '%s': active or stopped", optarg);
+				goto usage;
+			}
+			json_object_object_add(req, "target_state", json_object_new_string(optarg));
+			break;
+		case 'w':
+			wait = true;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind + 1 != argc) {
+		out_error("evacuate: need exactly one VM name");
+		goto usage;
+	}
+	json_object_object_add(req, "vm", json_object_new_string(argv[optind]));
+	return ferry_start(req, argv[optind], wait, "done");
+usage:
+	json_object_put(req);
+	out_error("usage: ferry evacuate VM [--to HOST] [--on-shared-storage] "
+		  "[--target-state active|stopped] [--wait]");
+	return 2;
+}
+
 /* The cluster's VM records (etcd), and copies on this host they do not own. */
 static int cmd_vms(void)
 {
@@ -833,6 +922,22 @@ static int cmd_vms(void)
 		out_u64("vcpus", "%5" PRIu64 " ", ju(v, "vcpus"));
 		out_u64("memory_mib", "%5" PRIu64 " MiB  ", ju(v, "memory_mib"));
 		out_plain("%-18s ", disks[0] ? disks : "-");
+		out_array_open("disks");
+		for (k = 0; k < nd; k++) {
+			struct json_object *x = json_object_array_get_idx(d, k);
+
+			out_object_open(NULL);
+			out_str("target", NULL, js(x, "target"));
+			out_str("path", NULL, js(x, "path"));
+			out_str("format", NULL, js(x, "format"));
+			out_bool("shared", NULL,
+				 json_object_get_boolean(json_object_object_get(x, "shared")));
+			out_u64("size_bytes", NULL, ju(x, "size_bytes"));
+			out_object_close();
+		}
+		out_array_close();
+		if (js(v, "evacuated_from"))
+			out_str("evacuated_from", NULL, js(v, "evacuated_from"));
 		out_str("updated_by", "%s\n", js(v, "updated_by") ?: "-");
 		out_u64("updated_ms", NULL, ju(v, "updated_ms"));
 		out_u64("mod_revision", NULL, ju(v, "mod_revision"));
@@ -1059,6 +1164,7 @@ static const struct {
 	{ "migrations", cmd_migrations }, { "hosts", cmd_hosts_, true },
 	{ "list", cmd_list_, true },	  { "vifs", cmd_vifs },
 	{ "cluster", cmd_cluster_, true }, { "vms", cmd_vms_, true },
+	{ "evacuate", cmd_evacuate },
 };
 
 int main(int argc, char **argv)

@@ -38,6 +38,7 @@
 #include <dirent.h>
 
 #include "daemon/cluster/cluster.h"
+#include "daemon/storage/storage.h"
 
 #define VMREC_RESYNC_S 30
 #define VMREC_QUEUE 64
@@ -146,6 +147,8 @@ static struct json_object *vmrec_build(const struct virt_domain_info *di, const 
 	size_t n = strlen(ferryd->conf.instances_dir);
 	bool shared = vmrec_instances_shared();
 	struct domxml_info info;
+	char base[PATH_MAX];
+	uint64_t vbytes;
 	char *xml;
 	int i;
 
@@ -171,6 +174,12 @@ static struct json_object *vmrec_build(const struct virt_domain_info *di, const 
 			json_object_object_add(j, "path", json_object_new_string(d->path));
 			json_object_object_add(j, "shared", json_object_new_boolean(shared && in_dir));
 			json_object_object_add(j, "swap", json_object_new_boolean(d->swap));
+			if (!disk_virtual_size(d->path, d->format, &vbytes))
+				json_object_object_add(j, "size_bytes", json_object_new_uint64(vbytes));
+			/* The base image a rebuild without the disk starts from. */
+			if (!strcmp(d->format, "qcow2") &&
+			    !disk_backing_file(d->path, base, sizeof(base)) && base[0])
+				json_object_object_add(j, "backing", json_object_new_string(base));
 			json_object_array_add(arr, j);
 		}
 	}
@@ -180,6 +189,18 @@ static struct json_object *vmrec_build(const struct virt_domain_info *di, const 
 	json_object_object_add(o, "xml", json_object_new_string(xml ? xml : ""));
 	free(xml);
 	return o;
+}
+
+/* What the last change of owner said of itself, kept while the owner stays. */
+static void vmrec_keep_history(struct json_object *rec, struct json_object *old)
+{
+	static const char *const keys[] = { "evacuated_from", "evacuation", "data_lost" };
+	struct json_object *v;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(keys); i++)
+		if (json_object_object_get_ex(old, keys[i], &v))
+			json_object_object_add(rec, keys[i], json_object_get(v));
 }
 
 /* The same record, leaving out when and by whom it was written. */
@@ -229,15 +250,18 @@ static int vmrec_write(const char *vm, struct json_object *rec, const struct etc
 }
 
 /* <ferry:owner host= generation=/> in the definition, when it differs. */
-static void vmrec_meta(const char *vm, int64_t gen)
+int vmrec_meta_set(const char *vm, int64_t gen)
 {
-	char *cur = virt_domain_meta_get(ferryd->virt, vm, VMREC_META_URI), want[256];
+	char *cur = virt_domain_meta_get(ferryd->virt, vm, VMREC_META_URI), want[256], host[80];
+	int ret = 0;
 
 	snprintf(want, sizeof(want), "<owner host='%s' generation='%lld'/>", ferryd->conf.host,
 		 (long long)gen);
-	if (!cur || vmrec_meta_generation(cur) != gen || !strstr(cur, ferryd->conf.host))
-		virt_domain_meta_set(ferryd->virt, vm, VMREC_META_URI, "ferry", want);
+	snprintf(host, sizeof(host), "host=\"%s\"", ferryd->conf.host);
+	if (!cur || vmrec_meta_generation(cur) != gen || !strstr(cur, host))
+		ret = virt_domain_meta_set(ferryd->virt, vm, VMREC_META_URI, "ferry", want);
 	free(cur);
+	return ret;
 }
 
 int64_t vmrec_meta_generation(const char *meta)
@@ -365,7 +389,7 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 		if (!ret) {
 			log_info("records: vm %s: record created, owner %s, generation 1", vm,
 				 ferryd->conf.host);
-			vmrec_meta(vm, 1);
+			vmrec_meta_set(vm, 1);
 		}
 		goto out;
 	}
@@ -373,9 +397,10 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 	gen = rpc_int(old, "generation", 0);
 	if (!strcmp(owner, ferryd->conf.host)) {
 		rec = vmrec_build(di, owner, gen);
+		vmrec_keep_history(rec, old);
 		if (!vmrec_same(rec, old) && !vmrec_write(vm, rec, &kv[0]))
 			log_debug(LOG_SUB_CLUSTER, "records: vm %s: record updated", vm);
-		vmrec_meta(vm, gen);
+		vmrec_meta_set(vm, gen);
 		vmrec_stale_forget(vm);
 		goto out;
 	}
@@ -392,7 +417,7 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 			pthread_mutex_unlock(&vr.lock);
 			log_info("records: vm %s moved here from %s: owner %s, generation %lld", vm,
 				 owner, ferryd->conf.host, (long long)gen + 1);
-			vmrec_meta(vm, gen + 1);
+			vmrec_meta_set(vm, gen + 1);
 			vmrec_stale_forget(vm);
 		} else if (ret == -ESTALE) {
 			vmrec_kick(vm); /* changed under us: look again */

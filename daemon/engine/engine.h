@@ -30,6 +30,7 @@ enum mig_type {
 	MIG_TYPE_MIGRATION = 0, /* same flavor ("cold migrate") */
 	MIG_TYPE_RESIZE,
 	MIG_TYPE_LIVE,     /* live migration */
+	MIG_TYPE_EVACUATE, /* rebuild on another host: the owner is dead */
 	MIG_TYPE__MAX,
 };
 
@@ -110,6 +111,18 @@ struct mig_live {
 	int nfdb_fixed;                 /* FDB entry ferry made at the resume */
 };
 
+/* An evacuation's parameters and decisions (flows/evac.c). */
+struct mig_evac {
+	int target;                     /* --target-state: 0 as recorded, 1 active, 2 stopped */
+	bool ask_shared;                /* --on-shared-storage */
+	bool start;                     /* decided: start it once rebuilt */
+	bool shared;                    /* the disks are on shared storage */
+	bool data_lost;                 /* disks made anew: their data is gone */
+	int64_t record_rev;             /* the VM record's mod_revision, as checked */
+	int64_t generation;             /* the one this evacuation writes */
+	uint64_t owner_gone_ms;         /* wall clock: the owner's key seen gone */
+};
+
 struct flow;
 
 struct migration {
@@ -143,6 +156,7 @@ struct migration {
 	char error[512];                /* why it failed, or "" */
 	struct mig_metrics m;
 	struct mig_live live;
+	struct mig_evac evac;
 	uint64_t confirm_deadline_ms;   /* wall clock, 0: none */
 	/* A foreign record: why it is not run, and its JSON, kept as found. */
 	char foreign[160];

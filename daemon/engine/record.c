@@ -17,6 +17,7 @@ static const char *const mig_types[MIG_TYPE__MAX] = {
 	[MIG_TYPE_MIGRATION] = "migration",
 	[MIG_TYPE_RESIZE] = "resize",
 	[MIG_TYPE_LIVE] = "live-migration",
+	[MIG_TYPE_EVACUATE] = "evacuation",
 };
 
 const char *mig_type_name(enum mig_type t)
@@ -192,6 +193,21 @@ static struct json_object *live_to_json(const struct mig_live *l)
 	return o;
 }
 
+static struct json_object *evac_to_json(const struct mig_evac *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	J_INT(o, "target", e->target);
+	J_BOOL(o, "ask_shared", e->ask_shared);
+	J_BOOL(o, "start", e->start);
+	J_BOOL(o, "shared", e->shared);
+	J_BOOL(o, "data_lost", e->data_lost);
+	json_object_object_add(o, "record_rev", json_object_new_int64(e->record_rev));
+	json_object_object_add(o, "generation", json_object_new_int64(e->generation));
+	J_U64(o, "owner_gone_ms", e->owner_gone_ms);
+	return o;
+}
+
 void mig_metrics_to_json(const struct mig_metrics *mm, struct json_object *o)
 {
 #define MIG_METRIC_JSON(type, name, comment) J_U64(o, #name, mm->name);
@@ -260,6 +276,8 @@ struct json_object *mig_to_json(const struct migration *m, bool full)
 	J_BOOL(o, "was_paused", m->was_paused);
 	if (m->type == MIG_TYPE_LIVE)
 		json_object_object_add(o, "live", live_to_json(&m->live));
+	if (m->type == MIG_TYPE_EVACUATE)
+		json_object_object_add(o, "evacuate", evac_to_json(&m->evac));
 	J_BOOL(o, "auto_confirm", m->auto_confirm);
 	J_BOOL(o, "same_host", m->same_host);
 	J_STR(o, "error", m->error);
@@ -390,6 +408,25 @@ static void vif_from_json(struct json_object *o, struct mig_vif *v, struct jr *p
 	v->reattaches = (uint32_t)MIN(jr_u64(&r, "reattaches"), UINT32_MAX);
 	if (r.bad && !parent->bad)
 		parent->bad = r.bad;
+}
+
+static void evac_from_json(struct jr *r, struct mig_evac *e)
+{
+	struct json_object *v = jr_get(r, "evacuate", json_type_object, false);
+	struct jr sub = { .o = v };
+
+	if (!v)
+		return;
+	e->target = (int)jr_u64(&sub, "target");
+	e->ask_shared = jr_bool(&sub, "ask_shared");
+	e->start = jr_bool(&sub, "start");
+	e->shared = jr_bool(&sub, "shared");
+	e->data_lost = jr_bool(&sub, "data_lost");
+	e->record_rev = (int64_t)jr_u64(&sub, "record_rev");
+	e->generation = (int64_t)jr_u64(&sub, "generation");
+	e->owner_gone_ms = jr_u64(&sub, "owner_gone_ms");
+	if (sub.bad && !r->bad)
+		r->bad = sub.bad;
 }
 
 static void live_from_json(struct jr *r, struct mig_live *l)
@@ -573,6 +610,7 @@ int mig_from_json(struct migration *m, struct json_object *o, char *err, size_t 
 	m->was_running = jr_bool(&r, "was_running");
 	m->was_paused = jr_bool(&r, "was_paused");
 	live_from_json(&r, &m->live);
+	evac_from_json(&r, &m->evac);
 	m->auto_confirm = jr_bool(&r, "auto_confirm");
 	m->same_host = jr_bool(&r, "same_host");
 	jr_str(&r, "error", m->error, sizeof(m->error), false);

@@ -10,6 +10,7 @@
 static const struct flow *const flows_all[] = {
 	&cold_flow,
 	&live_flow,
+	&evac_flow,
 };
 
 int flows_register(void)

@@ -180,4 +180,20 @@ void live_net_cutover(struct migration *m);
 /* The destination, at the resume: a tap that had its announce gets the FDB entry. */
 void live_net_resumed(struct migration *m);
 
+/* evac.c: evacuate (Nova's), rebuild a dead host's VM here. */
+extern const struct flow evac_flow;
+
+enum evac_step {
+	EVAC_NEW = 0,        /* accepted: record created */
+	EVAC_CHECK,          /* accepted: the VM's record, its owner gone, room */
+	EVAC_GRACE,          /* pre-migrating: the owner's key stays gone */
+	EVAC_CLAIM,          /* pre-migrating: owner = this host, generation + 1 */
+	EVAC_REBUILD,        /* pre-migrating: disks, definition (ponr) */
+	EVAC_START,          /* pre-migrating: started, if it is to run */
+	EVAC_DONE,           /* done (terminal) */
+	EVAC_FAILED,         /* failed (terminal): nothing was taken */
+	EVAC_CANCELLED,      /* cancelled (terminal) */
+	EVAC__NSTEPS,
+};
+
 #endif /* FERRY_DAEMON_FLOWS_H */

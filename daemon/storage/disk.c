@@ -208,6 +208,23 @@ int disk_backing_file(const char *path, char *out, size_t len)
 	return 0;
 }
 
+int disk_image_format(const char *path, char *out, size_t len)
+{
+	struct json_object *info, *v;
+	int ret = -EIO;
+
+	out[0] = '\0';
+	info = disk_qemu_info(path);
+	if (!info)
+		return -EIO;
+	if (json_object_object_get_ex(info, "format", &v)) {
+		snprintf(out, len, "%s", json_object_get_string(v));
+		ret = 0;
+	}
+	json_object_put(info);
+	return ret;
+}
+
 int disk_sha256(const char *path, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

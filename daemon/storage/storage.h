@@ -67,6 +67,8 @@ void disk_kept_path(const char *path, char *out, size_t len);
 int disk_virtual_size(const char *path, const char *format, uint64_t *bytes);
 /* qcow2 backing file of @path, "" if none. */
 int disk_backing_file(const char *path, char *out, size_t len);
+/* The image format qemu-img finds in @path ("raw", "qcow2"). */
+int disk_image_format(const char *path, char *out, size_t len);
 /* SHA-256 of a whole file or device, hex. */
 int disk_sha256(const char *path, char out[65]);
 /* Run a program (argv, no shell); captures stderr into err.  0 or -EIO. */
