@@ -97,9 +97,10 @@ second=$(for m in e1 e2 e3; do [ "$m" != "$victim" ] && echo "$m"; done | head -
 t0=$(ms_now)
 L etcd stop "$second"
 # By the deadline of its last renewal: a leader that lost its quorum still
-# renews for up to an election timeout (1 s) before it steps down.
+# renews for up to an election timeout (1 s) before it steps down, and a
+# member stopped gracefully hands its leadership over first (one more).
 for h in h1 h2; do
-	ms=$(wait_state $((TTL * 1000 + 2500)) member_alive "$h" false)
+	ms=$(wait_state $((TTL * 1000 + 4000)) member_alive "$h" false)
 	log "$h out of the cluster $(($(ms_now) - t0)) ms after quorum was lost"
 done
 c=$(cluster h1)
