@@ -9,7 +9,7 @@
 # - libvirt's events keep it current at once: a suspend, a resume, a VM
 #   defined and undefined with virsh (whose record keeps its generation);
 # - a copy defined on h2 from an older generation (a host that comes back
-#   after its VM moved on) is reported stale and the record is untouched.
+#   after its VM moved on) is stale: quarantined, the record untouched.
 # timeout: 300
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -81,20 +81,21 @@ log "--- a stale copy on h2 (generation 2, the record is at 3)"
 L virsh h1 dumpxml --inactive vm1 | sed 's/host="h1" generation="3"/host="h2" generation="2"/' >"$BUILD/vm1-stale.xml"
 rev=$(L etcd ctl get /ferry/vms/vm1 -w json | grep -o '"mod_revision":[0-9]*' | cut -d: -f2)
 L exec h2 virsh define /dev/stdin <"$BUILD/vm1-stale.xml" >/dev/null
-for ((i = 0; i < 30; i++)); do
-	st=$(L exec h2 ferry -j vms | jq -c '.stale[] | select(.vm == "vm1")')
-	[ -n "$st" ] && break
+for ((i = 0; i < 50; i++)); do
+	q=$(L exec h2 ferry -j quarantine | jq -c '.[] | select(.vm == "vm1" and .host == "h2")')
+	[ -n "$q" ] && break
 	sleep 0.1
 done
-[ -n "$st" ] || fail "h2 does not report its copy of vm1 stale: $(L exec h2 ferry -j vms | jq -c .stale)"
-assert_eq "$(echo "$st" | jq -r '.owner + "/" + (.generation | tostring) + "/" + (.here_generation | tostring)')" \
+[ -n "$q" ] || fail "h2 did not quarantine its stale copy of vm1: $(L ferryd h2 log | grep -E 'stale|quarantine' | tail -3)"
+assert_eq "$(echo "$q" | jq -r '"\(.record_owner)/\(.record_generation)/\(.generation)"')" \
 	"h1/3/2" "h2's stale copy of vm1"
 L ferryd h2 log | grep -q "vm vm1 here is stale: the cluster's record has it on h1, generation 3 (this copy: generation 2)" ||
 	fail "h2's log does not say vm1 is stale there"
+expect_fail L virsh h2 domstate vm1
 sleep 1
 assert_eq "$(field vm1 '.owner + "/" + (.generation | tostring)')" "h1/3" "vm1's record after h2's stale copy"
 assert_eq "$(L etcd ctl get /ferry/vms/vm1 -w json | grep -o '"mod_revision":[0-9]*' | cut -d: -f2)" "$rev" \
 	"vm1's record untouched by h2"
 L exec h2 ferry vms | sed 's/^/    /'
-L exec h2 virsh undefine vm1 >/dev/null
+L exec h2 ferry quarantine | sed 's/^/    /'
 log "ok: records follow their VMs, generations only grow, a stale copy takes nothing"

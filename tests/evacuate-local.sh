@@ -5,7 +5,8 @@
 # new overlay on the same base image (which h2 has), the definition from the
 # record, generation 2; the VM boots on a fresh disk, and the output and the
 # record say its data is lost.  --on-shared-storage is refused (the record
-# says the disk is local), and h1's copy is stale when it returns.
+# says the disk is local); h1's copy is quarantined when it returns (its
+# disk moved aside, not deleted) and restored by the operator as a new VM.
 # timeout: 300
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -45,10 +46,25 @@ log "h2: $v"
 [[ $v == "VERIFY PASS"*"boot=fresh"* ]] || fail "vm1 on h2 on its new disk: $v"
 
 L revive h1
-for ((i = 0; i < 50; i++)); do
-	st=$(L exec h1 ferry -j vms | jq -c '.stale[] | select(.vm == "vm1")')
-	[ -n "$st" ] && break
+for ((i = 0; i < 100; i++)); do
+	q=$(L exec h1 ferry -j quarantine | jq -c '.[] | select(.vm == "vm1" and .host == "h1")')
+	[ -n "$q" ] && break
 	sleep 0.1
 done
-assert_eq "$(echo "$st" | jq -r '"\(.owner)/\(.generation)"')" "h2/2" "h1's copy of vm1"
-log "ok: rebuilt on its base image with its data lost, and said so"
+[ -n "$q" ] || fail "h1's copy of vm1 is not in quarantine"
+assert_eq "$(echo "$q" | jq -r '"\(.record_owner)/\(.record_generation)/\(.disks[0].how)"')" "h2/2/moved" "h1's copy of vm1"
+kept=$(echo "$q" | jq -r '.disks[0].kept')
+L exec h1 test -s "$kept" || fail "the quarantined disk $kept is not there"
+L ferryd h1 log | grep -q "nothing deleted" || fail "h1's log says nothing of the quarantine"
+log "--- the operator restores h1's copy as a new VM"
+L exec h1 ferry quarantine restore "$(echo "$q" | jq -r .id)" --as vm1old
+assert_eq "$(L virsh h1 domstate vm1old | head -1)" "shut off" "the restored copy"
+L virsh h1 domblklist vm1old | grep -q "/var/lib/libvirt/images/vm1old/vda" || fail "the restored copy's disk: $(L virsh h1 domblklist vm1old)"
+assert_ne "$(L virsh h1 domuuid vm1old)" "$(L virsh h2 domuuid vm1)" "the restored copy's UUID"
+assert_eq "$(L exec h1 ferry -j quarantine | jq 'length')" 0 "quarantine after the restore"
+for ((i = 0; i < 50; i++)); do
+	[ "$(L etcd ctl get /ferry/vms/vm1old --print-value-only | jq -r '"\(.owner)/\(.generation)"')" = h1/1 ] && break
+	sleep 0.1
+done
+assert_eq "$(L etcd ctl get /ferry/vms/vm1old --print-value-only | jq -r '"\(.owner)/\(.generation)"')" h1/1 "the restored copy's record"
+log "ok: rebuilt on its base image with its data lost, and said so; the old copy kept and restored"

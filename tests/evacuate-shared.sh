@@ -12,7 +12,9 @@
 #   agent's verdict for an unclean boot passes with every write it had
 #   acknowledged before the crash (seq at least as high);
 # - a poller sees at most one QEMU for vm1 every 50 ms throughout;
-# - h1 comes back: its copy is stale (generation 1), not running.
+# - h1 comes back: its copy is stale (generation 1) and quarantined: its
+#   definition kept, the shared disk left to its owner, the domain
+#   undefined; a restore of it is refused, a purge deletes it.
 # Prints detection time (crash -> key gone) and recovery time (key gone ->
 # the guest running on h2).
 # timeout: 300
@@ -84,16 +86,32 @@ log "h2: $v"
 seq1=$(echo "$v" | sed -n 's/.* seq=\([0-9]*\).*/\1/p')
 assert_ge "$seq1" "$seq0" "the newest record on disk, against what the agent had acknowledged before the crash"
 
-log "--- h1 returns: its copy is stale and does not run"
+log "--- h1 returns: its copy is stale, quarantined, the shared disk untouched"
 L revive h1
-for ((i = 0; i < 50; i++)); do
-	st=$(L exec h1 ferry -j vms | jq -c '.stale[] | select(.vm == "vm1")')
-	[ -n "$st" ] && break
+for ((i = 0; i < 100; i++)); do
+	q=$(L exec h2 ferry -j quarantine | jq -c '.[] | select(.vm == "vm1" and .host == "h1")')
+	[ -n "$q" ] && break
 	sleep 0.1
 done
-assert_eq "$(echo "$st" | jq -r '"\(.owner)/\(.generation)/\(.here_generation)"')" "h2/2/1" "h1's copy of vm1"
-assert_ne "$(L virsh h1 domstate vm1 2>/dev/null | head -1)" running "h1's copy of vm1"
+[ -n "$q" ] || fail "h1's copy of vm1 is not in quarantine: $(L ferryd h1 log | grep -E 'stale|quarantine' | tail -3)"
+assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "1/h2/2" "h1's quarantined copy"
+L exec h1 ferry -j quarantine | jq -e --arg id "$(echo "$q" | jq -r .id)" \
+	'.[] | select(.id == $id) | .disks[0].how == "shared: left in place"' >/dev/null ||
+	fail "the shared disk was not left in place: $(L exec h1 ferry quarantine)"
+L exec h1 test -s "$(echo "$q" | jq -r .dir)/domain.xml" || fail "no definition kept in quarantine"
+expect_fail L virsh h1 domstate vm1
+L ferryd h1 log | grep -q "quarantine: vm vm1 (generation 1) is stale here" || fail "h1's log says nothing of the quarantine"
+L exec h1 ferry quarantine | sed 's/^/    /'
+id=$(echo "$q" | jq -r .id)
+expect_fail L exec h1 ferry quarantine restore "$id" --as vm1old
+assert_contains "$ERR" "was not moved aside" "restoring a copy of a shared disk"
+L exec h2 ferry quarantine purge "$id" >/dev/null
+assert_eq "$(L exec h1 ferry -j quarantine | jq 'length')" 0 "quarantine after the purge"
+L exec h1 test ! -e "$(echo "$q" | jq -r .dir)" || fail "the purged copy's files are still there"
+v=$(L verify h2 vm1 2>&1) || true
+[[ $v == "VERIFY UNCLEAN"* || $v == "VERIFY PASS"* ]] || fail "vm1 on h2 after h1 returned: $v"
+log "h2: $v"
 rm -f "$poll"
 wait "$poller" 2>/dev/null || true
 [ ! -s "$poll.bad" ] || fail "two QEMUs ran for vm1: $(head -3 "$poll.bad")"
-log "ok: evacuated on shared storage with one QEMU at a time, the returning copy stale"
+log "ok: evacuated on shared storage with one QEMU at a time, the returning copy quarantined"

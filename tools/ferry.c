@@ -57,6 +57,8 @@ static void usage(FILE *f)
 		"  hosts                 the cluster's hosts\n"
 		"  evacuate VM [--to HOST] [--on-shared-storage] [--target-state active|stopped] [--wait]\n"
 		"                        rebuild a dead host's VM on HOST (default: here)\n"
+		"  quarantine [list] | purge ID | restore ID --as NAME\n"
+		"                        stale copies a returning host moved aside\n"
 		"  cluster               this host's membership (etcd lease) and etcd's hosts\n"
 		"  vms                   the cluster's VM records (etcd): owner, generation\n"
 		"  vifs [VM] [--watch[=MS]] [--count N]\n"
@@ -881,6 +883,84 @@ usage:
 	return 2;
 }
 
+/* ferry quarantine [list] | purge ID | restore ID --as NAME */
+static int cmd_quarantine(int argc, char **argv)
+{
+	struct json_object *req = req_new("quarantine"), *rep, *arr;
+	const char *action = argc > 1 ? argv[1] : "list";
+	size_t i, n;
+
+	json_object_object_add(req, "action", json_object_new_string(action));
+	if (!strcmp(action, "purge") && argc == 3) {
+		json_object_object_add(req, "id", json_object_new_string(argv[2]));
+	} else if (!strcmp(action, "restore") && argc == 5 && !strcmp(argv[3], "--as")) {
+		json_object_object_add(req, "id", json_object_new_string(argv[2]));
+		json_object_object_add(req, "as", json_object_new_string(argv[4]));
+	} else if (strcmp(action, "list") || argc > 2) {
+		json_object_put(req);
+		out_error("usage: ferry quarantine [list] | purge ID | restore ID --as NAME");
+		return 2;
+	}
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	if (strcmp(action, "list")) {
+		out_object_open(NULL);
+		out_str("id", "%s", argv[2]);
+		out_str("done", " %s\n", !strcmp(action, "purge") ? "purged" : "restored");
+		out_object_close();
+		json_object_put(rep);
+		return 0;
+	}
+	arr = json_object_object_get(rep, "quarantine");
+	n = arr ? json_object_array_length(arr) : 0;
+	out_array_open(NULL);
+	out_plain("%-34s %-6s %4s  %-18s %s\n", "ID", "HOST", "GEN", "RECORD (OWNER/GEN)", "DISKS");
+	for (i = 0; i < n; i++) {
+		struct json_object *q = json_object_array_get_idx(arr, i), *d;
+		char rec[64], dl[256] = "";
+		size_t k, nd;
+
+		d = json_object_object_get(q, "disks");
+		nd = d ? json_object_array_length(d) : 0;
+		for (k = 0; k < nd; k++) {
+			struct json_object *x = json_object_array_get_idx(d, k);
+			size_t l = strlen(dl);
+
+			snprintf(dl + l, sizeof(dl) - l, "%s%s %s", k ? ", " : "", js(x, "target") ?: "?",
+				 js(x, "how") ?: "?");
+		}
+		snprintf(rec, sizeof(rec), "%s/%" PRIu64, js(q, "record_owner") ?: "?",
+			 ju(q, "record_generation"));
+		out_object_open(NULL);
+		out_str("id", "%-34s ", js(q, "id"));
+		out_str("host", "%-6s ", js(q, "host"));
+		out_u64("generation", "%4" PRIu64 "  ", ju(q, "generation"));
+		out_plain("%-18s ", rec);
+		out_str("record_owner", NULL, js(q, "record_owner"));
+		out_u64("record_generation", NULL, ju(q, "record_generation"));
+		out_str("vm", NULL, js(q, "vm"));
+		out_str("dir", NULL, js(q, "dir"));
+		out_array_open("disks");
+		for (k = 0; k < nd; k++) {
+			struct json_object *x = json_object_array_get_idx(d, k);
+
+			out_object_open(NULL);
+			out_str("target", NULL, js(x, "target"));
+			out_str("path", NULL, js(x, "path"));
+			out_str("kept", NULL, js(x, "kept"));
+			out_str("how", NULL, js(x, "how"));
+			out_object_close();
+		}
+		out_array_close();
+		out_plain("%s\n", dl[0] ? dl : "-");
+		out_object_close();
+	}
+	out_array_close();
+	json_object_put(rep);
+	return 0;
+}
+
 /* The cluster's VM records (etcd), and copies on this host they do not own. */
 static int cmd_vms(void)
 {
@@ -1164,7 +1244,7 @@ static const struct {
 	{ "migrations", cmd_migrations }, { "hosts", cmd_hosts_, true },
 	{ "list", cmd_list_, true },	  { "vifs", cmd_vifs },
 	{ "cluster", cmd_cluster_, true }, { "vms", cmd_vms_, true },
-	{ "evacuate", cmd_evacuate },
+	{ "evacuate", cmd_evacuate },	  { "quarantine", cmd_quarantine },
 };
 
 int main(int argc, char **argv)

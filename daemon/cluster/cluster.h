@@ -183,7 +183,7 @@ void fence_state_json(struct json_object *o);
 
 /* records.c: each VM's record, /ferry/vms/NAME, kept by its owner. */
 #define VMREC_PREFIX "/ferry/vms/"
-#define VMREC_META_URI "https://ferry.dev/xmlns/cluster/1"
+#define VMREC_META_URI DOMXML_CLUSTER_NS
 struct vmrec_stale {                    /* a copy here the record does not own */
 	char vm[FERRY_NAME_MAX];
 	char owner[FERRY_NAME_MAX];     /* the record's */
@@ -201,6 +201,18 @@ int vmrec_meta_set(const char *vm, int64_t gen);
 /* generation='N' of a <ferry:owner> metadata element, 0 if none. */
 int64_t vmrec_meta_generation(const char *meta);
 int vmrec_stale_list(struct vmrec_stale *out, int max);
+
+/* quarantine.c: stale copies moved aside, never destroyed. */
+#define QUAR_PREFIX "/ferry/quarantine/"
+/* Move @vm's stale copy aside (destroyed first if running), undefine it. */
+int quarantine_take(const char *vm, const char *owner, int64_t gen, int64_t here_gen,
+		    bool shared);
+/* Every host's quarantined copies (this host's without etcd); NULL + err. */
+struct json_object *quarantine_list(char *err, size_t errlen);
+/* The only deletion: the copy's files and its entry. */
+int quarantine_purge(const char *id, char *err, size_t errlen);
+/* Define the copy again as a new VM @name (its disks into name's dir). */
+int quarantine_restore(const char *id, const char *name, char *err, size_t errlen);
 
 /* ops.c: the operator's requests that are no flow's own. */
 extern const struct rpc_cmd ops_cmds[];

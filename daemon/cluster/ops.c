@@ -387,6 +387,44 @@ static struct json_object *op_cluster(const struct rpc_ctx *ctx, struct json_obj
 	return rep;
 }
 
+/* `ferry quarantine list|purge ID|restore ID --as NAME`, on the copy's host. */
+static struct json_object *op_quarantine(const struct rpc_ctx *ctx, struct json_object *req)
+{
+	const char *action = rpc_str(req, "action") ?: "list", *id = rpc_str(req, "id");
+	struct json_object *all, *rep;
+	char err[1024] = "";
+	size_t i;
+	int ret;
+
+	all = quarantine_list(err, sizeof(err));
+	if (!all)
+		return rpc_error(EIO, "%s", err);
+	if (!strcmp(action, "list")) {
+		rep = rpc_ok();
+		json_object_object_add(rep, "quarantine", all);
+		return rep;
+	}
+	if (strcmp(action, "purge") && strcmp(action, "restore")) {
+		json_object_put(all);
+		return rpc_error(EINVAL, "quarantine: '%s': list, purge or restore", action);
+	}
+	/* Held by another host: it acts on its own files. */
+	for (i = 0; id && i < json_object_array_length(all); i++) {
+		struct json_object *q = json_object_array_get_idx(all, i);
+		const char *host = rpc_str(q, "host");
+
+		if (!strcmp(rpc_str(q, "id") ?: "", id) && host &&
+		    strcmp(host, ferryd->conf.host) && !rpc_bool(req, "forwarded")) {
+			json_object_put(all);
+			return rpc_forward(host, req);
+		}
+	}
+	json_object_put(all);
+	ret = !strcmp(action, "purge") ? quarantine_purge(id, err, sizeof(err)) :
+					  quarantine_restore(id, rpc_str(req, "as"), err, sizeof(err));
+	return ret ? rpc_error(-ret, "%s", err) : rpc_ok();
+}
+
 /* `ferry vms`: every VM record in etcd, and the stale copies on this host. */
 static struct json_object *op_vms(const struct rpc_ctx *ctx, struct json_object *req)
 {
@@ -623,6 +661,7 @@ const struct rpc_cmd ops_cmds[] = {
 	{ "hosts", RPC_FROM_ANY, op_hosts },
 	{ "cluster", RPC_FROM_ANY, op_cluster },
 	{ "vms", RPC_FROM_ANY, op_vms },
+	{ "quarantine", RPC_FROM_ANY, op_quarantine },
 	{ "host_info", RPC_FROM_ANY, op_host_info },
 	{ "list", RPC_FROM_ANY, op_host_info },
 	{ "find_migration", RPC_FROM_ANY, op_find_migration },

@@ -425,6 +425,8 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 		goto out;
 	}
 	vmrec_stale_note(vm, owner, gen, here_gen);
+	if (!quarantine_take(vm, owner, gen, here_gen, vmrec_instances_shared()))
+		vmrec_stale_forget(vm);
 out:
 	json_object_put(rec);
 	json_object_put(old);

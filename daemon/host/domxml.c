@@ -385,6 +385,41 @@ char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_di
 	return res;
 }
 
+char *domxml_rename(const char *xml, const char *name)
+{
+	xmlXPathContextPtr ctx = NULL;
+	xmlXPathObjectPtr r;
+	xmlChar *out = NULL;
+	char *res = NULL;
+	xmlDocPtr doc;
+	int i, len;
+
+	doc = domxml_read(xml, &ctx);
+	if (!doc) {
+		errno = EINVAL;
+		return NULL;
+	}
+	xmlXPathRegisterNs(ctx, BAD_CAST "fc", BAD_CAST DOMXML_CLUSTER_NS);
+	adapt_set_text(ctx, "/domain/name", name, NULL);
+	/* A new VM: libvirt gives it a UUID, the cluster a record of its own. */
+	r = domxml_nodes(ctx, "/domain/uuid | /domain/metadata/fc:owner");
+	for (i = 0; r && i < r->nodesetval->nodeNr; i++) {
+		xmlUnlinkNode(r->nodesetval->nodeTab[i]);
+		xmlFreeNode(r->nodesetval->nodeTab[i]);
+	}
+	if (r)
+		xmlXPathFreeObject(r);
+	xmlDocDumpFormatMemory(doc, &out, &len, 1);
+	if (out)
+		res = strdup((const char *)out);
+	if (!res)
+		errno = ENOMEM;
+	xmlFree(out);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return res;
+}
+
 char *domxml_cpu(const char *xml, char *virttype, size_t len)
 {
 	xmlXPathContextPtr ctx = NULL;

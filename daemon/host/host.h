@@ -135,6 +135,10 @@ int domxml_parse(const char *xml, struct domxml_info *info);
 char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_disk *disks,
 		   int ndisks);
 
+/* The cluster's namespace of <ferry:owner> (cluster/records.c). */
+#define DOMXML_CLUSTER_NS "https://ferry.dev/xmlns/cluster/1"
+/* @xml as a new VM named @name: no UUID, no <ferry:owner>.  malloc'd. */
+char *domxml_rename(const char *xml, const char *name);
 /*
  * The domain's <cpu> element (malloc'd) and its type ("qemu", "kvm") in
  * @virttype; NULL + ENOENT when it names no CPU.
