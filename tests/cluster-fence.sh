@@ -10,22 +10,12 @@
 # - healed, h1 is back in, unfenced, starts nothing by itself, and vm1 can
 #   be started again.
 # timeout: 300
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq etcd etcdctl curl
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
+. "$(dirname "$0")/cluster_lib.sh"
 TTL=3
 EVAC_GRACE_MS=3000
 export FERRY_LAB_LEASE_TTL=$TTL
 lab_up "$lab" --hosts 2 --etcd
 L guest h1 vm1 --disk-size 64M --write-rate 1M
-ms_now() { echo $(($(date +%s%N) / 1000000)); }
-qemu_pid() { # HOST VM: the running QEMU's pid, per libvirt's pid file there
-	local p
-	p=$(L exec "$1" cat "/run/libvirt/qemu/$2.pid" 2>/dev/null) || return 0
-	[ -n "$p" ] && [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && echo "$p"
-}
 for ((i = 0; i < 50; i++)); do
 	[ "$(L exec h1 ferry -j vms | jq -r '.vms[] | select(.vm == "vm1") | .generation')" = 1 ] && break
 	sleep 0.1
@@ -39,8 +29,7 @@ t0=$(ms_now)
 L partition h1
 gone_ms='' dead_ms=''
 while [ $(($(ms_now) - t0)) -lt $((TTL * 1000 + EVAC_GRACE_MS + 5000)) ]; do
-	if [ -z "$gone_ms" ] &&
-		[ "$(L exec h2 ferry -j cluster | jq -r '[.hosts[]? | select(.host == "h1")] | length')" = 0 ]; then
+	if [ -z "$gone_ms" ] && key_gone h2 h1; then
 		gone_ms=$(($(ms_now) - t0))
 	fi
 	if [ -z "$dead_ms" ] && { [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }; then

@@ -12,11 +12,7 @@
 # - a partitioned host is gone for the other, knows it is out itself, and
 #   comes back under a new key (a new create_revision) once healed.
 # timeout: 300
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq etcd etcdctl curl
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
+. "$(dirname "$0")/cluster_lib.sh"
 TTL=3
 export FERRY_LAB_LEASE_TTL=$TTL
 lab_up "$lab" --hosts 2 --etcd
@@ -25,7 +21,6 @@ cluster() { L exec "$1" ferry -j cluster; }
 # alive_for VIEWER HOST: true/false, HOST's alive key as VIEWER's ferryd reads etcd
 alive_for() { cluster "$1" | jq -r --arg h "$2" '[.hosts[]? | select(.host == $h)] | length > 0 and .[0].alive'; }
 member_alive() { cluster "$1" | jq -r .membership.alive; }
-ms_now() { echo $(($(date +%s%N) / 1000000)); }
 # wait_state MAX_MS CMD... WANT: poll CMD every 100 ms until it prints WANT;
 # prints the ms it took, fails past MAX_MS.
 wait_state() {

@@ -11,11 +11,7 @@
 # - a copy defined on h2 from an older generation (a host that comes back
 #   after its VM moved on) is stale: quarantined, the record untouched.
 # timeout: 300
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq etcd etcdctl curl
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
+. "$(dirname "$0")/cluster_lib.sh"
 lab_up "$lab" --hosts 2 --etcd
 L guest h1 vm1 --disk-size 64M --write-rate 1M
 
@@ -81,12 +77,7 @@ log "--- a stale copy on h2 (generation 2, the record is at 3)"
 L virsh h1 dumpxml --inactive vm1 | sed 's/host="h1" generation="3"/host="h2" generation="2"/' >"$BUILD/vm1-stale.xml"
 rev=$(L etcd ctl get /ferry/vms/vm1 -w json | grep -o '"mod_revision":[0-9]*' | cut -d: -f2)
 L exec h2 virsh define /dev/stdin <"$BUILD/vm1-stale.xml" >/dev/null
-for ((i = 0; i < 50; i++)); do
-	q=$(L exec h2 ferry -j quarantine | jq -c '.[] | select(.vm == "vm1" and .host == "h2")')
-	[ -n "$q" ] && break
-	sleep 0.1
-done
-[ -n "$q" ] || fail "h2 did not quarantine its stale copy of vm1: $(L ferryd h2 log | grep -E 'stale|quarantine' | tail -3)"
+q=$(quarantined h2 h2 vm1)
 assert_eq "$(echo "$q" | jq -r '"\(.record_owner)/\(.record_generation)/\(.generation)"')" \
 	"h1/3/2" "h2's stale copy of vm1"
 L ferryd h2 log | grep -q "vm vm1 here is stale: the cluster's record has it on h1, generation 3 (this copy: generation 2)" ||

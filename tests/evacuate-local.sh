@@ -8,11 +8,7 @@
 # says the disk is local); h1's copy is quarantined when it returns (its
 # disk moved aside, not deleted) and restored by the operator as a new VM.
 # timeout: 300
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq etcd etcdctl curl
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
+. "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
 lab_up "$lab" --hosts 2 --etcd
 L guest h1 vm1 --disk-size 64M --write-rate 1M --backing
@@ -29,7 +25,7 @@ L exec h2 sh -c "mkdir -p '$(dirname "$base")' && qemu-img create -q -f raw '$ba
 
 L crash h1
 for ((i = 0; i < 100; i++)); do
-	[ "$(L exec h2 ferry -j cluster | jq -r '[.hosts[]? | select(.host == "h1")] | length')" = 0 ] && break
+	key_gone h2 h1 && break
 	sleep 0.1
 done
 expect_fail L exec h2 ferry evacuate vm1 --on-shared-storage
@@ -46,12 +42,7 @@ log "h2: $v"
 [[ $v == "VERIFY PASS"*"boot=fresh"* ]] || fail "vm1 on h2 on its new disk: $v"
 
 L revive h1
-for ((i = 0; i < 100; i++)); do
-	q=$(L exec h1 ferry -j quarantine | jq -c '.[] | select(.vm == "vm1" and .host == "h1")')
-	[ -n "$q" ] && break
-	sleep 0.1
-done
-[ -n "$q" ] || fail "h1's copy of vm1 is not in quarantine"
+q=$(quarantined h1 h1 vm1)
 assert_eq "$(echo "$q" | jq -r '"\(.record_owner)/\(.record_generation)/\(.disks[0].how)"')" "h2/2/moved" "h1's copy of vm1"
 kept=$(echo "$q" | jq -r '.disks[0].kept')
 L exec h1 test -s "$kept" || fail "the quarantined disk $kept is not there"

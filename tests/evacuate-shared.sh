@@ -18,21 +18,10 @@
 # Prints detection time (crash -> key gone) and recovery time (key gone ->
 # the guest running on h2).
 # timeout: 300
-. "$(dirname "$0")/lib.sh"
-need_root
-need_cmd jq etcd etcdctl curl
-lab=$(test_lab_name)
-L() { "$LAB" --lab "$lab" "$@"; }
+. "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
 lab_up "$lab" --hosts 2 --etcd --shared
 L guest h1 vm1 --disk-size 64M --write-rate 1M
-ms_now() { echo $(($(date +%s%N) / 1000000)); }
-qemu_pid() { # HOST VM
-	local p
-	p=$(L exec "$1" cat "/run/libvirt/qemu/$2.pid" 2>/dev/null) || return 0
-	[ -n "$p" ] && [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && echo "$p"
-	return 0
-}
 for ((i = 0; i < 50; i++)); do
 	[ "$(L exec h2 ferry -j vms | jq -r '.vms[] | select(.vm == "vm1") | .disks[0].shared')" = true ] && break
 	sleep 0.1
@@ -66,7 +55,7 @@ seq0=$(L agent h1 vm1 STATUS | sed -n 's/.*seq=\([0-9]*\).*/\1/p')
 log "--- h1 crashes (vm1 acknowledged seq $seq0)"
 t0=$(ms_now)
 L crash h1
-until [ "$(L exec h2 ferry -j cluster | jq -r '[.hosts[]? | select(.host == "h1")] | length')" = 0 ]; do
+until key_gone h2 h1; do
 	[ $(($(ms_now) - t0)) -lt 10000 ] || fail "h1's key still there 10 s after the crash"
 	sleep 0.05
 done
@@ -88,12 +77,7 @@ assert_ge "$seq1" "$seq0" "the newest record on disk, against what the agent had
 
 log "--- h1 returns: its copy is stale, quarantined, the shared disk untouched"
 L revive h1
-for ((i = 0; i < 100; i++)); do
-	q=$(L exec h2 ferry -j quarantine | jq -c '.[] | select(.vm == "vm1" and .host == "h1")')
-	[ -n "$q" ] && break
-	sleep 0.1
-done
-[ -n "$q" ] || fail "h1's copy of vm1 is not in quarantine: $(L ferryd h1 log | grep -E 'stale|quarantine' | tail -3)"
+q=$(quarantined h2 h1 vm1)
 assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "1/h2/2" "h1's quarantined copy"
 L exec h1 ferry -j quarantine | jq -e --arg id "$(echo "$q" | jq -r .id)" \
 	'.[] | select(.id == $id) | .disks[0].how == "shared: left in place"' >/dev/null ||

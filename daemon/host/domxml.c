@@ -39,6 +39,24 @@ static xmlDocPtr domxml_read(const char *xml, xmlXPathContextPtr *ctx)
 	return doc;
 }
 
+/* The document as text (malloc'd, NULL + errno), freeing it and @ctx. */
+static char *domxml_dump(xmlDocPtr doc, xmlXPathContextPtr ctx)
+{
+	xmlChar *out = NULL;
+	char *res = NULL;
+	int len;
+
+	xmlDocDumpFormatMemory(doc, &out, &len, 1);
+	if (out)
+		res = strdup((const char *)out);
+	if (!res)
+		errno = ENOMEM;
+	xmlFree(out);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return res;
+}
+
 static xmlXPathObjectPtr domxml_nodes(xmlXPathContextPtr ctx, const char *expr)
 {
 	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, ctx);
@@ -324,11 +342,9 @@ char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_di
 {
 	xmlXPathContextPtr ctx = NULL;
 	xmlXPathObjectPtr r = NULL;
-	xmlChar *out = NULL;
-	char *res = NULL;
 	char buf[32];
 	xmlDocPtr doc;
-	int i, len;
+	int i;
 
 	doc = domxml_read(xml, &ctx);
 	if (!doc) {
@@ -372,27 +388,17 @@ char *domxml_adapt(const char *xml, const struct flavor *fl, const struct mig_di
 		xmlUnsetProp(s, BAD_CAST "dev");
 		xmlSetProp(s, BAD_CAST(block ? "dev" : "file"), BAD_CAST d->dst_path);
 	}
-	xmlDocDumpFormatMemory(doc, &out, &len, 1);
-	if (out)
-		res = strdup((const char *)out);
-	if (!res)
-		errno = ENOMEM;
-	xmlFree(out);
 	if (r)
 		xmlXPathFreeObject(r);
-	xmlXPathFreeContext(ctx);
-	xmlFreeDoc(doc);
-	return res;
+	return domxml_dump(doc, ctx);
 }
 
 char *domxml_rename(const char *xml, const char *name)
 {
 	xmlXPathContextPtr ctx = NULL;
 	xmlXPathObjectPtr r;
-	xmlChar *out = NULL;
-	char *res = NULL;
 	xmlDocPtr doc;
-	int i, len;
+	int i;
 
 	doc = domxml_read(xml, &ctx);
 	if (!doc) {
@@ -409,15 +415,7 @@ char *domxml_rename(const char *xml, const char *name)
 	}
 	if (r)
 		xmlXPathFreeObject(r);
-	xmlDocDumpFormatMemory(doc, &out, &len, 1);
-	if (out)
-		res = strdup((const char *)out);
-	if (!res)
-		errno = ENOMEM;
-	xmlFree(out);
-	xmlXPathFreeContext(ctx);
-	xmlFreeDoc(doc);
-	return res;
+	return domxml_dump(doc, ctx);
 }
 
 char *domxml_cpu(const char *xml, char *virttype, size_t len)

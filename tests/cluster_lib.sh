@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# tests/cluster_lib.sh: what the cluster tests (etcd, fencing, records,
+# evacuation) share, lib.sh included: root, jq, etcd, the test's lab name in
+# $lab and L() for ferry-lab on it.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root
+need_cmd jq etcd etcdctl curl
+lab=$(test_lab_name)
+L() { "$LAB" --lab "$lab" "$@"; }
+
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+
+# qemu_pid HOST VM: the pid of VM's running QEMU on HOST (libvirt's pid
+# file there), or nothing.
+qemu_pid() {
+	local p
+	p=$(L exec "$1" cat "/run/libvirt/qemu/$2.pid" 2>/dev/null) || return 0
+	[ -n "$p" ] && [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && echo "$p"
+	return 0
+}
+
+# key_gone VIEWER HOST: HOST's alive key is absent, as VIEWER's ferryd reads etcd.
+key_gone() {
+	[ "$(L exec "$1" ferry -j cluster | jq -r --arg h "$2" '[.hosts[]? | select(.host == $h)] | length')" = 0 ]
+}
+
+# quarantined VIEWER HOST VM: waits up to 10 s for HOST's quarantined copy of
+# VM, as `ferry quarantine` on VIEWER lists it; prints its entry (JSON).
+quarantined() {
+	local i q=''
+	for ((i = 0; i < 100; i++)); do
+		q=$(L exec "$1" ferry -j quarantine | jq -c --arg h "$2" --arg v "$3" '.[] | select(.vm == $v and .host == $h)')
+		[ -n "$q" ] && break
+		sleep 0.1
+	done
+	[ -n "$q" ] || fail "$2's copy of $3 is not in quarantine: $(L ferryd "$2" log | grep -E 'stale|quarantine' | tail -3)"
+	echo "$q"
+}
