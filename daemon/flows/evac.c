@@ -347,6 +347,7 @@ static int evac_run_claim(struct migration *m, char *err, size_t errlen)
 			 etcd_error(ferryd->etcd));
 		return ret;
 	}
+	engine_crash_point(m, "claimed"); /* taken, not journaled yet: the settle's case */
 	engine_commit(m);
 	log_info("migration %s: vm %s is %s's now: generation %lld (was on %s)%s", m->id, m->vm,
 		 ferryd->conf.host, (long long)m->evac.generation, m->src_host,
