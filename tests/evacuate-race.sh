@@ -4,7 +4,9 @@
 # check; the claim, one etcd transaction on the record's revision, lets
 # exactly one through: one evacuation is done, the other failed with
 # nothing taken; the record has the winner at generation 2; the guest runs
-# on the winner only.
+# on the winner only.  Then, with the winner crashed too and etcd's
+# quorum lost (two members of three stopped), no evacuation starts and the
+# last host fences itself (docs/evacuate.md: quorum loss fences every host).
 # timeout: 300
 . "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
@@ -37,4 +39,20 @@ assert_eq "$(echo "$r" | jq -r '"\(.owner)/\(.generation)"')" "$win/2" "vm1's re
 until [ "$(L virsh "$win" domstate vm1 2>/dev/null | head -1)" = running ]; do sleep 0.1; done
 assert_eq "$(qemu_pid "$lose" vm1)" "" "a QEMU for vm1 on the loser $lose"
 expect_fail L virsh "$lose" domstate vm1
-log "ok: of two evacuations at once, $win's claim went through and $lose's took nothing"
+
+log "--- quorum lost: no evacuation starts, and the hosts fence themselves"
+L crash "$win"
+until key_gone "$lose" "$win"; do sleep 0.1; done
+L etcd stop e1
+L etcd stop e2
+expect_fail L exec "$lose" ferry evacuate vm1
+log "evacuate without quorum: $ERR"
+case $ERR in *"host $lose is fenced"* | *"record"*) ;; *) fail "evacuate without quorum: $ERR" ;; esac
+for ((i = 0; i < 100; i++)); do
+	[ "$(L exec "$lose" ferry -j cluster | jq -r .fenced)" = true ] && break
+	sleep 0.1
+done
+assert_eq "$(L exec "$lose" ferry -j cluster | jq -r .fenced)" true "$lose without quorum (the documented policy)"
+assert_eq "$(L etcd ctl get /ferry/vms/vm1 --print-value-only --consistency=s 2>/dev/null | jq -r '"\(.owner)/\(.generation)"')" \
+	"$win/2" "vm1's record, read from the one member left"
+log "ok: of two evacuations at once, $win's claim went through and $lose's took nothing; none without quorum"
