@@ -57,6 +57,8 @@ static void usage(FILE *f)
 		"  hosts                 the cluster's hosts\n"
 		"  evacuate VM [--to HOST] [--on-shared-storage] [--target-state active|stopped] [--wait]\n"
 		"                        rebuild a dead host's VM on HOST (default: here)\n"
+		"  host-evacuate HOST [--target-state active|stopped]\n"
+		"                        every VM of a dead HOST, placed by free memory\n"
 		"  quarantine [list] | purge ID | restore ID --as NAME\n"
 		"                        stale copies a returning host moved aside\n"
 		"  cluster               this host's membership (etcd lease) and etcd's hosts\n"
@@ -883,6 +885,47 @@ usage:
 	return 2;
 }
 
+/* ferry host-evacuate HOST [--target-state active|stopped] */
+static int cmd_host_evacuate(int argc, char **argv)
+{
+	struct json_object *req = req_new("host-evacuate"), *rep, *arr;
+	size_t i, n;
+
+	if (argc == 4 && !strcmp(argv[2], "--target-state") &&
+	    (!strcmp(argv[3], "active") || !strcmp(argv[3], "stopped"))) {
+		json_object_object_add(req, "target_state", json_object_new_string(argv[3]));
+	} else if (argc != 2) {
+		json_object_put(req);
+		out_error("usage: ferry host-evacuate HOST [--target-state active|stopped]");
+		return 2;
+	}
+	json_object_object_add(req, "dead_host", json_object_new_string(argv[1]));
+	rep = ferry_call(req);
+	if (!rep)
+		return 1;
+	arr = json_object_object_get(rep, "vms");
+	n = arr ? json_object_array_length(arr) : 0;
+	out_array_open(NULL);
+	out_plain("%-16s %-8s %s\n", "VM", "TO", "EVACUATION");
+	for (i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+
+		out_object_open(NULL);
+		out_str("vm", "%-16s ", js(v, "vm"));
+		out_str("to", "%-8s ", js(v, "to") ?: "-");
+		if (js(v, "id"))
+			out_str("id", "%s started\n", js(v, "id"));
+		else
+			out_str("error", "refused: %s\n", js(v, "error"));
+		out_object_close();
+	}
+	out_array_close();
+	if (!n)
+		out_plain("host %s owns no VM in the cluster's record\n", js(rep, "host"));
+	json_object_put(rep);
+	return 0;
+}
+
 /* ferry quarantine [list] | purge ID | restore ID --as NAME */
 static int cmd_quarantine(int argc, char **argv)
 {
@@ -1245,6 +1288,7 @@ static const struct {
 	{ "list", cmd_list_, true },	  { "vifs", cmd_vifs },
 	{ "cluster", cmd_cluster_, true }, { "vms", cmd_vms_, true },
 	{ "evacuate", cmd_evacuate },	  { "quarantine", cmd_quarantine },
+	{ "host-evacuate", cmd_host_evacuate },
 };
 
 int main(int argc, char **argv)

@@ -524,8 +524,147 @@ static struct json_object *evac_request(const struct rpc_ctx *ctx, struct json_o
 	return rep;
 }
 
+/* A live host that may take VMs, and its free memory as placing goes. */
+struct evac_place {
+	char host[FERRY_NAME_MAX];
+	int64_t free_mib;
+};
+
+/* Alive hosts but @dead, with their free memory (this one and its peers). */
+static int evac_candidates(const char *dead, struct evac_place *c, int max)
+{
+	struct peer_reply r[FERRYD_MAX_PEERS];
+	struct json_object *alive, *q;
+	uint64_t mib = 0;
+	int i, n = 0, np = 0, err;
+
+	alive = member_list(&err);
+	if (!alive)
+		return err;
+	for (i = 0; i < ferryd->conf.npeers && np < FERRYD_MAX_PEERS; i++) {
+		const char *h = ferryd->conf.peers[i].name;
+		struct json_object *v;
+
+		if (strcmp(h, dead) && json_object_object_get_ex(alive, h, &v) &&
+		    rpc_bool(v, "alive"))
+			r[np++].host = h;
+	}
+	q = json_object_new_object();
+	json_object_object_add(q, "op", json_object_new_string("host_info"));
+	peer_call_all(r, np, q, 3000);
+	json_object_put(q);
+	if (strcmp(ferryd->conf.host, dead) && !virt_node_free_memory_mib(ferryd->virt, &mib) &&
+	    n < max) {
+		snprintf(c[n].host, sizeof(c[n].host), "%s", ferryd->conf.host);
+		c[n++].free_mib = (int64_t)mib;
+	}
+	for (i = 0; i < np; i++) {
+		if (r[i].rep && n < max) {
+			snprintf(c[n].host, sizeof(c[n].host), "%s", r[i].host);
+			c[n++].free_mib = rpc_int(r[i].rep, "free_memory_mib", 0);
+		}
+		json_object_put(r[i].rep);
+	}
+	json_object_put(alive);
+	return n;
+}
+
+static int evac_by_memory(const void *a, const void *b)
+{
+	int64_t x = rpc_int(*(struct json_object *const *)a, "memory_mib", 0);
+	int64_t y = rpc_int(*(struct json_object *const *)b, "memory_mib", 0);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * ferry host-evacuate HOST: every VM a dead HOST owns, each evacuated to
+ * the live host with the most free memory left as they are placed (the
+ * largest first), each its own evacuation on that host.
+ */
+static struct json_object *evac_host_request(const struct rpc_ctx *ctx, struct json_object *req)
+{
+	const char *dead = rpc_str(req, "dead_host"), *state = rpc_str(req, "target_state");
+	struct json_object *rep, *arr, *vms[256];
+	struct evac_place c[FERRYD_MAX_PEERS + 1];
+	struct etcd_kv *kv = NULL;
+	char err[512];
+	int i, j, n = 0, nc, nv = 0, ret;
+	int64_t left;
+
+	if (!ferryd->etcd)
+		return rpc_error(ENOTCONN, "host-evacuate: %s has no cluster record (etcd)",
+				 ferryd->conf.host);
+	if (!dead || !*dead)
+		return rpc_error(EINVAL, "host-evacuate: need a HOST");
+	ret = evac_owner_alive(dead, &left, err, sizeof(err));
+	if (ret < 0)
+		return rpc_error(-ret, "%s", err);
+	if (ret)
+		return rpc_error(EBUSY, "host %s is alive: its lease is held for %lld s more "
+					"(Compute service of %s is still in use)",
+				 dead, (long long)left, dead);
+	ret = etcd_get(ferryd->etcd, VMREC_PREFIX, true, &kv, &n, NULL);
+	if (ret)
+		return rpc_error(-ret, "host-evacuate: %s", etcd_error(ferryd->etcd));
+	for (i = 0; i < n && nv < (int)ARRAY_SIZE(vms); i++) {
+		struct json_object *o = json_tokener_parse(kv[i].value);
+
+		if (o && !strcmp(rpc_str(o, "owner") ?: "", dead) &&
+		    strcmp(rpc_str(o, "power") ?: "", "undefined"))
+			vms[nv++] = o;
+		else
+			json_object_put(o);
+	}
+	etcd_kvs_free(kv, n);
+	nc = evac_candidates(dead, c, (int)ARRAY_SIZE(c));
+	qsort(vms, (size_t)nv, sizeof(vms[0]), evac_by_memory);
+	rep = rpc_ok();
+	arr = json_object_new_array();
+	for (i = 0; i < nv; i++) {
+		struct json_object *one = json_object_new_object(), *sub, *r;
+		int64_t mem = rpc_int(vms[i], "memory_mib", 0);
+		int best = -1;
+
+		json_object_object_add(one, "vm", json_object_new_string(rpc_str(vms[i], "vm") ?: "?"));
+		for (j = 0; j < nc; j++)
+			if (c[j].free_mib >= mem + (int64_t)ferryd->conf.reserved_host_memory_mib &&
+			    (best < 0 || c[j].free_mib > c[best].free_mib))
+				best = j;
+		if (best < 0) {
+			json_object_object_add(one, "error", json_object_new_string(
+							     "no live host has room (NoValidHost)"));
+			json_object_array_add(arr, one);
+			continue;
+		}
+		c[best].free_mib -= mem;
+		json_object_object_add(one, "to", json_object_new_string(c[best].host));
+		sub = json_object_new_object();
+		json_object_object_add(sub, "op", json_object_new_string("evacuate"));
+		json_object_object_add(sub, "vm", json_object_new_string(rpc_str(vms[i], "vm") ?: ""));
+		json_object_object_add(sub, "to", json_object_new_string(c[best].host));
+		if (state)
+			json_object_object_add(sub, "target_state", json_object_new_string(state));
+		r = evac_request(ctx, sub);
+		json_object_put(sub);
+		if (rpc_bool(r, "ok"))
+			json_object_object_add(one, "id", json_object_new_string(rpc_str(r, "id") ?: ""));
+		else
+			json_object_object_add(one, "error",
+					       json_object_new_string(rpc_str(r, "error") ?: "?"));
+		json_object_put(r);
+		json_object_array_add(arr, one);
+	}
+	for (i = 0; i < nv; i++)
+		json_object_put(vms[i]);
+	json_object_object_add(rep, "host", json_object_new_string(dead));
+	json_object_object_add(rep, "vms", arr);
+	return rep;
+}
+
 static const struct rpc_cmd evac_cmds[] = {
 	{ "evacuate", RPC_FROM_ANY | RPC_STARTS, evac_request },
+	{ "host-evacuate", RPC_FROM_LOCAL | RPC_STARTS, evac_host_request },
 };
 
 static const enum mig_type evac_types[] = { MIG_TYPE_EVACUATE };
