@@ -439,9 +439,10 @@ int main(int argc, char **argv)
 			strerror(-peer_fd));
 		goto out;
 	}
-	if (reconcile_start())
+	/* The cluster's record first: resumed flows (evacuate) read it. */
+	if (member_start() || fence_start())
 		goto out;
-	if (member_start() || fence_start() || vmrec_start())
+	if (reconcile_start() || vmrec_start())
 		goto out;
 	log_info("host %s ready: peers on %s, control on %s, %d journaled migration(s)",
 		 ferryd->conf.host, net_addr_str(&ferryd->conf.listen, buf, sizeof(buf)),

@@ -45,6 +45,10 @@ static int evac_record(const char *vm, struct json_object **rec, int64_t *rev, c
 	int n = 0, ret;
 
 	*rec = NULL;
+	if (!ferryd->etcd) {
+		snprintf(err, errlen, "vm %s: no cluster record (etcd) on %s", vm, ferryd->conf.host);
+		return -ENOTCONN;
+	}
 	vmrec_key(vm, key, sizeof(key));
 	ret = etcd_get(ferryd->etcd, key, false, &kv, &n, NULL);
 	if (ret) {
@@ -76,6 +80,10 @@ static int evac_owner_alive(const char *host, int64_t *left, char *err, size_t e
 	int n = 0, ret;
 
 	*left = -1;
+	if (!ferryd->etcd) {
+		snprintf(err, errlen, "host %s's alive key: no cluster record (etcd)", host);
+		return -ENOTCONN;
+	}
 	member_key(host, key, sizeof(key));
 	ret = etcd_get(ferryd->etcd, key, false, &kv, &n, NULL);
 	if (ret) {
