@@ -47,7 +47,7 @@ assert_le "$dead_ms" $((gone_ms + EVAC_GRACE_MS)) "vm1's QEMU exit (ms), against
 fence_ms=$(($(date -d "${fence_at/T/ } UTC" +%s%3N) - t0))
 assert_le "$fence_ms" "$gone_ms" "ms from the partition until the fence began, against the key's going"
 # (libvirt's destroy returns some time after QEMU exits: it waits for the reaping)
-wait_for 10 sh -c "'$LAB' --lab '$lab' ferryd h1 log | grep -q 'fence: vm vm1 (generation 1) destroyed: host h1 is out of the cluster'" ||
+wait_for 10 sh -c "'$LAB' --lab '$lab' ferryd h1 log | grep -c 'fence: vm vm1 (generation 1) destroyed: host h1 is out of the cluster' >/dev/null" ||
 	fail "h1's log does not say it destroyed vm1"
 
 log "--- fenced: no start, no operation, and a restart stays fenced"

@@ -42,7 +42,7 @@ log "--- live migration to h2: generation 2"
 L exec h1 ferry -j live-migrate vm1 --to h2 --wait >/dev/null
 wait_field 10 vm1 '.owner + "/" + (.generation | tostring)' "h2/2"
 assert_eq "$(meta_gen h2 vm1)" 2 "generation in vm1's metadata on h2"
-L ferryd h2 log | grep -q "records: vm vm1 moved here from h1: owner h2, generation 2" ||
+L ferryd h2 log | grep -c "records: vm vm1 moved here from h1: owner h2, generation 2" >/dev/null ||
 	fail "h2's log does not say it took vm1"
 
 log "--- cold migration back to h1, confirmed: generation 3"
@@ -80,7 +80,7 @@ L exec h2 virsh define /dev/stdin <"$BUILD/vm1-stale.xml" >/dev/null
 q=$(quarantined h2 h2 vm1)
 assert_eq "$(echo "$q" | jq -r '"\(.record_owner)/\(.record_generation)/\(.generation)"')" \
 	"h1/3/2" "h2's stale copy of vm1"
-L ferryd h2 log | grep -q "vm vm1 here is stale: the cluster's record has it on h1, generation 3 (this copy: generation 2)" ||
+L ferryd h2 log | grep -c "vm vm1 here is stale: the cluster's record has it on h1, generation 3 (this copy: generation 2)" >/dev/null ||
 	fail "h2's log does not say vm1 is stale there"
 expect_fail L virsh h2 domstate vm1
 sleep 1

@@ -84,7 +84,7 @@ L exec h1 ferry -j quarantine | jq -e --arg id "$(echo "$q" | jq -r .id)" \
 	fail "the shared disk was not left in place: $(L exec h1 ferry quarantine)"
 L exec h1 test -s "$(echo "$q" | jq -r .dir)/domain.xml" || fail "no definition kept in quarantine"
 expect_fail L virsh h1 domstate vm1
-L ferryd h1 log | grep -q "quarantine: vm vm1 (generation 1) is stale here" || fail "h1's log says nothing of the quarantine"
+L ferryd h1 log | grep -c "quarantine: vm vm1 (generation 1) is stale here" >/dev/null || fail "h1's log says nothing of the quarantine"
 L exec h1 ferry quarantine | sed 's/^/    /'
 id=$(echo "$q" | jq -r .id)
 expect_fail L exec h1 ferry quarantine restore "$id" --as vm1old

@@ -32,7 +32,7 @@ addr=$(L guest-addr vm1)
 mac=$(L -j guest-addr vm1 | jq -r .mac)
 log "vm1: $addr, $mac; client: $(L addr client)"
 assert_eq "$(L virsh h1 dumpxml vm1 | sed -n "s/.*<mac address='\([^']*\)'.*/\1/p")" "$mac" "MAC in the domain XML"
-L virsh h1 dumpxml vm1 | grep -q "ferry.ip=$addr/24" || fail "no ferry.ip=$addr/24 on the kernel command line"
+L virsh h1 dumpxml vm1 | grep -c "ferry.ip=$addr/24" >/dev/null || fail "no ferry.ip=$addr/24 on the kernel command line"
 L console h1 vm1 | grep -q "udp echo on port 7" || fail "no UDP echo in the guest: $(L console h1 vm1 | tail -5)"
 
 # ping WHAT ARGS...: run the pinger from the client (-j), check it parses;

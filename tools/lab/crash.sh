@@ -17,19 +17,32 @@ lab_usage_crash() {
 	echo "  freeze HOST | thaw HOST  SIGSTOP / SIGCONT HOST's ferryd (its QEMUs run on)"
 }
 
+# lab_crash_daemons HOST: HOST's libvirtd, ferryd and QEMU pids still alive.
+lab_crash_daemons() {
+	local p
+	for p in $(ip netns pids "$(lab_host_netns "$1")" 2>/dev/null); do
+		case $(cat "/proc/$p/comm" 2>/dev/null) in
+		libvirtd | ferryd | qemu-system-*) ! lab_pid_alive "$p" || echo "$p" ;;
+		esac
+	done
+}
+
 lab_cmd_crash() {
-	local host=${1:-} i pids
+	local host=${1:-} i pids left=''
 	[ -n "$host" ] || lab_usage_die "crash: need a HOST"
 	lab_load
 	lab_host_check "$host"
+	# Everything in the host dies; done once its daemons and QEMUs are gone
+	# (a test's command may enter the host meanwhile: it dies too).
 	for ((i = 0; i < 50; i++)); do
 		pids=$(ip netns pids "$(lab_host_netns "$host")" 2>/dev/null | xargs)
-		[ -n "$pids" ] || break
 		# shellcheck disable=SC2086 # a list of pids
-		kill -KILL $pids 2>/dev/null || true
+		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+		left=$(lab_crash_daemons "$host")
+		[ -n "$left" ] || break
 		sleep 0.1
 	done
-	[ -z "$pids" ] || lab_die "$host: processes survive SIGKILL: $pids"
+	[ -z "$left" ] || lab_die "$host: processes survive SIGKILL: $left"
 	lab_info "$host: crashed (every process killed)"
 }
 
@@ -38,8 +51,9 @@ lab_cmd_revive() {
 	[ -n "$host" ] || lab_usage_die "revive: need a HOST"
 	lab_load
 	lab_host_check "$host"
-	[ -z "$(ip netns pids "$(lab_host_netns "$host")" 2>/dev/null)" ] ||
-		lab_die "$host: still has processes: not crashed"
+	# Its daemons must be gone (a test's command entering the host may not).
+	! lab_pid_alive "${LAB_LIBVIRTD[$host]:-}" || lab_die "$host: libvirtd still runs: not crashed"
+	[ -z "$(lab_ferryd_pid "$host")" ] || lab_die "$host: ferryd still runs: not crashed"
 	lab_libvirtd_start "$host"
 	lab_libvirtd_wait "$host" 60
 	lab_host_start_daemons "$host"
