@@ -198,6 +198,8 @@ void vmrec_stop(void);
 void vmrec_kick(const char *vm);
 /* Write <ferry:owner host=THIS generation=@gen> into @vm's definition. */
 int vmrec_meta_set(const char *vm, int64_t gen);
+/* generation='N' of a <ferry:owner> element naming @host its owner, else 0. */
+int64_t vmrec_meta_of(const char *meta, const char *host);
 /* generation='N' of a <ferry:owner> metadata element, 0 if none. */
 int64_t vmrec_meta_generation(const char *meta);
 int vmrec_stale_list(struct vmrec_stale *out, int max);

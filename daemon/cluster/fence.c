@@ -55,10 +55,8 @@ bool fence_active(void)
 static int fence_destroy_owned(void)
 {
 	struct virt_domain_info *doms = NULL;
-	char want[FERRY_NAME_MAX + 16];
 	int i, n = 0, done = 0;
 
-	snprintf(want, sizeof(want), "host=\"%s\"", ferryd->conf.host);
 	if (virt_domain_list(ferryd->virt, &doms, &n))
 		return -EIO;
 	for (i = 0; i < n; i++) {
@@ -68,8 +66,8 @@ static int fence_destroy_owned(void)
 		if (doms[i].state != VIRT_RUNNING && doms[i].state != VIRT_PAUSED)
 			continue;
 		meta = virt_domain_meta_get(ferryd->virt, doms[i].name, VMREC_META_URI);
-		gen = vmrec_meta_generation(meta);
-		if (meta && gen && strstr(meta, want)) {
+		gen = vmrec_meta_of(meta, ferryd->conf.host);
+		if (gen) {
 			if (virt_domain_destroy(ferryd->virt, doms[i].name) == 0) {
 				log_warn("fence: vm %s (generation %lld) destroyed: host %s is out "
 					 "of the cluster",

@@ -174,12 +174,13 @@ static struct json_object *vmrec_build(const struct virt_domain_info *di, const 
 			json_object_object_add(j, "path", json_object_new_string(d->path));
 			json_object_object_add(j, "shared", json_object_new_boolean(shared && in_dir));
 			json_object_object_add(j, "swap", json_object_new_boolean(d->swap));
-			if (!disk_virtual_size(d->path, d->format, &vbytes))
+			/* Size, and the base image a rebuild without the disk starts from. */
+			if (!disk_image_info(d->path, d->format, &vbytes, base, sizeof(base))) {
 				json_object_object_add(j, "size_bytes", json_object_new_uint64(vbytes));
-			/* The base image a rebuild without the disk starts from. */
-			if (!strcmp(d->format, "qcow2") &&
-			    !disk_backing_file(d->path, base, sizeof(base)) && base[0])
-				json_object_object_add(j, "backing", json_object_new_string(base));
+				if (base[0])
+					json_object_object_add(j, "backing",
+							       json_object_new_string(base));
+			}
 			json_object_array_add(arr, j);
 		}
 	}
@@ -252,16 +253,23 @@ static int vmrec_write(const char *vm, struct json_object *rec, const struct etc
 /* <ferry:owner host= generation=/> in the definition, when it differs. */
 int vmrec_meta_set(const char *vm, int64_t gen)
 {
-	char *cur = virt_domain_meta_get(ferryd->virt, vm, VMREC_META_URI), want[256], host[80];
+	char *cur = virt_domain_meta_get(ferryd->virt, vm, VMREC_META_URI), want[256];
 	int ret = 0;
 
 	snprintf(want, sizeof(want), "<owner host='%s' generation='%lld'/>", ferryd->conf.host,
 		 (long long)gen);
-	snprintf(host, sizeof(host), "host=\"%s\"", ferryd->conf.host);
-	if (!cur || vmrec_meta_generation(cur) != gen || !strstr(cur, host))
+	if (vmrec_meta_of(cur, ferryd->conf.host) != gen)
 		ret = virt_domain_meta_set(ferryd->virt, vm, VMREC_META_URI, "ferry", want);
 	free(cur);
 	return ret;
+}
+
+int64_t vmrec_meta_of(const char *meta, const char *host)
+{
+	char want[FERRY_NAME_MAX + 16];
+
+	snprintf(want, sizeof(want), "host=\"%s\"", host);
+	return meta && strstr(meta, want) ? vmrec_meta_generation(meta) : 0;
 }
 
 int64_t vmrec_meta_generation(const char *meta)
@@ -329,12 +337,9 @@ static bool vmrec_moved_here(const char *vm, const char *owner, int64_t gen, con
 {
 	struct migration *m = store_latest_for_vm(vm);
 	const char *self = ferryd->conf.host, *on;
-	char want[FERRY_NAME_MAX + 16];
 	bool ok;
 
-	snprintf(want, sizeof(want), "host=\"%s\"", owner);
-	if (!m || !m->flow || !m->flow->vm_host || !meta || vmrec_meta_generation(meta) != gen ||
-	    !strstr(meta, want))
+	if (!m || !m->flow || !m->flow->vm_host || vmrec_meta_of(meta, owner) != gen)
 		return false;
 	mig_lock(m);
 	on = mig_terminal(m) ? m->flow->vm_host(m) : NULL;

@@ -393,13 +393,6 @@ int engine_start(struct migration *m, char *err, size_t errlen)
 	char rival[256];
 	int ret, next;
 
-	if (ferryd->fenced) {
-		snprintf(err, errlen, "vm %s: host %s is fenced (out of the cluster, see %s): no "
-				      "operation starts here until it is back in",
-			 m->vm, ferryd->conf.host, FERRYD_FENCE_FILE);
-		mig_free(m);
-		return -EPERM;
-	}
 	m->busy = true; /* the claim below publishes it busy */
 	m->step = 0;
 	m->coordinating = true;

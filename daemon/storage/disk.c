@@ -170,11 +170,14 @@ static struct json_object *disk_qemu_info(const char *path)
 	return json_tokener_parse(out);
 }
 
-int disk_virtual_size(const char *path, const char *format, uint64_t *bytes)
+int disk_image_info(const char *path, const char *format, uint64_t *bytes, char *backing,
+		    size_t blen)
 {
 	struct json_object *info, *v;
 	int ret = 0;
 
+	if (backing && blen)
+		backing[0] = '\0';
 	if (strcmp(format, "qcow2")) {
 		/* raw: the container is the disk. */
 		const struct disk_ops *ops = strncmp(path, "/dev/", 5) ? &disk_file_ops :
@@ -189,8 +192,17 @@ int disk_virtual_size(const char *path, const char *format, uint64_t *bytes)
 		*bytes = json_object_get_uint64(v);
 	else
 		ret = -EIO;
+	if (backing && blen &&
+	    (json_object_object_get_ex(info, "full-backing-filename", &v) ||
+	     json_object_object_get_ex(info, "backing-filename", &v)))
+		snprintf(backing, blen, "%s", json_object_get_string(v));
 	json_object_put(info);
 	return ret;
+}
+
+int disk_virtual_size(const char *path, const char *format, uint64_t *bytes)
+{
+	return disk_image_info(path, format, bytes, NULL, 0);
 }
 
 int disk_backing_file(const char *path, char *out, size_t len)

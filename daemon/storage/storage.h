@@ -63,6 +63,10 @@ bool disk_has(const struct mig_disk *d, unsigned int cap);
 const struct disk_ops *disk_ops_at(int i);
 /* Path of the copy kept aside for revert. */
 void disk_kept_path(const char *path, char *out, size_t len);
+/* Virtual size of an image and its backing file ("" if none, or NULL),
+ * from one qemu-img info for qcow2. */
+int disk_image_info(const char *path, const char *format, uint64_t *bytes, char *backing,
+		    size_t blen);
 /* Virtual size of an image (qemu-img info for qcow2). */
 int disk_virtual_size(const char *path, const char *format, uint64_t *bytes);
 /* qcow2 backing file of @path, "" if none. */
