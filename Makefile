@@ -300,6 +300,14 @@ $(FAULTFS): tests/helpers/faultfs.c
 	$(call msg,CC-SO,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
 all: $(FAULTFS)
+# rlimit-shim: lets the lab's sanlock daemons start in a container without
+# CAP_SYS_RESOURCE (tools/lab/sanlock.sh; they use neither limit).
+LAB_RLIMIT_SHIM := $(O)/tests/liblab-rlimit.so
+$(LAB_RLIMIT_SHIM): tools/lab/rlimit-shim.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC-SO,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
+all: $(LAB_RLIMIT_SHIM)
 # heartbeat: follows a guest's heartbeat port from source to destination
 # (a live migration's downtime from outside; tests/bench/live.sh).
 HEARTBEAT := $(O)/tests/heartbeat

@@ -22,7 +22,7 @@ lab_crash_daemons() {
 	local p
 	for p in $(ip netns pids "$(lab_host_netns "$1")" 2>/dev/null); do
 		case $(cat "/proc/$p/comm" 2>/dev/null) in
-		libvirtd | ferryd | qemu-system-*) ! lab_pid_alive "$p" || echo "$p" ;;
+		libvirtd | ferryd | sanlock | qemu-system-*) ! lab_pid_alive "$p" || echo "$p" ;;
 		esac
 	done
 }
@@ -54,6 +54,7 @@ lab_cmd_revive() {
 	# Its daemons must be gone (a test's command entering the host may not).
 	! lab_pid_alive "${LAB_LIBVIRTD[$host]:-}" || lab_die "$host: libvirtd still runs: not crashed"
 	[ -z "$(lab_ferryd_pid "$host")" ] || lab_die "$host: ferryd still runs: not crashed"
+	[ "$LAB_SANLOCK" = 0 ] || lab_sanlock_start "$host"
 	lab_libvirtd_start "$host"
 	lab_libvirtd_wait "$host" 60
 	lab_host_start_daemons "$host"
