@@ -48,6 +48,7 @@ void conf_defaults(struct ferryd_conf *c)
 	c->cluster_lease_ttl_s = 10;
 	c->self_fence = true;
 	c->evacuate_grace_s = 10;
+	c->evacuate_lease_wait_s = 300;
 }
 
 static int conf_bool(const char *v, bool *out)
@@ -219,6 +220,8 @@ static int conf_set(struct ferryd_conf *c, const char *k, const char *v)
 		return conf_bool(v, &c->self_fence);
 	if (!strcmp(k, "evacuate_grace_s"))
 		return parse_int(v, 0, 3600, &c->evacuate_grace_s);
+	if (!strcmp(k, "evacuate_lease_wait_s"))
+		return parse_int(v, 0, 3600, &c->evacuate_lease_wait_s);
 	return -ENOENT;
 }
 
@@ -376,5 +379,7 @@ void conf_dump(const struct ferryd_conf *c)
 		c->cluster_lease_ttl_s);
 	out_bool("self_fence", "self_fence = %s\n", c->self_fence);
 	out_s64("evacuate_grace_s", "evacuate_grace_s = %" PRId64 "\n", c->evacuate_grace_s);
+	out_s64("evacuate_lease_wait_s", "evacuate_lease_wait_s = %" PRId64 "\n",
+		c->evacuate_lease_wait_s);
 	out_object_close();
 }

@@ -91,6 +91,7 @@ struct ferryd_conf {
 	int cluster_lease_ttl_s;        /* the alive key's lease */
 	bool self_fence;                /* out of the cluster: stop our VMs */
 	int evacuate_grace_s;           /* an owner's key gone this long: evacuate */
+	int evacuate_lease_wait_s;      /* a disk lease held elsewhere: wait this long */
 };
 
 void conf_defaults(struct ferryd_conf *c);

@@ -121,6 +121,8 @@ struct mig_evac {
 	int64_t record_rev;             /* the VM record's mod_revision, as checked */
 	int64_t generation;             /* the one this evacuation writes */
 	uint64_t owner_gone_ms;         /* wall clock: the owner's key seen gone */
+	uint64_t lease_wait_ms;         /* start: waited for a disk lease held elsewhere */
+	uint64_t start_ms;              /* start: its libvirt start(s), waits included */
 };
 
 struct flow;
@@ -283,7 +285,8 @@ int flow_step_find(const struct flow *f, const char *name);
 int flow_for_each(int (*fn)(const struct flow *f, void *ctx), void *ctx);
 
 /* engine.c: running flows. */
-/* Called (from the flow's thread) each time a record reaches a terminal step. */
+/* Called (from the flow's thread) each time a record reaches a terminal step
+ * (up to four functions, each once). */
 void engine_on_end(void (*fn)(const char *vm));
 /*
  * Accept a new operation: claim its VM in the store (atomically: of two

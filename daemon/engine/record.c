@@ -205,6 +205,8 @@ static struct json_object *evac_to_json(const struct mig_evac *e)
 	json_object_object_add(o, "record_rev", json_object_new_int64(e->record_rev));
 	json_object_object_add(o, "generation", json_object_new_int64(e->generation));
 	J_U64(o, "owner_gone_ms", e->owner_gone_ms);
+	J_U64(o, "lease_wait_ms", e->lease_wait_ms);
+	J_U64(o, "start_ms", e->start_ms);
 	return o;
 }
 
@@ -425,6 +427,8 @@ static void evac_from_json(struct jr *r, struct mig_evac *e)
 	e->record_rev = (int64_t)jr_u64(&sub, "record_rev");
 	e->generation = (int64_t)jr_u64(&sub, "generation");
 	e->owner_gone_ms = jr_u64(&sub, "owner_gone_ms");
+	e->lease_wait_ms = jr_u64(&sub, "lease_wait_ms");
+	e->start_ms = jr_u64(&sub, "start_ms");
 	if (sub.bad && !r->bad)
 		r->bad = sub.bad;
 }

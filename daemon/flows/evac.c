@@ -11,7 +11,8 @@
  *                 this host, generation + 1)                      pre-migrating
  *       -> rebuild (disks: reused on shared storage, made anew
  *                   otherwise; the definition, with the generation) (ponr)
- *       -> start (the record's power state, or --target-state)
+ *       -> start (the record's power state, or --target-state; on shared
+ *                 storage it waits for a disk lease held elsewhere)
  *       -> done
  *
  * The grace covers a dead host's fence: its VMs are destroyed from before
@@ -35,6 +36,7 @@
 #define REBUILDING "rebuilding"
 #define SPAWNING "rebuild_spawning"
 #define EVAC_POLL_MS 100
+#define EVAC_LEASE_POLL_MS 1000
 
 /* The VM's record, parsed, with its revision; -ENOENT when there is none. */
 static int evac_record(const char *vm, struct json_object **rec, int64_t *rev, char *err,
@@ -450,8 +452,18 @@ static int evac_run_rebuild(struct migration *m, char *err, size_t errlen)
 	return ret;
 }
 
+/*
+ * On shared storage under libvirt's sanlock lock manager, a disk's lease is
+ * taken in the QEMU child before exec, and a start whose lease another host
+ * holds fails with VIR_ERR_RESOURCE_BUSY (-EBUSY): the old host's QEMU runs
+ * on (its ferryd frozen, say), or that host's sanlock lease has not expired
+ * yet (8 x io_timeout + 60 s after its last renewal; libvirt may also block
+ * in the start until then).  The VM is this host's now: wait for its old
+ * copy to go, up to evacuate_lease_wait_s, then fail without starting it.
+ */
 static int evac_run_start(struct migration *m, char *err, size_t errlen)
 {
+	uint64_t t0 = now_ms(), until = t0 + (uint64_t)ferryd->conf.evacuate_lease_wait_s * 1000;
 	enum virt_power pw;
 	int ret;
 
@@ -460,10 +472,41 @@ static int evac_run_start(struct migration *m, char *err, size_t errlen)
 	ret = virt_domain_state(ferryd->virt, m->vm, &pw);
 	if (!ret && (pw == VIRT_RUNNING || pw == VIRT_PAUSED))
 		return 0;
-	ret = virt_domain_start(ferryd->virt, m->vm);
-	if (ret)
+	while ((ret = virt_domain_start(ferryd->virt, m->vm)) == -EBUSY) {
+		if (!m->evac.lease_wait_ms)
+			log_warn("migration %s: vm %s: its disk lease is held by another host "
+				 "(sanlock; %s's copy may still run): waiting up to %d s for it",
+				 m->id, m->vm, m->src_host, ferryd->conf.evacuate_lease_wait_s);
+		mig_lock(m);
+		m->evac.lease_wait_ms = (now_ms() - t0) ?: 1;
+		mig_unlock(m);
+		if (atomic_load(&m->stop)) {
+			snprintf(err, errlen, "vm %s: stopped while its disk lease was held elsewhere",
+				 m->vm);
+			return -ECANCELED;
+		}
+		if (now_ms() >= until) {
+			snprintf(err, errlen,
+				 "vm %s: its disk lease is still held by another host after %d s "
+				 "(sanlock): %s's copy may still run; not started here",
+				 m->vm, ferryd->conf.evacuate_lease_wait_s, m->src_host);
+			return -EBUSY;
+		}
+		usleep(EVAC_LEASE_POLL_MS * 1000);
+	}
+	if (ret) {
 		snprintf(err, errlen, "vm %s: start: %s", m->vm, strerror(-ret));
-	return ret;
+		return ret;
+	}
+	mig_lock(m);
+	m->evac.start_ms = now_ms() - t0;
+	if (m->evac.lease_wait_ms)
+		m->evac.lease_wait_ms = m->evac.start_ms;
+	mig_unlock(m);
+	if (m->evac.lease_wait_ms)
+		log_info("migration %s: vm %s: started once its disk lease was free, after %llu ms",
+			 m->id, m->vm, (unsigned long long)m->evac.lease_wait_ms);
+	return 0;
 }
 
 static const struct flow_step evac_steps[EVAC__NSTEPS] = {

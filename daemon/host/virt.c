@@ -50,6 +50,8 @@ static int virt_errno(void)
 		return -EINVAL;
 	case VIR_ERR_OPERATION_TIMEOUT:
 		return -ETIMEDOUT;
+	case VIR_ERR_RESOURCE_BUSY: /* a lock manager's lease (sanlock) held elsewhere */
+		return -EBUSY;
 	case VIR_ERR_NO_CONNECT:
 	case VIR_ERR_SYSTEM_ERROR:
 	case VIR_ERR_RPC:
