@@ -11,11 +11,12 @@ L() { "$LAB" --lab "$lab" "$@"; }
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
 
 # qemu_pid HOST VM: the pid of VM's running QEMU on HOST (libvirt's pid
-# file there), or nothing.
+# file there, naming a live qemu-system process), or nothing.
 qemu_pid() {
 	local p
 	p=$(L exec "$1" cat "/run/libvirt/qemu/$2.pid" 2>/dev/null) || return 0
-	[ -n "$p" ] && [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && echo "$p"
+	[ -n "$p" ] && [[ $(cat "/proc/$p/comm" 2>/dev/null) == qemu-system* ]] &&
+		! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && echo "$p"
 	return 0
 }
 
