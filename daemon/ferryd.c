@@ -442,7 +442,7 @@ int main(int argc, char **argv)
 	/* The cluster's record first: resumed flows (evacuate) read it. */
 	if (member_start() || fence_start())
 		goto out;
-	if (reconcile_start() || vmrec_start())
+	if (reconcile_start() || vmrec_start() || migrec_start())
 		goto out;
 	log_info("host %s ready: peers on %s, control on %s, %d journaled migration(s)",
 		 ferryd->conf.host, net_addr_str(&ferryd->conf.listen, buf, sizeof(buf)),
@@ -468,6 +468,7 @@ out:
 		unlink(pidfile);
 	if (peer_fd >= 0)
 		close(peer_fd);
+	migrec_stop();
 	vmrec_stop();
 	fence_stop();
 	member_stop();

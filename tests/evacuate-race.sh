@@ -4,7 +4,9 @@
 # check; the claim, one etcd transaction on the record's revision, lets
 # exactly one through: one evacuation is done, the other failed with
 # nothing taken; the record has the winner at generation 2; the guest runs
-# on the winner only.  Then, with the winner crashed too and etcd's
+# on the winner only.  The winner crashed too, its evacuation is still
+# listed by the loser's `ferry migrations`, from the cluster's record of
+# migrations (marked so).  Then, with etcd's
 # quorum lost (two members of three stopped), no evacuation starts and the
 # last host fences itself (docs/evacuate.md: quorum loss fences every host).
 # timeout: 300
@@ -43,6 +45,13 @@ expect_fail L virsh "$lose" domstate vm1
 log "--- quorum lost: no evacuation starts, and the hosts fence themselves"
 L crash "$win"
 until key_gone "$lose" "$win"; do sleep 0.1; done
+# The dead winner's evacuation still answers, from the cluster's record.
+m=$(L exec "$lose" ferry -j migrations vm1 | jq -c --arg h "$win" '.[] | select(.type == "evacuation" and .dest == $h)')
+assert_eq "$(echo "$m" | jq -r '"\(.mirrored)/\(.reported_by)/\(.status)"')" "true/$win/done" \
+	"$win's evacuation in $lose's ferry migrations, $win dead"
+L exec "$lose" ferry migrations vm1 | grep -c "^$(echo "$m" | jq -r .id) *\* " >/dev/null ||
+	fail "the plain listing does not mark the mirrored record: $(L exec "$lose" ferry migrations vm1)"
+L exec "$lose" ferry migrations vm1 | sed 's/^/    /'
 L etcd stop e1
 L etcd stop e2
 expect_fail L exec "$lose" ferry evacuate vm1

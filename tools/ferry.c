@@ -144,6 +144,13 @@ static uint64_t ju(struct json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) && v ? json_object_get_uint64(v) : 0;
 }
 
+static bool jb(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && v && json_object_get_boolean(v);
+}
+
 /* Anything that is not an id is a VM name. */
 static void req_target(struct json_object *req, const char *what)
 {
@@ -669,7 +676,7 @@ static int cmd_migrations(int argc, char **argv)
 {
 	struct json_object *req = req_new("migrations"), *rep, *arr;
 	char b1[32], b2[32], b3[32];
-	size_t i, n;
+	size_t i, n, mirrored = 0;
 
 	if (argc > 2) {
 		json_object_put(req);
@@ -690,7 +697,7 @@ static int cmd_migrations(int argc, char **argv)
 		struct json_object *m = json_object_array_get_idx(arr, i);
 
 		out_object_open(NULL);
-		out_str("id", "%-16s ", js(m, "id"));
+		out_str("id", jb(m, "mirrored") ? "%-15s* " : "%-16s ", js(m, "id"));
 		out_str("vm", "%-12s ", js(m, "vm"));
 		out_str("type", "%-14s ", js(m, "type"));
 		out_str("status", "%-14s ", js(m, "status"));
@@ -708,9 +715,16 @@ static int cmd_migrations(int argc, char **argv)
 		out_str("role", NULL, js(m, "role"));
 		out_str("error", NULL, js(m, "error"));
 		out_u64("created_ms", NULL, ju(m, "created_ms"));
+		out_bool("mirrored", NULL, jb(m, "mirrored"));
+		out_str("reported_by", NULL, js(m, "reported_by"));
+		mirrored += jb(m, "mirrored");
 		out_object_close();
 	}
 	out_array_close();
+	if (mirrored)
+		out_plain("* from the cluster's record: its coordinator did not answer\n");
+	if (json_object_object_get_ex(rep, "cluster_error", NULL))
+		out_plain("(the cluster's record of migrations: %s)\n", js(rep, "cluster_error"));
 	json_object_put(rep);
 	return 0;
 }

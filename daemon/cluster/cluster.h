@@ -204,6 +204,16 @@ int64_t vmrec_meta_of(const char *meta, const char *host);
 int64_t vmrec_meta_generation(const char *meta);
 int vmrec_stale_list(struct vmrec_stale *out, int max);
 
+/* migrec.c: each migration's coordinator view, /ferry/migrations/ID. */
+#define MIGREC_PREFIX "/ferry/migrations/"
+void migrec_key(const char *id, char *key, size_t len);
+/* Start mirroring this host's migrations (no-op without etcd); 0 or -errno. */
+int migrec_start(void);
+void migrec_stop(void);
+void migrec_kick(const char *vm);
+/* The cluster's records @arr lacks, added ("mirrored": true); 0 or -errno. */
+int migrec_merge(struct json_object *arr, const char *vm);
+
 /* quarantine.c: stale copies moved aside, never destroyed. */
 #define QUAR_PREFIX "/ferry/quarantine/"
 /* Move @vm's stale copy aside (destroyed first if running), undefine it. */

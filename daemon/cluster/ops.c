@@ -271,6 +271,10 @@ static struct json_object *op_migrations(const struct rpc_ctx *ctx, struct json_
 		}
 		json_object_put(all);
 		json_object_put(q);
+		/* Those of hosts that did not answer: the cluster's record. */
+		if (migrec_merge(arr, vm))
+			json_object_object_add(rep, "cluster_error",
+					       json_object_new_string(etcd_error(ferryd->etcd)));
 	}
 	json_object_object_add(rep, "migrations", arr);
 	return rep;

@@ -56,11 +56,20 @@ static void engine_release(struct migration *m)
 	mig_unlock(m);
 }
 
-static void (*engine_end_hook)(const char *vm);
+#define ENGINE_END_HOOKS 4
+static void (*engine_end_hooks[ENGINE_END_HOOKS])(const char *vm);
 
 void engine_on_end(void (*fn)(const char *vm))
 {
-	engine_end_hook = fn;
+	int i;
+
+	for (i = 0; i < ENGINE_END_HOOKS; i++) {
+		if (!engine_end_hooks[i] || engine_end_hooks[i] == fn) {
+			engine_end_hooks[i] = fn;
+			return;
+		}
+	}
+	log_err("engine: more than %d end hooks", ENGINE_END_HOOKS);
 }
 
 int engine_hold(struct migration *m)
@@ -178,8 +187,8 @@ static int engine_journal(struct migration *m, int step, bool undoing, const cha
 	log_info("migration %s (%s %s): %s -> %s [%s]%s%s", m->id, mig_type_name(m->type), m->vm,
 		 from, mig_step_name(m), mig_status_name(m), why ? ": " : "", why ? why : "");
 	metrics_publish(m);
-	if (engine_end_hook && mig_terminal(m))
-		engine_end_hook(m->vm);
+	for (int i = 0; i < ENGINE_END_HOOKS && engine_end_hooks[i] && mig_terminal(m); i++)
+		engine_end_hooks[i](m->vm);
 	engine_crash_point(m, mig_step_name(m));
 	return 0;
 }
