@@ -23,6 +23,9 @@
 #   h2's ferryd thawed fences itself (its lease is long gone), its QEMU goes
 #   and the lease with it, h1 starts vm1 (verdict as above), and h2 healed
 #   quarantines its copy;
+# - last, h1 is partitioned with its ferryd running: it fences itself (vm1's
+#   QEMU gone before the key's going plus the grace), h2 evacuates at once
+#   (the fence released the lease), and h1 healed quarantines its copy;
 # - a poller sees at most one QEMU running vm1 every 50 ms throughout.  (A
 #   start whose lease is held elsewhere does make a QEMU process: libvirt
 #   starts QEMU with its vCPUs stopped and takes the leases before it
@@ -158,7 +161,7 @@ until [ -z "$(qemu_pid h2 vm1)" ]; do
 	sleep 0.05
 done
 t1=$(ms_now)
-until [ "$(L exec h1 ferry -j show "$id" | jq -r .step)" = done ]; do
+until [ "$(L exec h1 ferry -j show "$id" | jq -r .step)" = "done" ]; do
 	[ $(($(ms_now) - t1)) -lt 60000 ] || fail "h1's evacuation did not finish 60 s after h2's fence: $(L exec h1 ferry -j show "$id" | jq -c '{step, error}')"
 	sleep 0.1
 done
@@ -172,6 +175,38 @@ assert_ge "$(echo "$v" | sed -n 's/.* seq=\([0-9]*\).*/\1/p')" "$seq0" "the newe
 L heal h2
 q=$(quarantined h1 h2 vm1)
 assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "2/h1/3" "h2's quarantined copy"
+
+log "--- h1 partitioned, its ferryd running: it fences itself, h2 evacuates"
+pid1=$(qemu_pid h1 vm1)
+[ -n "$pid1" ] || fail "vm1 is not running on h1"
+seq0=$(L agent h1 vm1 STATUS | sed -n 's/.*seq=\([0-9]*\).*/\1/p')
+t0=$(ms_now)
+L partition h1
+cleanup_push "'$LAB' --lab '$lab' heal h1 2>/dev/null"
+gone_ms='' dead_ms=''
+while [ $(($(ms_now) - t0)) -lt 15000 ]; do
+	if [ -z "$gone_ms" ] && key_gone h2 h1; then gone_ms=$(($(ms_now) - t0)); fi
+	if [ -z "$dead_ms" ] && { [ ! -d "/proc/$pid1" ] || grep -q '^State:.*Z' "/proc/$pid1/status" 2>/dev/null; }; then
+		dead_ms=$(($(ms_now) - t0))
+	fi
+	[ -n "$gone_ms" ] && [ -n "$dead_ms" ] && break
+	sleep 0.05
+done
+[ -n "$dead_ms" ] || fail "vm1's QEMU on the partitioned h1 still runs: $(L ferryd h1 log | grep fence | tail -3)"
+[ -n "$gone_ms" ] || fail "h2 still sees the partitioned h1's key"
+log "h1 partitioned: vm1's QEMU gone at +$dead_ms ms (h1's own fence), h1's key gone for h2 at +$gone_ms ms"
+assert_le "$dead_ms" $((gone_ms + FERRY_LAB_EVACUATE_GRACE * 1000)) "vm1's QEMU exit (ms), against the key's going plus the grace"
+out=$(L exec h2 ferry -j evacuate vm1 --wait) || fail "evacuate from h2: $out"
+assert_eq "$(echo "$out" | jq -r '.step + "/" + .source')" "done/h1" "the evacuation of the partitioned h1's VM"
+assert_eq "$(L virsh h2 domstate vm1 | head -1)" running "vm1 on h2"
+log "h2 started vm1 in $(echo "$out" | jq -r .evacuate.start_ms) ms (h1's fence had released the lease)"
+v=$(L verify h2 vm1 2>&1) || true
+log "h2: $v"
+[[ $v == "VERIFY UNCLEAN"* ]] || fail "vm1 on h2 after the partition: $v"
+assert_ge "$(echo "$v" | sed -n 's/.* seq=\([0-9]*\).*/\1/p')" "$seq0" "the newest record on disk, against what h1's copy had acknowledged"
+L heal h1
+q=$(quarantined h2 h1 vm1)
+assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "3/h2/4" "the healed h1's quarantined copy"
 
 rm -f "$poll"
 wait "$poller" 2>/dev/null || true
