@@ -345,6 +345,12 @@ int journal_remove(const char *id, enum mig_role role);
  * the rival described in @rival ("resize m-..., status migrating").
  */
 int store_claim(struct migration *m, char *rival, size_t len);
+/*
+ * -EBUSY, the rival in @rival, if an operation holds @vm: a request says
+ * so before it looks at a VM that another operation is changing (the
+ * claim stays the one that decides).
+ */
+int store_vm_busy(const char *vm, char *rival, size_t len);
 /* Add a journaled record at start, without a claim. */
 void store_add(struct migration *m);
 struct migration *store_find(const char *id, enum mig_role role);

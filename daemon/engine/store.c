@@ -76,27 +76,40 @@ static struct migration *__store_active_for_vm(const char *vm, const struct migr
 	return NULL;
 }
 
+/* Is @vm held by an operation other than @self's?  Described in @rival. */
+static bool __store_rival(const char *vm, const struct migration *self, char *rival, size_t len)
+{
+	struct migration *r = __store_active_for_vm(vm, self);
+
+	if (!r)
+		return false;
+	if (r->flow) {
+		mig_lock(r);
+		snprintf(rival, len, "%s %s, status %s", mig_type_name(r->type), r->id,
+			 mig_status_name(r));
+		mig_unlock(r);
+	} else {
+		snprintf(rival, len, "%s, a record this ferryd cannot run: %s", r->id, r->foreign);
+	}
+	return true;
+}
+
 int store_claim(struct migration *m, char *rival, size_t len)
 {
-	struct migration *r;
 	int ret;
 
 	pthread_mutex_lock(&store_lock);
-	r = __store_active_for_vm(m->vm, m);
-	if (r) {
-		if (r->flow) {
-			mig_lock(r);
-			snprintf(rival, len, "%s %s, status %s", mig_type_name(r->type), r->id,
-				 mig_status_name(r));
-			mig_unlock(r);
-		} else {
-			snprintf(rival, len, "%s, a record this ferryd cannot run: %s", r->id,
-				 r->foreign);
-		}
-		ret = -EBUSY;
-	} else {
-		ret = __store_add(m);
-	}
+	ret = __store_rival(m->vm, m, rival, len) ? -EBUSY : __store_add(m);
+	pthread_mutex_unlock(&store_lock);
+	return ret;
+}
+
+int store_vm_busy(const char *vm, char *rival, size_t len)
+{
+	int ret;
+
+	pthread_mutex_lock(&store_lock);
+	ret = __store_rival(vm, NULL, rival, len) ? -EBUSY : 0;
 	pthread_mutex_unlock(&store_lock);
 	return ret;
 }

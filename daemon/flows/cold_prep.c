@@ -98,8 +98,15 @@ int cold_gather(struct migration *m, const struct cold_request *r, char *err,
 {
 	struct domxml_info info;
 	enum virt_power power;
+	char rival[256];
 	int i, ret, root = -1;
 
+	/* Its disks may be half moved: say why before looking at them. */
+	ret = store_vm_busy(m->vm, rival, sizeof(rival));
+	if (ret) {
+		snprintf(err, errlen, "vm %s: operation already in progress (%s)", m->vm, rival);
+		return ret;
+	}
 	ret = virt_domain_state(ferryd->virt, m->vm, &power);
 	if (ret) {
 		snprintf(err, errlen, "vm %s: %s on host %s", m->vm,
