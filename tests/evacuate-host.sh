@@ -3,7 +3,9 @@
 # each to the live host with the most free memory left as they are placed:
 # two guests of h1 go one to h2 and one to h3 (the lab's hosts share one
 # machine's free memory, so the placing's own accounting decides).  Refused
-# while h1 lives.  Shared storage, lease TTL 3 s, grace 3 s.
+# while h1 lives, and, with every live host's memory reserved
+# (reserved_host_memory_mib), refused for each VM (NoValidHost), as is
+# evacuate.  Shared storage, lease TTL 3 s, grace 3 s.
 # timeout: 300
 . "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
@@ -18,6 +20,17 @@ expect_fail L exec h2 ferry host-evacuate h1
 assert_contains "$ERR" "host h1 is alive" "host-evacuate of a live host"
 L crash h1
 until key_gone h2 h1; do sleep 0.1; done
+
+log "--- no live host has room: refused (NoValidHost)"
+for h in h2 h3; do FERRY_LAB_FERRYD_CONF='reserved_host_memory_mib = 100000000' L ferryd "$h" restart; done
+out=$(L exec h2 ferry -j host-evacuate h1) || true
+assert_eq "$(echo "$out" | jq -r '[.[] | .error // "placed"] | unique | join(",")')" \
+	"no live host has room (NoValidHost)" "host-evacuate when every live host's memory is reserved"
+expect_fail L exec h2 ferry evacuate vm1
+assert_contains "$ERR" "no room (NoValidHost)" "evacuate to a host without room"
+log "evacuate: $ERR"
+for h in h2 h3; do L ferryd "$h" restart; done
+
 out=$(L exec h2 ferry -j host-evacuate h1)
 echo "$out" | jq -c '.[]' | sed 's/^/    /'
 assert_eq "$(echo "$out" | jq -r '[.[].to] | sort | join(",")')" "h2,h3" "where host-evacuate placed h1's VMs"

@@ -294,6 +294,8 @@ struct json_object *ops_host_info(void)
 	json_object_object_add(rep, "peer_protocol", json_object_new_int(PEER_PROTO_VERSION));
 	if (!virt_node_free_memory_mib(ferryd->virt, &free_mib))
 		json_object_object_add(rep, "free_memory_mib", json_object_new_uint64(free_mib));
+	json_object_object_add(rep, "reserved_memory_mib",
+			       json_object_new_uint64(ferryd->conf.reserved_host_memory_mib));
 	if (statvfs(ferryd->conf.instances_dir, &sv) == 0)
 		json_object_object_add(rep, "free_disk_bytes",
 				       json_object_new_uint64((uint64_t)sv.f_bavail * sv.f_frsize));

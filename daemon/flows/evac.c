@@ -454,8 +454,9 @@ static int evac_run_rebuild(struct migration *m, char *err, size_t errlen)
 
 /*
  * On shared storage under libvirt's sanlock lock manager, a disk's lease is
- * taken in the QEMU child before exec, and a start whose lease another host
- * holds fails with VIR_ERR_RESOURCE_BUSY (-EBUSY): the old host's QEMU runs
+ * taken before QEMU's vCPUs first run (libvirt starts QEMU paused), and a
+ * start whose lease another host holds fails with VIR_ERR_RESOURCE_BUSY
+ * (-EBUSY), that QEMU killed unrun: the old host's QEMU runs
  * on (its ferryd frozen, say), or that host's sanlock lease has not expired
  * yet (8 x io_timeout + 60 s after its last renewal; libvirt may also block
  * in the start until then).  The VM is this host's now: wait for its old
@@ -575,13 +576,13 @@ static struct json_object *evac_request(const struct rpc_ctx *ctx, struct json_o
 	return rep;
 }
 
-/* A live host that may take VMs, and its free memory as placing goes. */
+/* A live host that may take VMs, and its room as placing goes. */
 struct evac_place {
 	char host[FERRY_NAME_MAX];
-	int64_t free_mib;
+	int64_t free_mib;               /* free memory less the host's own reserve */
 };
 
-/* Alive hosts but @dead, with their free memory (this one and its peers). */
+/* Alive hosts but @dead, with their room (this one and its peers). */
 static int evac_candidates(const char *dead, struct evac_place *c, int max)
 {
 	struct peer_reply r[FERRYD_MAX_PEERS];
@@ -607,12 +608,13 @@ static int evac_candidates(const char *dead, struct evac_place *c, int max)
 	if (strcmp(ferryd->conf.host, dead) && !virt_node_free_memory_mib(ferryd->virt, &mib) &&
 	    n < max) {
 		snprintf(c[n].host, sizeof(c[n].host), "%s", ferryd->conf.host);
-		c[n++].free_mib = (int64_t)mib;
+		c[n++].free_mib = (int64_t)mib - (int64_t)ferryd->conf.reserved_host_memory_mib;
 	}
 	for (i = 0; i < np; i++) {
 		if (r[i].rep && n < max) {
 			snprintf(c[n].host, sizeof(c[n].host), "%s", r[i].host);
-			c[n++].free_mib = rpc_int(r[i].rep, "free_memory_mib", 0);
+			c[n++].free_mib = rpc_int(r[i].rep, "free_memory_mib", 0) -
+					  rpc_int(r[i].rep, "reserved_memory_mib", 0);
 		}
 		json_object_put(r[i].rep);
 	}
@@ -679,8 +681,7 @@ static struct json_object *evac_host_request(const struct rpc_ctx *ctx, struct j
 
 		json_object_object_add(one, "vm", json_object_new_string(rpc_str(vms[i], "vm") ?: "?"));
 		for (j = 0; j < nc; j++)
-			if (c[j].free_mib >= mem + (int64_t)ferryd->conf.reserved_host_memory_mib &&
-			    (best < 0 || c[j].free_mib > c[best].free_mib))
+			if (c[j].free_mib >= mem && (best < 0 || c[j].free_mib > c[best].free_mib))
 				best = j;
 		if (best < 0) {
 			json_object_object_add(one, "error", json_object_new_string(
