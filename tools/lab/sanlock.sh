@@ -17,9 +17,9 @@
 # manager with automatic disk leases on the shared storage
 # (/var/lib/libvirt/images/.sanlock, lockspace __LIBVIRT__DISKS__, host_id
 # = the host's number, io_timeout FERRY_LAB_SANLOCK_IO_TIMEOUT, default
-# 1 s).  libvirt takes a disk's lease in the QEMU child before exec: a
-# second QEMU for a disk whose lease another live host holds is never
-# started.  sanlock runs WITHOUT a watchdog here (-w 0: the machine has no
+# 1 s).  libvirt starts QEMU with its vCPUs stopped and takes the disk
+# leases before it starts them: a second QEMU for a disk whose lease
+# another live host holds is killed before its guest runs.  sanlock runs WITHOUT a watchdog here (-w 0: the machine has no
 # /dev/watchdog), so a host whose sanlock dies cannot be reset by it; a
 # host's lease counts as dead 8 x io_timeout + 60 s after its last renewal
 # (sanlock's fixed watchdog_fire_timeout), 68 s at io_timeout 1.  The
@@ -75,6 +75,7 @@ lab_sanlock_init() {
 	truncate -s 1M "$f"
 	sanlock direct init -s "$LAB_SANLOCK_LS:0:$f:0" -o "$(lab_sanlock_io_timeout)" >/dev/null ||
 		lab_die "sanlock: cannot initialize the lockspace $f"
+	lab_info "sanlock: no /dev/watchdog here: each host's daemon runs with -w 0 (a host whose sanlock dies is not reset), and with a preload that lets its rlimit raise pass (no CAP_SYS_RESOURCE)"
 }
 
 # lab_sanlock_start HOST: HOST's sanlock daemon, answering, before its
