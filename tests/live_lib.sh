@@ -46,13 +46,18 @@ live_runs_on() {
 #   stop): UNCLEAN, never FAIL; then a clean stop and boot, after which
 #   the verdict (and every later one) must be PASS.
 live_verify() {
-	local out=
-	live_guest_oopsed "$1" "$2" || out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
+	local out= oopsed=0
+	if live_guest_oopsed "$1" "$2"; then
+		oopsed=1
+	else
+		out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
+		[[ $out == "VERIFY "* ]] || ! live_guest_oopsed "$1" "$2" || oopsed=1
+	fi
 	if [[ $out == "VERIFY RAMLOST"* ]]; then
 		log "$1: $out"
 		log "QEMU < 9.0 under TCG lost guest RAM writes (the agent's memory, not the disk); asking again"
 		out=$(L verify "$1" "$2" --timeout 30 2>&1) || true
-	elif [[ $out != "VERIFY "* ]] && live_guest_oopsed "$1" "$2"; then
+	elif [ "$oopsed" = 1 ]; then
 		log "$2's kernel crashed or broke a virtio ring on $1 (console below): QEMU < 9.0 under TCG lost guest RAM" \
 			"writes; its disk is checked by a boot instead${out:+ ($out)}"
 		L console "$1" "$2" --tail 40 2>&1 | grep -E "BUG|Oops|RIP|panic|fault|$LIVE_VRING_BROKEN" | sed 's/^/    /' || true
@@ -81,10 +86,14 @@ LIVE_VRING_BROKEN='virtio[0-9]*: .*(is not a head|out of range)'
 
 # live_guest_oopsed HOST VM: VM's console on HOST shows a kernel oops, or a
 # virtio ring found corrupt, since the last boot it logged (the log is
-# appended to across migrations).
+# appended to across migrations).  The log is read whole before it is
+# matched: under pipefail, a grep -q fed by a pipe exits at its first match
+# and the writer's SIGPIPE would turn a match into "no oops" at random.
 live_guest_oopsed() {
-	L console "$1" "$2" 2>/dev/null | awk '/Linux version/ {t = ""} {t = t $0 "\n"} END {printf "%s", t}' |
-		grep -qE "BUG: |Oops|general protection fault|Kernel panic|end trace|$LIVE_VRING_BROKEN"
+	local since re="BUG: |Oops|general protection fault|Kernel panic|end trace|$LIVE_VRING_BROKEN"
+	since=$(L console "$1" "$2" 2>/dev/null |
+		awk '/Linux version/ {t = ""} {t = t $0 "\n"} END {printf "%s", t}') || return 1
+	[[ $since =~ $re ]]
 }
 
 live_diag() {
