@@ -409,11 +409,15 @@ deps:
 	$(Q)tools/install-deps -q
 
 .PHONY: check
+# Two lab tests at a time: most of a lab test waits on a guest, a lease or
+# a link.  A test marked "# serial:" (it times something, or counts
+# machine-wide) runs alone after the others (tests/run).
+TEST_JOBS ?= 2
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory fuzz-short
-	$(Q)tests/run
+	$(Q)tests/run -j $(TEST_JOBS)
 
 .PHONY: check-asan
 # The same code under ASan+UBSan: unit tests, the fuzz harnesses (always
@@ -445,7 +449,7 @@ check-asan: deps
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan \
 			$$t >/dev/null || fail=1; done; exit $$fail
 	$(Q)$(MAKE) --no-print-directory fuzz-short
-	$(Q)$(ASAN_ENV) FERRY_BIN=$(abspath $(O)/asan/bin) tests/run $(ASAN_TESTS)
+	$(Q)$(ASAN_ENV) FERRY_BIN=$(abspath $(O)/asan/bin) tests/run -j $(TEST_JOBS) $(ASAN_TESTS)
 	$(Q)if [ -n "$$(ls -A $(ASAN_REPORTS))" ]; then \
 		for f in $(ASAN_REPORTS)/*; do echo "== $$f"; head -40 "$$f"; done; \
 		echo "check-asan: sanitizer reports above"; exit 1; fi

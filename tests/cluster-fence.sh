@@ -10,6 +10,7 @@
 # - healed, h1 is back in, unfenced, starts nothing by itself, and vm1 can
 #   be started again.
 # timeout: 300
+# serial: times QEMU exit against the alive key, on a 3 s etcd lease
 . "$(dirname "$0")/cluster_lib.sh"
 TTL=3
 EVAC_GRACE_MS=3000

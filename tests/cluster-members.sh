@@ -12,6 +12,7 @@
 # - a partitioned host is gone for the other, knows it is out itself, and
 #   comes back under a new key (a new create_revision) once healed.
 # timeout: 300
+# serial: bounds lease expiry and renewals to seconds, on a 3 s etcd lease
 . "$(dirname "$0")/cluster_lib.sh"
 TTL=3
 export FERRY_LAB_LEASE_TTL=$TTL

@@ -7,6 +7,7 @@
 # SIGTERM of ferryd mid-copy stops it at the next boundary; the journal says
 # where, and the next start resumes it (before "finishing": a walk back).
 # timeout: 600
+# serial: an abort must land inside an 8 s pause, and ferryd stop within 4 s
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd jq

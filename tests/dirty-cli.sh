@@ -3,6 +3,7 @@
 # ferry-dirty's surface: --help, --version, one JSON object per interval
 # with the documented keys, the bytes a writer wrote counted once, plain
 # output with a header, and errors as {"error": ...} under -j.
+# serial: waits 1.2 s for the tracker to load before writing
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 need_cmd jq fio

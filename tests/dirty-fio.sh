@@ -3,6 +3,7 @@
 # Every block fio writes to a tracked file, with each I/O engine and random
 # sizes and offsets, is in the drained set, and nothing else is (beyond
 # rounding to the granularity): fio's own write log is the oracle.
+# serial: asserts no rescan, and the tracker counts some events machine-wide
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 need_cmd fio jq

@@ -6,6 +6,7 @@
 # The interval is bounded by pausing the guest's writer, so both sets
 # cover exactly the same writes; QEMU's bitmap (64 KiB, like the tracker)
 # is read over NBD (block-export-add with the bitmap, nbdinfo --map).
+# serial: asserts no rescan, and the tracker counts some events machine-wide
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 need_cmd ip nsenter unshare libvirtd virsh qemu-system-x86_64 busybox cpio jq nbdinfo

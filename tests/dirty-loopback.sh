@@ -5,6 +5,7 @@
 # drain asks for a full rescan instead of staying silent.  With the loop
 # device's direct I/O on, those writes complete through iomap and are
 # tracked exactly.
+# serial: asserts no rescan, and the tracker counts some events machine-wide
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 need_cmd jq losetup fio

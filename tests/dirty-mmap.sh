@@ -4,6 +4,7 @@
 # rescan flag, never silence.  Checked for a mapping made while tracking,
 # for one that existed before tracking started, and that the flag stays
 # while the mapping lives and goes once it is unmapped.
+# serial: asserts no rescan, and the tracker counts some events machine-wide
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 need_cmd fio jq python3

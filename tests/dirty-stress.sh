@@ -3,6 +3,7 @@
 # Drains in a tight loop interleaved with concurrent writers lose nothing:
 # every write is in a drain that began no later than just after it
 # returned (pwrite, pwritev, write at the file position, O_DIRECT libaio).
+# serial: asserts no rescan and a drain rate, and the tracker counts machine-wide
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 

@@ -6,6 +6,7 @@
 # on an O_APPEND descriptor, and two threads appending through one shared
 # file description.  The script doing them logs what it wrote in fio's
 # iolog format; the oracle compares (missed = 0, extra = 0).
+# serial: asserts no rescan, and the tracker counts some events machine-wide
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 need_cmd jq python3

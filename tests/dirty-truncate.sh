@@ -5,6 +5,7 @@
 # rescan; growing does not (the new tail reads as zeroes) and the drain
 # reports the new size.  fallocate: punching a hole marks its range,
 # collapsing a range asks for a rescan.
+# serial: asserts no rescan, and truncate(2) is counted machine-wide
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dirty_lib.sh"
 need_cmd jq truncate fallocate perl

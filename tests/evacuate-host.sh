@@ -7,6 +7,7 @@
 # (reserved_host_memory_mib), refused for each VM (NoValidHost), as is
 # evacuate.  Shared storage, lease TTL 3 s, grace 3 s.
 # timeout: 300
+# serial: places VMs by the machine's free memory
 . "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
 lab_up "$lab" --hosts 3 --etcd --shared

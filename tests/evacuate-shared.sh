@@ -34,6 +34,7 @@
 # Prints detection time (crash -> key gone), recovery time (key gone -> the
 # guest running on h2) and how long each start waited for the lease.
 # timeout: 480
+# serial: bounds fencing to seconds, and sanlock renews every 1 s
 . "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
 lab_up "$lab" --hosts 2 --etcd --sanlock

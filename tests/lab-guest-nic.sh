@@ -13,6 +13,7 @@
 # ~0.7 ms (UDP), worst ~15 ms; during the live migration the longest gap
 # was ~290 ms (236 probes lost at 1 kHz).  The loss bound below (0.1 %)
 # leaves room for a TCG vCPU starved by the host, not for a broken path.
+# serial: bounds a guest's ping RTT and loss
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd ip nsenter unshare libvirtd virsh qemu-system-x86_64 qemu-img busybox cpio jq bridge

@@ -4,6 +4,7 @@
 # server in h2, both directions), and an unshaped one is much faster.
 # --delay adds that one-way delay where the kernel has netem, and fails
 # clearly where it has not.
+# serial: measures link rates and RTTs
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd ip nsenter unshare libvirtd virsh tc jq iperf3 ss

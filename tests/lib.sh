@@ -107,7 +107,14 @@ vm_gone() {
 	[ $((SECONDS - t0)) = 0 ] || log "$2 gone from $1 after $((SECONDS - t0)) s"
 }
 # A unique, short lab name for this test.
-test_lab_name() { echo "t$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-6)$$" | cut -c1-12; }
+# test_lab_name: a lab name of at most 12 characters, unique among the tests
+# running at once (tests/run -j): the test's name cut to 6, then its pid in
+# base 36 (5 digits hold any pid_max).
+test_lab_name() {
+	local n=$$ id='' d=0123456789abcdefghijklmnopqrstuvwxyz
+	while ((n)); do id=${d:n % 36:1}$id; n=$((n / 36)); done
+	echo "t$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-6)$id"
+}
 # lab_up NAME [UP OPTIONS...]: `ferry-lab --lab NAME up ...`, with `down`
 # registered as cleanup first (so a half-made lab goes too).
 lab_up() {

@@ -5,6 +5,7 @@
 # guest keeps running on h1 and VERIFY PASSes, and nothing is left on h2
 # (no domain, no instance dir, no transfer).  Past the switchover the abort
 # is refused with its reason and the migration completes.
+# serial: an abort must land inside a 4 s pause
 . "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2
 L guest h1 vm1 --disk-size 256M --write-rate 1M

@@ -7,6 +7,7 @@
 # connection that trickles a frame is closed by its frame deadline
 # (--idle-timeout).
 # timeout: 120
+# serial: an 8 MiB copy during a flood must take under 5 s
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mover_lib.sh"
 

@@ -11,6 +11,7 @@
 # live migration.  Last, h2's bridge is kept from learning on the new tap:
 # ferry finds the MAC elsewhere in the FDB and puts it on the tap as a
 # reachable entry, never a permanent one.
+# serial: compares the blackout with a pinger's gap to 3 ms
 . "$(dirname "$0")/live_lib.sh"
 need_cmd bridge
 PINGER=$BUILD/tests/pinger

@@ -13,6 +13,7 @@
 # - ferryd restarts: the tap's counters go on; with net_watch = no it
 #   takes the programs off; a tap that went while ferryd was down loses
 #   its entry in the pinned map.
+# serial: every probe of the last second answered; counters within 3 s
 . "$(dirname "$0")/live_lib.sh"
 PINGER=$BUILD/tests/pinger
 [ -x "$PINGER" ] || fail "no $PINGER (make all)"

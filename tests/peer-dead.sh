@@ -5,6 +5,7 @@
 # peer, and name the dead ones; once they are back, the pooled links come
 # back too.
 # timeout: 300
+# serial: a 3 s peer deadline checked to within 2 s
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd jq

@@ -6,6 +6,7 @@
 # many of them neither make ferryd grow a thread each nor keep other hosts
 # out: `ferry hosts` from a third host still reaches it.
 # timeout: 240
+# serial: times 60 connections against a 5 s deadline
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd jq python3
