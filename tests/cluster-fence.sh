@@ -28,19 +28,7 @@ pid=$(qemu_pid h1 vm1)
 log "--- h1 partitioned with vm1 running (QEMU pid $pid)"
 t0=$(ms_now)
 L partition h1
-gone_ms='' dead_ms=''
-while [ $(($(ms_now) - t0)) -lt $((TTL * 1000 + EVAC_GRACE_MS + 5000)) ]; do
-	if [ -z "$gone_ms" ] && key_gone h2 h1; then
-		gone_ms=$(($(ms_now) - t0))
-	fi
-	if [ -z "$dead_ms" ] && { [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }; then
-		dead_ms=$(($(ms_now) - t0))
-	fi
-	[ -n "$gone_ms" ] && [ -n "$dead_ms" ] && break
-	sleep 0.05
-done
-[ -n "$gone_ms" ] || fail "h2 still sees h1's alive key"
-[ -n "$dead_ms" ] || fail "vm1's QEMU on h1 still runs: $(L ferryd h1 log | grep fence | tail -3)"
+partition_watch h2 h1 "$pid" "$t0" $((TTL * 1000 + EVAC_GRACE_MS + 5000))
 fence_at=$(L ferryd h1 log | grep -m1 "fences itself" | cut -c1-23)
 log "h1's key gone for h2 at +${gone_ms} ms, vm1's QEMU gone at +${dead_ms} ms (fence began at $fence_at)"
 assert_le "$dead_ms" $((gone_ms + EVAC_GRACE_MS)) "vm1's QEMU exit (ms), against the key's going plus the grace"

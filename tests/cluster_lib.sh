@@ -25,6 +25,25 @@ key_gone() {
 	[ "$(L exec "$1" ferry -j cluster | jq -r --arg h "$2" '[.hosts[]? | select(.host == $h)] | length')" = 0 ]
 }
 
+# partition_watch VIEWER HOST PID T0 LIMIT_MS: after HOST was partitioned at
+# T0 (ms_now), until LIMIT_MS past it: sets gone_ms to when VIEWER stopped
+# seeing HOST's alive key and dead_ms to when QEMU PID (on HOST) exited,
+# both in ms after T0; fails if either did not happen.
+partition_watch() {
+	local viewer=$1 host=$2 pid=$3 t0=$4 limit=$5
+	gone_ms='' dead_ms=''
+	while [ $(($(ms_now) - t0)) -lt "$limit" ]; do
+		if [ -z "$gone_ms" ] && key_gone "$viewer" "$host"; then gone_ms=$(($(ms_now) - t0)); fi
+		if [ -z "$dead_ms" ] && { [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }; then
+			dead_ms=$(($(ms_now) - t0))
+		fi
+		[ -n "$gone_ms" ] && [ -n "$dead_ms" ] && break
+		sleep 0.05
+	done
+	[ -n "$dead_ms" ] || fail "QEMU $pid on the partitioned $host still runs: $(L ferryd "$host" log | grep fence | tail -3)"
+	[ -n "$gone_ms" ] || fail "$viewer still sees the partitioned $host's alive key"
+}
+
 # quarantined VIEWER HOST VM: waits up to 10 s for HOST's quarantined copy of
 # VM, as `ferry quarantine` on VIEWER lists it; prints its entry (JSON).
 quarantined() {

@@ -184,17 +184,7 @@ seq0=$(L agent h1 vm1 STATUS | sed -n 's/.*seq=\([0-9]*\).*/\1/p')
 t0=$(ms_now)
 L partition h1
 cleanup_push "'$LAB' --lab '$lab' heal h1 2>/dev/null"
-gone_ms='' dead_ms=''
-while [ $(($(ms_now) - t0)) -lt 15000 ]; do
-	if [ -z "$gone_ms" ] && key_gone h2 h1; then gone_ms=$(($(ms_now) - t0)); fi
-	if [ -z "$dead_ms" ] && { [ ! -d "/proc/$pid1" ] || grep -q '^State:.*Z' "/proc/$pid1/status" 2>/dev/null; }; then
-		dead_ms=$(($(ms_now) - t0))
-	fi
-	[ -n "$gone_ms" ] && [ -n "$dead_ms" ] && break
-	sleep 0.05
-done
-[ -n "$dead_ms" ] || fail "vm1's QEMU on the partitioned h1 still runs: $(L ferryd h1 log | grep fence | tail -3)"
-[ -n "$gone_ms" ] || fail "h2 still sees the partitioned h1's key"
+partition_watch h2 h1 "$pid1" "$t0" 15000
 log "h1 partitioned: vm1's QEMU gone at +$dead_ms ms (h1's own fence), h1's key gone for h2 at +$gone_ms ms"
 assert_le "$dead_ms" $((gone_ms + FERRY_LAB_EVACUATE_GRACE * 1000)) "vm1's QEMU exit (ms), against the key's going plus the grace"
 out=$(L exec h2 ferry -j evacuate vm1 --wait) || fail "evacuate from h2: $out"
