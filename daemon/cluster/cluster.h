@@ -191,6 +191,10 @@ struct vmrec_stale {                    /* a copy here the record does not own *
 	int64_t here_generation;        /* in this copy's metadata (0: none) */
 };
 void vmrec_key(const char *vm, char *key, size_t len);
+/* @vm's record, parsed, with its revision: 0, -ENOENT when there is none,
+ * -EPROTO when it is not a JSON object, -ENOTCONN without etcd, or the
+ * etcd error; @err says which. */
+int vmrec_get(const char *vm, struct json_object **rec, int64_t *rev, char *err, size_t errlen);
 /* Start keeping this host's records (no-op without etcd); 0 or -errno. */
 int vmrec_start(void);
 void vmrec_stop(void);

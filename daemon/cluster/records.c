@@ -227,10 +227,11 @@ static bool vmrec_same(struct json_object *a, struct json_object *b)
 
 /* ---- writing ------------------------------------------------------------- */
 
-static int vmrec_write(const char *vm, struct json_object *rec, const struct etcd_kv *old)
+/* Write @rec as @vm's record if it is still at revision @rev (0: if there
+ * is none); -ESTALE when it changed. */
+static int vmrec_write(const char *vm, struct json_object *rec, int64_t rev)
 {
-	struct etcd_cmp cmp = { .what = old ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-				.revision = old ? old->mod_revision : 0 };
+	struct etcd_cmp cmp = { .what = rev ? ETCD_CMP_MOD : ETCD_CMP_CREATE, .revision = rev };
 	struct etcd_op op = {};
 	char key[128];
 	int ret;
@@ -349,29 +350,59 @@ static bool vmrec_moved_here(const char *vm, const char *owner, int64_t gen, con
 	return ok;
 }
 
-static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
+int vmrec_get(const char *vm, struct json_object **rec, int64_t *rev, char *err, size_t errlen)
 {
-	struct json_object *old = NULL, *rec = NULL;
 	struct etcd_kv *kv = NULL;
-	const char *owner;
 	char key[128];
-	int64_t gen, here_gen;
 	int n = 0, ret;
-	bool moved;
-	char *meta;
 
+	*rec = NULL;
+	*rev = 0;
+	if (!ferryd->etcd) {
+		snprintf(err, errlen, "vm %s: no cluster record (etcd) on %s", vm, ferryd->conf.host);
+		return -ENOTCONN;
+	}
 	vmrec_key(vm, key, sizeof(key));
 	ret = etcd_get(ferryd->etcd, key, false, &kv, &n, NULL);
 	if (ret) {
-		log_debug(LOG_SUB_CLUSTER, "records: vm %s: %s", vm, etcd_error(ferryd->etcd));
+		snprintf(err, errlen, "vm %s: the cluster's record: %s", vm,
+			 etcd_error(ferryd->etcd));
+		return ret;
+	}
+	if (!n) {
+		snprintf(err, errlen, "vm %s: no record in the cluster (InstanceNotFound)", vm);
+		return -ENOENT;
+	}
+	*rec = json_tokener_parse(kv[0].value);
+	*rev = kv[0].mod_revision;
+	etcd_kvs_free(kv, n);
+	if (!*rec || !json_object_is_type(*rec, json_type_object)) {
+		json_object_put(*rec);
+		*rec = NULL;
+		snprintf(err, errlen, "vm %s: its record in etcd (%s) is not a JSON object", vm, key);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
+{
+	struct json_object *old = NULL, *rec = NULL;
+	const char *owner;
+	int64_t gen, here_gen, rev;
+	char err[256];
+	bool moved;
+	char *meta;
+	int ret;
+
+	ret = vmrec_get(vm, &old, &rev, err, sizeof(err));
+	if (ret == -EPROTO) {
+		log_warn("records: %s; left as it is", err);
 		return;
 	}
-	if (n) {
-		old = json_tokener_parse(kv[0].value);
-		if (!old || !json_object_is_type(old, json_type_object)) {
-			log_warn("records: %s: not a JSON object in etcd; left as it is", key);
-			goto out;
-		}
+	if (ret && ret != -ENOENT) {
+		log_debug(LOG_SUB_CLUSTER, "records: %s", err);
+		return;
 	}
 	if (!di) {
 		/* Not defined here: say so in a record we own, nothing else. */
@@ -381,7 +412,7 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 		if (json_object_deep_copy(old, &rec, NULL))
 			goto out;
 		json_object_object_add(rec, "power", json_object_new_string("undefined"));
-		if (!vmrec_write(vm, rec, &kv[0]))
+		if (!vmrec_write(vm, rec, rev))
 			log_info("records: vm %s is no longer defined here (record kept, "
 				 "generation %lld)", vm, (long long)rpc_int(old, "generation", 0));
 		goto out;
@@ -390,7 +421,7 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 		goto out; /* in flight: its end brings another pass */
 	if (!old) {
 		rec = vmrec_build(di, ferryd->conf.host, 1);
-		ret = vmrec_write(vm, rec, NULL);
+		ret = vmrec_write(vm, rec, 0);
 		if (!ret) {
 			log_info("records: vm %s: record created, owner %s, generation 1", vm,
 				 ferryd->conf.host);
@@ -403,7 +434,7 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 	if (!strcmp(owner, ferryd->conf.host)) {
 		rec = vmrec_build(di, owner, gen);
 		vmrec_keep_history(rec, old);
-		if (!vmrec_same(rec, old) && !vmrec_write(vm, rec, &kv[0]))
+		if (!vmrec_same(rec, old) && !vmrec_write(vm, rec, rev))
 			log_debug(LOG_SUB_CLUSTER, "records: vm %s: record updated", vm);
 		vmrec_meta_set(vm, gen);
 		vmrec_stale_forget(vm);
@@ -415,7 +446,7 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 	free(meta);
 	if (moved) {
 		rec = vmrec_build(di, ferryd->conf.host, gen + 1);
-		ret = vmrec_write(vm, rec, &kv[0]);
+		ret = vmrec_write(vm, rec, rev);
 		if (!ret) {
 			pthread_mutex_lock(&vr.lock);
 			vr.claims++;
@@ -435,7 +466,6 @@ static void vmrec_sync(const char *vm, const struct virt_domain_info *di)
 out:
 	json_object_put(rec);
 	json_object_put(old);
-	etcd_kvs_free(kv, n);
 }
 
 /* One pass: every domain defined here, and every record that names us. */

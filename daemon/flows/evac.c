@@ -38,42 +38,6 @@
 #define EVAC_POLL_MS 100
 #define EVAC_LEASE_POLL_MS 1000
 
-/* The VM's record, parsed, with its revision; -ENOENT when there is none. */
-static int evac_record(const char *vm, struct json_object **rec, int64_t *rev, char *err,
-		       size_t errlen)
-{
-	struct etcd_kv *kv = NULL;
-	char key[128];
-	int n = 0, ret;
-
-	*rec = NULL;
-	if (!ferryd->etcd) {
-		snprintf(err, errlen, "vm %s: no cluster record (etcd) on %s", vm, ferryd->conf.host);
-		return -ENOTCONN;
-	}
-	vmrec_key(vm, key, sizeof(key));
-	ret = etcd_get(ferryd->etcd, key, false, &kv, &n, NULL);
-	if (ret) {
-		snprintf(err, errlen, "vm %s: the cluster's record: %s", vm,
-			 etcd_error(ferryd->etcd));
-		return ret;
-	}
-	if (!n) {
-		snprintf(err, errlen, "vm %s: no record in the cluster (InstanceNotFound)", vm);
-		return -ENOENT;
-	}
-	*rec = json_tokener_parse(kv[0].value);
-	*rev = kv[0].mod_revision;
-	etcd_kvs_free(kv, n);
-	if (!*rec || !json_object_is_type(*rec, json_type_object)) {
-		json_object_put(*rec);
-		*rec = NULL;
-		snprintf(err, errlen, "vm %s: its record in etcd is not a JSON object", vm);
-		return -EPROTO;
-	}
-	return 0;
-}
-
 /* 1 with the lease's seconds left when @host's alive key exists, else 0. */
 static int evac_owner_alive(const char *host, int64_t *left, char *err, size_t errlen)
 {
@@ -192,7 +156,7 @@ static int evac_run_check(struct migration *m, char *err, size_t errlen)
 			 m->vm, ferryd->conf.host);
 		return -ENOTCONN;
 	}
-	ret = evac_record(m->vm, &rec, &m->evac.record_rev, err, errlen);
+	ret = vmrec_get(m->vm, &rec, &m->evac.record_rev, err, errlen);
 	if (ret)
 		return ret;
 	owner = rpc_str(rec, "owner") ?: "";
@@ -325,7 +289,7 @@ static int evac_run_claim(struct migration *m, char *err, size_t errlen)
 	int64_t rev;
 	int ret;
 
-	ret = evac_record(m->vm, &rec, &rev, err, errlen);
+	ret = vmrec_get(m->vm, &rec, &rev, err, errlen);
 	if (ret)
 		return ret;
 	if (evac_claimed(m, rec)) {
@@ -372,7 +336,7 @@ static int evac_settle_claim(struct migration *m, char *err, size_t errlen)
 	int64_t rev;
 	bool ours;
 
-	if (evac_record(m->vm, &rec, &rev, err, errlen))
+	if (vmrec_get(m->vm, &rec, &rev, err, errlen))
 		return EVAC_CLAIM; /* cannot tell: try the claim again */
 	ours = evac_claimed(m, rec);
 	json_object_put(rec);
