@@ -77,6 +77,25 @@ rm -f "$poll.bad" "$poll.paused"
 poller=$!
 cleanup_push "rm -f '$poll' '$poll.paused'; kill $poller 2>/dev/null"
 
+# verify_unclean HOST WHEN: vm1 on HOST verifies UNCLEAN (its last stop was
+# a crash or a fence), its newest record no older than $seq0, what the
+# agent had acknowledged on the host it was lost from.
+verify_unclean() {
+	local v
+	v=$(L verify "$1" vm1 2>&1) || true
+	log "$1: $v"
+	[[ $v == "VERIFY UNCLEAN"* ]] || fail "vm1 on $1 after $2: $v"
+	assert_ge "$(echo "$v" | sed -n 's/.* seq=\([0-9]*\).*/\1/p')" "$seq0" \
+		"the newest record on disk, against what vm1 had acknowledged before $2"
+}
+
+# quarantine_is VIEWER HOST WANT: HOST's copy of vm1 is in quarantine (sets
+# q to its entry), WANT its generation/record owner/record generation.
+quarantine_is() {
+	q=$(quarantined "$1" "$2" vm1)
+	assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "$3" "$2's quarantined copy"
+}
+
 seq0=$(L agent h1 vm1 STATUS | sed -n 's/.*seq=\([0-9]*\).*/\1/p')
 log "--- h1 crashes (vm1 acknowledged seq $seq0)"
 t0=$(ms_now)
@@ -95,16 +114,11 @@ r=$(L etcd ctl get /ferry/vms/vm1 --print-value-only)
 assert_eq "$(echo "$r" | jq -r '"\(.owner)/\(.generation)/\(.evacuated_from)/\(.data_lost)"')" "h2/2/h1/false" "vm1's record after"
 assert_eq "$(L virsh h2 metadata vm1 https://ferry.dev/xmlns/cluster/1 --config | grep -o 'generation="[0-9]*"')" \
 	'generation="2"' "generation in vm1's definition on h2"
-v=$(L verify h2 vm1 2>&1) || true
-log "h2: $v"
-[[ $v == "VERIFY UNCLEAN"* ]] || fail "vm1 on h2 after the evacuation: $v"
-seq1=$(echo "$v" | sed -n 's/.* seq=\([0-9]*\).*/\1/p')
-assert_ge "$seq1" "$seq0" "the newest record on disk, against what the agent had acknowledged before the crash"
+verify_unclean h2 "the crash of h1"
 
 log "--- h1 returns: its copy is stale, quarantined, the shared disk untouched"
 L revive h1
-q=$(quarantined h2 h1 vm1)
-assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "1/h2/2" "h1's quarantined copy"
+quarantine_is h2 h1 1/h2/2
 L exec h1 ferry -j quarantine | jq -e --arg id "$(echo "$q" | jq -r .id)" \
 	'.[] | select(.id == $id) | .disks[0].how == "shared: left in place"' >/dev/null ||
 	fail "the shared disk was not left in place: $(L exec h1 ferry quarantine)"
@@ -169,13 +183,9 @@ done
 t2=$(ms_now)
 assert_eq "$(L virsh h1 domstate vm1 | head -1)" running "vm1 on h1"
 log "h2 fenced itself $((t1 - t0)) ms after the thaw; h1 started vm1 $((t2 - t1)) ms later, having waited $(L exec h1 ferry -j show "$id" | jq -r .evacuate.lease_wait_ms) ms for the lease"
-v=$(L verify h1 vm1 2>&1) || true
-log "h1: $v"
-[[ $v == "VERIFY UNCLEAN"* ]] || fail "vm1 on h1 after the second evacuation: $v"
-assert_ge "$(echo "$v" | sed -n 's/.* seq=\([0-9]*\).*/\1/p')" "$seq0" "the newest record on disk, against what h2's copy had acknowledged"
+verify_unclean h1 "h2's partition with its ferryd frozen"
 L heal h2
-q=$(quarantined h1 h2 vm1)
-assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "2/h1/3" "h2's quarantined copy"
+quarantine_is h1 h2 2/h1/3
 
 log "--- h1 partitioned, its ferryd running: it fences itself, h2 evacuates"
 pid1=$(qemu_pid h1 vm1)
@@ -191,13 +201,9 @@ out=$(L exec h2 ferry -j evacuate vm1 --wait) || fail "evacuate from h2: $out"
 assert_eq "$(echo "$out" | jq -r '.step + "/" + .source')" "done/h1" "the evacuation of the partitioned h1's VM"
 assert_eq "$(L virsh h2 domstate vm1 | head -1)" running "vm1 on h2"
 log "h2 started vm1 in $(echo "$out" | jq -r .evacuate.start_ms) ms (h1's fence had released the lease)"
-v=$(L verify h2 vm1 2>&1) || true
-log "h2: $v"
-[[ $v == "VERIFY UNCLEAN"* ]] || fail "vm1 on h2 after the partition: $v"
-assert_ge "$(echo "$v" | sed -n 's/.* seq=\([0-9]*\).*/\1/p')" "$seq0" "the newest record on disk, against what h1's copy had acknowledged"
+verify_unclean h2 "h1's partition"
 L heal h1
-q=$(quarantined h2 h1 vm1)
-assert_eq "$(echo "$q" | jq -r '"\(.generation)/\(.record_owner)/\(.record_generation)"')" "3/h2/4" "the healed h1's quarantined copy"
+quarantine_is h2 h1 3/h2/4
 
 rm -f "$poll"
 wait "$poller" 2>/dev/null || true
