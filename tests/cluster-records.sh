@@ -11,7 +11,6 @@
 # - a copy defined on h2 from an older generation (a host that comes back
 #   after its VM moved on) is stale: quarantined, the record untouched.
 # timeout: 300
-# serial: a 3 s etcd lease: a stalled ferryd or etcd fsync fences a live host
 . "$(dirname "$0")/cluster_lib.sh"
 lab_up "$lab" --hosts 2 --etcd
 L guest h1 vm1 --disk-size 64M --write-rate 1M

@@ -10,7 +10,6 @@
 # count twice), the guest runs there and nowhere else, and its unclean-boot
 # verdict passes.  The crashed host comes back with its copy quarantined.
 # timeout: 600
-# serial: a 3 s etcd lease: a stalled ferryd or etcd fsync fences a live host
 . "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
 lab_up "$lab" --hosts 2 --etcd --shared

@@ -8,7 +8,6 @@
 # says the disk is local); h1's copy is quarantined when it returns (its
 # disk moved aside, not deleted) and restored by the operator as a new VM.
 # timeout: 300
-# serial: a 3 s etcd lease: a stalled ferryd or etcd fsync fences a live host
 . "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
 lab_up "$lab" --hosts 2 --etcd

@@ -10,7 +10,6 @@
 # quorum lost (two members of three stopped), no evacuation starts and the
 # last host fences itself (docs/evacuate.md: quorum loss fences every host).
 # timeout: 300
-# serial: a 3 s etcd lease: a stalled ferryd or etcd fsync fences a live host
 . "$(dirname "$0")/cluster_lib.sh"
 export FERRY_LAB_LEASE_TTL=3 FERRY_LAB_EVACUATE_GRACE=3
 lab_up "$lab" --hosts 3 --etcd --shared

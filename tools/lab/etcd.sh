@@ -19,6 +19,10 @@ LAB_ETCD_PEER_PORT=2380
 
 lab_etcd_netns() { echo "ferry-$LAB_NAME-$1"; }
 lab_etcd_dir() { echo "$(lab_dir)/etcd"; }
+# The members' data, in memory: the lab's leases are seconds long, and an
+# fsync that another lab's disk writes hold up must not outlast one (the
+# lab measures fencing, not a disk).  lab_down removes it.
+lab_etcd_data_dir() { echo "$LAB_ETCD_DATA_ROOT/$LAB_NAME"; }
 lab_etcd_url() { echo "http://${LAB_ETCD_ADDR[$1]}:$LAB_ETCD_CLIENT_PORT"; }
 
 # The client URLs of every member, as ferryd.conf's etcd line.
@@ -51,12 +55,12 @@ lab_etcd_start() {
 	for o in "${LAB_ETCD_MEMBERS[@]}"; do
 		cluster="$cluster${cluster:+,}$o=http://${LAB_ETCD_ADDR[$o]}:$LAB_ETCD_PEER_PORT"
 	done
-	mkdir -p "$d"
+	mkdir -p "$d" "$(lab_etcd_data_dir)"
 	# setsid: not in our process group, so a test's ^C does not reach it;
 	# `down` finds it by its network namespace.
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
 		ip netns exec "$(lab_etcd_netns "$m")" setsid etcd \
-		--name "$m" --data-dir "$d/$m.data" --logger zap --log-outputs stderr \
+		--name "$m" --data-dir "$(lab_etcd_data_dir)/$m.data" --logger zap --log-outputs stderr \
 		--listen-client-urls "$(lab_etcd_url "$m")" \
 		--advertise-client-urls "$(lab_etcd_url "$m")" \
 		--listen-peer-urls "http://${LAB_ETCD_ADDR[$m]}:$LAB_ETCD_PEER_PORT" \
