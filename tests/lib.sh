@@ -106,7 +106,6 @@ vm_gone() {
 	fi
 	[ $((SECONDS - t0)) = 0 ] || log "$2 gone from $1 after $((SECONDS - t0)) s"
 }
-# A unique, short lab name for this test.
 # test_lab_name: a lab name of at most 12 characters, unique among the tests
 # running at once (tests/run -j): the test's name cut to 6, then its pid in
 # base 36 (5 digits hold any pid_max).

@@ -11,8 +11,9 @@
 . "$(dirname "$0")/live_lib.sh"
 lab_up "$lab" --hosts 2
 L guest h1 vm1 --disk-size 64M --write-rate 1M
-# A RAM phase of several controller ticks, so that ram-tick is reached.
-L shape --rate 100mbit
+# A RAM phase of several 200 ms controller ticks (~2 s for its 128 MiB),
+# so that ram-tick is reached.
+L shape --rate 300mbit
 here=h1
 
 other() { [ "$1" = h1 ] && echo h2 || echo h1; }
