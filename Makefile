@@ -308,14 +308,6 @@ $(LAB_RLIMIT_SHIM): tools/lab/rlimit-shim.c
 	$(call msg,CC-SO,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
 all: $(LAB_RLIMIT_SHIM)
-# lab-reaper: the lab's libvirtd runs below it, so that its QEMUs, orphans
-# from their start, are reaped at once (this machine's PID 1 is ~1.7 s late).
-LAB_REAPER := $(O)/tests/lab-reaper
-$(LAB_REAPER): tools/lab/reaper.c
-	@mkdir -p $(dir $@)
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
-all: $(LAB_REAPER)
 # heartbeat: follows a guest's heartbeat port from source to destination
 # (a live migration's downtime from outside; tests/bench/live.sh).
 HEARTBEAT := $(O)/tests/heartbeat
