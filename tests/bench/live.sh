@@ -61,7 +61,7 @@ hb_start() {
 }
 # hb_end: the blackout and the jitter, ms.
 hb_end() {
-	wait "$hb_pid" || { echo "heartbeat: $(cat "$tmp/hb.json")" >&2; echo "- -"; return 0; }
+	wait "$hb_pid" || { echo "heartbeat: $(cat "$tmp/hb.json" "$tmp/hb.err")" >&2; echo "- -"; return 0; }
 	jq -r '"\(.blackout_ms * 10 | round / 10) \([.src_gap_max_ms, .dst_gap_max_ms] | max | round)"' \
 		"$tmp/hb.json"
 }
