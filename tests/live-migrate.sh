@@ -59,6 +59,13 @@ out=$(L exec h2 ferry live-migrate vm1 --to h1 --wait) || { log "$out"; live_dia
 assert_eq "$(live_runs_on vm1)" h1 "where vm1 is"
 assert_eq "$(L virsh h1 domstate vm1 | head -1)" paused "a paused VM stays paused"
 assert_contains "$out" "vm_state               paused" "Nova's vm_state"
+# A guest that stays paused sends nothing: h1 was not made to wait for its
+# first frame (docs/network.md), and its NIC has no blackout figure.
+id=$(sed -n '1s/^live-migration \(m-[0-9a-f]*\).*/\1/p' <<<"$out")
+L ferryd h2 log | grep -c "migration $id: vm vm1 stays paused: its first frame on h1 is not waited for" >/dev/null ||
+	fail "h2 waited for the first frame of a paused guest ($id)"
+assert_eq "$(L exec h2 ferry -j show "$id" | jq -r '.live.vifs | map(.guest_seen) | join(",")')" false \
+	"a paused guest's NIC: no guest frame"
 L virsh h1 resume vm1 >/dev/null
 live_verify h1 vm1
 vm_gone h2 vm1

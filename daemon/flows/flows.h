@@ -177,6 +177,7 @@ bool live_net_watched(const char *vm, int *nics);
 bool live_net_hold(struct migration *m, uint64_t since_ms);
 struct json_object *live_dest_net(const struct rpc_ctx *ctx, struct json_object *req);
 void live_net_cutover(struct migration *m);
+bool live_net_guest_talked(const struct vifmon_stat *src, int n, uint64_t now_ns);
 /* The destination, at the resume: a tap that had its announce gets the FDB entry. */
 void live_net_resumed(struct migration *m);
 

@@ -37,7 +37,7 @@
 #define LIVE_NET_CALL_MS 15000
 #define LIVE_NET_POLL_MS 5
 #define LIVE_NET_FDB_MS 500	   /* no announce yet: for the bridge to learn */
-#define LIVE_NET_GUEST_MS 3000	   /* for the guest's first frame */
+#define LIVE_NET_GUEST_MS 3000	   /* for the first frame of a guest that talks */
 #define LIVE_NET_HOLD_MS 10000	   /* longest hold of the switchover */
 
 /* ---- precheck ----------------------------------------------------------- */
@@ -340,6 +340,7 @@ struct json_object *live_dest_net(const struct rpc_ctx *ctx, struct json_object 
 	bool self[VIFMON_VM_NICS] = { 0 }, fixed[VIFMON_VM_NICS] = { 0 }, any = false;
 	uint64_t t0, wait_ns = (uint64_t)ferryd->conf.net_announce_wait_ms * 1000000;
 	struct json_object *rep, *a;
+	int64_t guest_ms;
 	int i, n, ret;
 
 	(void)ctx;
@@ -377,7 +378,9 @@ struct json_object *live_dest_net(const struct rpc_ctx *ctx, struct json_object 
 					live_net_announced(&st[i]) ?
 						0 :
 						(uint64_t)LIVE_NET_FDB_MS * 1000000);
-	live_net_wait(m->vm, st, &n, vif_now_ns() + (uint64_t)LIVE_NET_GUEST_MS * 1000000,
+	guest_ms = rpc_int(req, "guest_wait_ms", LIVE_NET_GUEST_MS);
+	guest_ms = guest_ms < 0 ? 0 : MIN(guest_ms, LIVE_NET_GUEST_MS);
+	live_net_wait(m->vm, st, &n, vif_now_ns() + (uint64_t)guest_ms * 1000000,
 		      live_net_guest_seen);
 	rep = rpc_ok();
 	a = json_object_new_array();
@@ -454,24 +457,51 @@ static void live_net_account(struct migration *m, struct json_object *d,
 	m->m.net_fdb_fixed += v->fdb_fixed;
 }
 
+/*
+ * Whether a guest sent a frame on one of its taps here within
+ * LIVE_NET_GUEST_MS of now_ns.  The destination waits for the first frame
+ * of one that did (the blackout is that frame less the last one here); one
+ * that did not has no blackout to measure (its first frame would time its
+ * own silence), and waiting for it would only hold the migration's end.
+ */
+bool live_net_guest_talked(const struct vifmon_stat *src, int n, uint64_t now_ns)
+{
+	for (int i = 0; i < n; i++)
+		if (src[i].have && src[i].v.tx_last_ns && now_ns >= src[i].v.tx_last_ns &&
+		    now_ns - src[i].v.tx_last_ns <= (uint64_t)LIVE_NET_GUEST_MS * 1000000)
+			return true;
+	return false;
+}
+
 /* After the resume: what each NIC went through, into the record. */
 void live_net_cutover(struct migration *m)
 {
 	struct vifmon_stat src[VIFMON_VM_NICS * 2];
 	struct live_priv *p = m->priv;
 	struct json_object *req, *rep, *a;
-	char err[512];
-	int i, n;
+	char err[512], why[64] = "";
+	int i, n, wait_ms;
 
 	if (!p || !p->nnics || !vifmon_enabled())
 		return;
+	n = vifmon_vm_read(m->vm, src, ARRAY_SIZE(src));
+	if (m->was_paused)
+		snprintf(why, sizeof(why), "stays paused");
+	else if (!live_net_guest_talked(src, MAX(n, 0), vif_now_ns()))
+		snprintf(why, sizeof(why), "sent no frame here in the last %d ms", LIVE_NET_GUEST_MS);
+	wait_ms = why[0] ? 0 : LIVE_NET_GUEST_MS;
+	if (why[0])
+		log_info("migration %s: vm %s %s: its first frame on %s is not waited for", m->id,
+			 m->vm, why, m->dst_host);
 	req = rpc_req("live.net", m);
+	json_object_object_add(req, "guest_wait_ms", json_object_new_int(wait_ms));
 	rep = peer_call(m->dst_host, req, LIVE_NET_CALL_MS, err, sizeof(err));
 	json_object_put(req); /* peer_call does not take it */
 	if (!rep) {
 		log_warn("migration %s: no network account from %s: %s", m->id, m->dst_host, err);
 		return;
 	}
+	/* again: frames that came to the tap here meanwhile are stranded */
 	n = vifmon_vm_read(m->vm, src, ARRAY_SIZE(src));
 	mig_lock(m);
 	m->live.nvifs = 0;

@@ -2,7 +2,8 @@
 /*
  * Unit tests for ferryd's pure helpers: Nova's names for each step, the
  * migration record's JSON (journal and peer form) and its validation,
- * domain XML parsing and adaptation, configuration parsing, and the HMAC.
+ * domain XML parsing and adaptation, configuration parsing, the HMAC, and
+ * whether a migrated guest's first frame is waited for.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -433,6 +434,27 @@ static void test_auth_mac(void **state)
 	assert_memory_not_equal(sk1, sk2, AUTH_KEY_LEN);
 }
 
+/* Whether the destination waits for a guest's first frame after the move. */
+static void test_net_guest_talked(void **state)
+{
+	const uint64_t s = 1000000000ull, now = 100 * s;
+	struct vifmon_stat st[2] = { 0 };
+
+	(void)state;
+	assert_false(live_net_guest_talked(st, 0, now));
+	st[0].have = true; /* a tap that never carried a guest frame */
+	assert_false(live_net_guest_talked(st, 1, now));
+	st[0].v.tx_last_ns = now - 3 * s - 1; /* quiet for just over 3 s */
+	assert_false(live_net_guest_talked(st, 1, now));
+	st[1].have = true; /* its other NIC sent 3 s ago */
+	st[1].v.tx_last_ns = now - 3 * s;
+	assert_true(live_net_guest_talked(st, 2, now));
+	st[1].have = false; /* a stale entry counts for nothing */
+	assert_false(live_net_guest_talked(st, 2, now));
+	st[0].v.tx_last_ns = now + s; /* a stamp ahead of the clock read */
+	assert_false(live_net_guest_talked(st, 1, now));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_record_refused), cmocka_unit_test(test_record_foreign),
 		cmocka_unit_test(test_domxml),
 		cmocka_unit_test(test_config),	      cmocka_unit_test(test_auth_mac),
+		cmocka_unit_test(test_net_guest_talked),
 	};
 
 	log_init("test_daemon");
