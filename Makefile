@@ -3,13 +3,14 @@
 # ferry - one plain Makefile.
 #
 #   make            build everything (incremental) into $(O)/
-#   make check      install dependencies, build, run unit tests, a short fuzz
-#                   run and every tests/*.sh (needs root)
+#   make check      install dependencies, build, run unit tests (plain and
+#                   sanitized), a short fuzz run and every tests/*.sh once,
+#                   ASAN_TESTS with the sanitized build (needs root)
 #   make demo       install, build, bring up a lab, show ferry's main job
 #   make bench      side-by-side benchmarks against the reference tools
 #   make fuzz       longer libFuzzer runs of every network-input parser
 #   make fuzz-long  FUZZ_RUNS (10^7) executions of each harness, not in CI
-#   make check-asan unit tests and fuzz corpora under ASan+UBSan
+#   make check-asan only the sanitized part: unit tests, fuzz, ASAN_TESTS
 #   make vmlinux    regenerate bpf/vmlinux.h from the running kernel
 #   make clean      remove everything the build made
 #
@@ -411,15 +412,21 @@ deps:
 .PHONY: check
 # Two lab tests at a time: most of a lab test waits on a guest, a lease or
 # a link.  A test marked "# serial:" (it times something, or counts
-# machine-wide) runs alone after the others (tests/run).
+# machine-wide) runs alone after the others (tests/run).  Every test runs
+# once: the ASAN_TESTS with the ASan+UBSan build of ferry's binaries, the
+# others with the plain one, in one pool (one serial tail).  The plain build
+# drives every flow in the other lab tests, the demo and the benches.
 TEST_JOBS ?= 2
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check-unit
+	$(Q)$(MAKE) --no-print-directory asan-build
+	$(Q)$(MAKE) --no-print-directory asan-unit
 	$(Q)$(MAKE) --no-print-directory fuzz-short
-	$(Q)tests/run -j $(TEST_JOBS)
+	$(Q)$(ASAN_ENV) tests/run -j $(TEST_JOBS) $(ASAN_RUN)
+	$(Q)$(MAKE) --no-print-directory asan-reports
 
-.PHONY: check-asan
+.PHONY: check-asan asan-build asan-unit asan-reports
 # The same code under ASan+UBSan: unit tests, the fuzz harnesses (always
 # sanitized), and the lab tests that drive the mover and ferryd hardest
 # (ASAN_TESTS), with the sanitized binaries first on every lab host's PATH.
@@ -437,23 +444,30 @@ ASAN_TESTS ?= $(patsubst tests/%.sh,%,$(wildcard tests/mover-*.sh)) cold-migrate
 ASAN_REPORTS = $(abspath $(O)/asan/reports)
 ASAN_ENV = ASAN_OPTIONS=abort_on_error=1:verify_asan_link_order=0:log_path=$(ASAN_REPORTS)/asan \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan
-check-asan: deps
+comma := ,
+ASAN_RUN = -S $(abspath $(O)/asan/bin) -s $(subst $(eval) ,$(comma),$(strip $(ASAN_TESTS)))
+asan-build:
 	$(Q)$(MAKE) --no-print-directory O=$(O)/asan EXTRA_CFLAGS='$(SANITIZE_FLAGS)' \
 		$(O)/asan/bin/ferryd $(O)/asan/bin/ferry $(O)/asan/bin/ferry-copy \
 		$(O)/asan/bin/ferry-dirty unit
-	$(Q)$(MAKE) --no-print-directory all fuzz-build
+asan-unit: asan-build
 	$(Q)rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
 	$(Q)fail=0; for t in $(patsubst tests/unit/%.c,$(O)/asan/tests/unit/%,$(UNIT_SRCS)); do \
 		echo "  UNIT     $$t (sanitized)"; \
 		ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_REPORTS)/unit \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan \
 			$$t >/dev/null || fail=1; done; exit $$fail
-	$(Q)$(MAKE) --no-print-directory fuzz-short
-	$(Q)$(ASAN_ENV) FERRY_BIN=$(abspath $(O)/asan/bin) tests/run -j $(TEST_JOBS) $(ASAN_TESTS)
+asan-reports:
 	$(Q)if [ -n "$$(ls -A $(ASAN_REPORTS))" ]; then \
 		for f in $(ASAN_REPORTS)/*; do echo "== $$f"; head -40 "$$f"; done; \
-		echo "check-asan: sanitizer reports above"; exit 1; fi
-	$(Q)echo "check-asan: no sanitizer report"
+		echo "sanitizer reports above"; exit 1; fi
+	$(Q)echo "no sanitizer report"
+check-asan: deps
+	$(Q)$(MAKE) --no-print-directory all asan-build fuzz-build
+	$(Q)$(MAKE) --no-print-directory asan-unit
+	$(Q)$(MAKE) --no-print-directory fuzz-short
+	$(Q)$(ASAN_ENV) tests/run -j $(TEST_JOBS) $(ASAN_RUN) $(ASAN_TESTS)
+	$(Q)$(MAKE) --no-print-directory asan-reports
 
 .PHONY: demo
 demo: deps

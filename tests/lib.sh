@@ -7,7 +7,7 @@ set -euo pipefail
 
 FERRY_TOP=${FERRY_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BUILD=${BUILD:-$FERRY_TOP/build}
-FERRY_BIN=${FERRY_BIN:-$BUILD/bin} # make check-asan: the sanitized build
+FERRY_BIN=${FERRY_BIN:-$BUILD/bin} # tests/run -S: the sanitized build
 LAB=$FERRY_TOP/tools/ferry-lab
 PATH=$FERRY_BIN:$PATH
 export FERRY_TOP BUILD FERRY_BIN PATH
