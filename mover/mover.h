@@ -540,52 +540,71 @@ size_t mover_run_len(const uint8_t *p, size_t len, uint64_t off, bool *zero);
 
 /* codec.c: adaptive zstd */
 #define MOVER_LINK_SAMPLES 15
+#define MOVER_ZSTD_NLEVELS 5 /* auto's ladder: see mover_codec_init */
 struct mover_codec {
 	void *cctx; /* ZSTD_CCtx, one per thread */
 	enum mover_compress mode;
-	int level;     /* the stronger level: 1, or N of zstd:N */
-	int cur_level; /* set in cctx */
-	uint8_t *out;  /* compressed chunk */
+	int level;			    /* zstd:N's; auto: the ladder's strongest */
+	int levels[MOVER_ZSTD_NLEVELS];	    /* auto: the ladder, [0] measured first */
+	int nlevels;
+	int cur_level;			    /* set in cctx */
+	uint8_t *out;			    /* compressed chunk */
 	size_t out_cap;
-	/* auto: measured by this thread during the copy (0: unknown) */
-	double own_link_bps;	/* this connection's rate when the link is the limit */
-	double own_zstd_bps[2]; /* this thread's compressor at level, fast level */
+	/* auto: measured by this thread during the copy (0: unknown), per level */
+	double own_link_bps; /* this connection's rate when the link is the limit */
+	double own_zstd_bps[MOVER_ZSTD_NLEVELS]; /* compressor input per second */
+	double own_ratio[MOVER_ZSTD_NLEVELS];	 /* compressed/raw of chunks sampled compressible */
+	double own_rel[MOVER_ZSTD_NLEVELS];	 /* size at the level / at levels[0], same chunk */
 	/* what decisions use: the transfer's averages (set by stream.c) */
 	double link_bps;
-	double zstd_bps[2];
-	uint32_t chunks;
+	double zstd_bps[MOVER_ZSTD_NLEVELS];
+	double ratio[MOVER_ZSTD_NLEVELS];
+	double rel[MOVER_ZSTD_NLEVELS];
+	uint32_t chunks, probes;
+	size_t ref_len;	 /* a probed chunk's size at levels[0] (0: none) */
+	size_t last_len; /* the last compression's size, worth it or not */
+	uint64_t used[MOVER_ZSTD_NLEVELS]; /* chunks compressed at each level */
 	uint64_t link_samples[MOVER_LINK_SAMPLES]; /* delivery rates, a ring */
 	size_t nr_link_samples;
 };
 
 #define MOVER_ZSTD_FAST_LEVEL (-3)
 /*
- * auto's strong level.  3 rather than zstd's 1: on the live bench's guest
- * records it sends 8% fewer bytes at 1 Gbit/s (1085 vs 1185 MiB, total
- * 12.3 vs 13.3 s), and on the mover bench's image it costs no wall time at
- * any link (2.17/2.91/15.74 s vs 2.24/2.82/15.69 unshaped/10G/1G), only
- * CPU where it is chosen (17.7 vs 13.8 s at 1 Gbit/s).
+ * auto's first level, the one measured before the others.  3 rather than
+ * zstd's 1: on the live bench's guest records it sends 8% fewer bytes at
+ * 1 Gbit/s (1085 vs 1185 MiB, total 12.3 vs 13.3 s), and on the mover
+ * bench's image it costs no wall time at any link (2.17/2.91/15.74 s vs
+ * 2.24/2.82/15.69 unshaped/10G/1G), only CPU where it is chosen.
  */
 #define MOVER_ZSTD_AUTO_LEVEL 3
+/* auto's strongest level unless auto:N says otherwise. */
+#define MOVER_ZSTD_AUTO_MAX 9
 
 int mover_codec_init(struct mover_codec *c, enum mover_compress mode, int level);
 void mover_codec_fini(struct mover_codec *c);
 /* Ratio (compressed/raw) of a sample of the chunk, 1.0 when incompressible. */
 double mover_codec_sample(struct mover_codec *c, const uint8_t *p, size_t len);
-/* How to send this chunk: 0 raw, 1 zstd at the level, 2 at the fast level
- * (samples the chunk when compressing could pay). */
+/* How to send this chunk: 0 raw, else 1 + the index of its level in
+ * c->levels (samples the chunk when compressing could pay). */
 int mover_codec_choose(struct mover_codec *c, const uint8_t *p, size_t len);
-/* Pure policy: the stronger level that outruns the link (1, 2), else 0. */
-int mover_policy_zstd(double sample_ratio, double link_bps, const double zstd_bps[2]);
+/*
+ * Pure policy over n levels: 1 + the index of the level that moves a chunk
+ * fastest, min(zstd_bps[k], link_bps / ratio[k]), if clearly faster than
+ * raw (link_bps), else 0.  ratio[k] 0 (not measured): sample_ratio.  An
+ * unmeasured level 0 is picked to be measured; other unmeasured levels are
+ * left to probes.  sample_ratio 0: perfect (could any level pay?).
+ */
+int mover_policy_zstd(double sample_ratio, double link_bps, const double *zstd_bps,
+		      const double *ratio, int n);
 /* A delivery-rate sample of the connection (TCP_INFO); cap_bps: the
  * connection's share of --bwlimit, 0 for none. */
 void mover_codec_link(struct mover_codec *c, uint64_t delivery_bps, bool app_limited,
 		      uint64_t cap_bps);
-/* Compress into c->out (which: 1 or 2 as chosen); returns the size, or 0
- * when not worth it. */
+/* Compress into c->out (which: as chosen); returns the size, or 0 when not
+ * worth it. */
 size_t mover_codec_compress(struct mover_codec *c, const uint8_t *p, size_t len, int which);
-/* Account the time a compression of len input bytes took. */
-void mover_codec_account(struct mover_codec *c, int which, size_t len, uint64_t ns);
+/* Account a compression of len input bytes to clen (0: not worth it) in ns. */
+void mover_codec_account(struct mover_codec *c, int which, size_t len, size_t clen, uint64_t ns);
 
 /* aio.c: source reads, libaio + O_DIRECT where possible, buffered where the
  * data is cached or O_DIRECT is refused */
@@ -815,8 +834,11 @@ struct mover_sconn {
 	uint8_t commit_info[32];
 	uint64_t unit_done; /* bytes of the current unit sent */
 	bool zerocopy;	    /* raw data by sendfile from the page cache */
-	atomic_uint_fast64_t pub_link_bps;    /* codec estimates, for the other */
-	atomic_uint_fast64_t pub_zstd_bps[2]; /* connections' decisions */
+	/* codec estimates, for the other connections' decisions (ratio: ppm) */
+	atomic_uint_fast64_t pub_link_bps;
+	atomic_uint_fast64_t pub_zstd_bps[MOVER_ZSTD_NLEVELS];
+	atomic_uint_fast64_t pub_ratio_ppm[MOVER_ZSTD_NLEVELS];
+	atomic_uint_fast64_t pub_rel_ppm[MOVER_ZSTD_NLEVELS];
 	bool no_zerocopy;   /* not any more: a chunk failed its checksum */
 	char errmsg[MOVER_ERR_MAX];
 };

@@ -79,7 +79,7 @@ int mover_compress_parse(const char *s, enum mover_compress *mode, int *level)
 {
 	*level = 0;
 	if (!strncmp(s, "auto", 4) && (!s[4] || s[4] == ':')) {
-		/* auto:N: N is the strong level that competes with the fast one */
+		/* auto:N: N is the strongest level of the ladder (codec.c) */
 		*mode = MOVER_COMPRESS_AUTO;
 		if (s[4] == ':' && parse_int(s + 5, 1, 19, level))
 			return -EINVAL;

@@ -285,27 +285,41 @@ static int send_zero(struct mover_sconn *c, uint64_t off, uint64_t len)
 static void sconn_share_estimates(struct mover_sconn *c)
 {
 	struct mover_xfer *x = c->x;
-	uint64_t l = 0, z[2] = { 0, 0 }, nl = 0, nz[2] = { 0, 0 };
-	int i, k;
+	uint64_t l = 0, nl = 0, z[MOVER_ZSTD_NLEVELS] = { 0 }, nz[MOVER_ZSTD_NLEVELS] = { 0 };
+	uint64_t r[MOVER_ZSTD_NLEVELS] = { 0 }, nr[MOVER_ZSTD_NLEVELS] = { 0 };
+	uint64_t e[MOVER_ZSTD_NLEVELS] = { 0 }, ne[MOVER_ZSTD_NLEVELS] = { 0 };
+	int i, k, n = c->codec.nlevels;
 
 	atomic_store(&c->pub_link_bps, (uint64_t)c->codec.own_link_bps);
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < n; k++) {
 		atomic_store(&c->pub_zstd_bps[k], (uint64_t)c->codec.own_zstd_bps[k]);
+		atomic_store(&c->pub_ratio_ppm[k], (uint64_t)(c->codec.own_ratio[k] * 1e6));
+		atomic_store(&c->pub_rel_ppm[k], (uint64_t)(c->codec.own_rel[k] * 1e6));
+	}
 	for (i = 0; i < x->nconns; i++) {
 		uint64_t a = atomic_load(&x->conns[i].pub_link_bps);
 
 		l += a;
 		nl += a != 0;
-		for (k = 0; k < 2; k++) {
+		for (k = 0; k < n; k++) {
 			uint64_t b = atomic_load(&x->conns[i].pub_zstd_bps[k]);
+			uint64_t q = atomic_load(&x->conns[i].pub_ratio_ppm[k]);
+			uint64_t f = atomic_load(&x->conns[i].pub_rel_ppm[k]);
 
 			z[k] += b;
 			nz[k] += b != 0;
+			r[k] += q;
+			nr[k] += q != 0;
+			e[k] += f;
+			ne[k] += f != 0;
 		}
 	}
 	c->codec.link_bps = nl ? (double)l / (double)nl : 0;
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < n; k++) {
 		c->codec.zstd_bps[k] = nz[k] ? (double)z[k] / (double)nz[k] : 0;
+		c->codec.ratio[k] = nr[k] ? (double)r[k] / (double)nr[k] / 1e6 : 0;
+		c->codec.rel[k] = ne[k] ? (double)e[k] / (double)ne[k] / 1e6 : 0;
+	}
 }
 
 /* What the link delivers for this connection, from the kernel. */
@@ -355,7 +369,7 @@ static int send_data(struct mover_sconn *c, uint8_t *p, uint64_t off, size_t len
 	if (zstd) {
 		t0 = now_ns();
 		clen = mover_codec_compress(&c->codec, p, len, zstd);
-		mover_codec_account(&c->codec, zstd, len, now_ns() - t0);
+		mover_codec_account(&c->codec, zstd, len, clen, now_ns() - t0);
 	}
 	if (clen) {
 		f.flags = MOVER_DATA_ZSTD;
@@ -524,11 +538,17 @@ int mover_sconn_fin(struct mover_sconn *c)
 	struct mover_frame f = { .type = MOVER_F_FIN };
 	int ret;
 
-	log_debug(LOG_SUB_MOVER,
-		  "%s: connection %d: link %.0f MB/s, zstd %.0f MB/s (level %d), %.0f MB/s (level %d), %s reads",
-		  c->x->label, c->index, c->codec.own_link_bps / 1e6, c->codec.own_zstd_bps[0] / 1e6,
-		  c->codec.level, c->codec.own_zstd_bps[1] / 1e6, MOVER_ZSTD_FAST_LEVEL,
-		  c->rd.direct ? "direct" : "buffered");
+	char lv[MOVER_ZSTD_NLEVELS * 48] = "";
+	size_t o = 0;
+
+	for (int k = 0; k < c->codec.nlevels && o < sizeof(lv); k++)
+		o += (size_t)snprintf(lv + o, sizeof(lv) - o,
+				      ", level %d %.0f MB/s r %.2f (x%.2f of level %d) x%" PRIu64,
+				      c->codec.levels[k], c->codec.own_zstd_bps[k] / 1e6,
+				      c->codec.own_ratio[k], k ? c->codec.own_rel[k] : 1.0,
+				      c->codec.levels[0], c->codec.used[k]);
+	log_debug(LOG_SUB_MOVER, "%s: connection %d: link %.0f MB/s%s, %s reads", c->x->label,
+		  c->index, c->codec.own_link_bps / 1e6, lv, c->rd.direct ? "direct" : "buffered");
 
 	c->fin_ok = false;
 	ret = sconn_send(c, &f, NULL);

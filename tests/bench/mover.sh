@@ -11,6 +11,8 @@
 # Links: unshaped, 10gbit, 1gbit (tbf on the lab's links).
 # Tools, each with a receiver on h2 and a sender on h1:
 #   ferry        ferry-copy --serve --once  <-  ferry-copy (defaults)
+#   ferry-auto3  the same with --compress auto:3 (levels 3 and -3 only, as
+#                before the level ladder); not in the default set
 #   floor        tests/helpers/floor: sendfile of the non-zero extents
 #                (found before the run) -> splice into the file, fdatasync;
 #                no checksums: the least any tool must do
@@ -186,7 +188,7 @@ wait_port() { # wait_port PORT
 # the receiver writes.
 recv_start() {
 	case $1 in
-	ferry)
+	ferry | ferry-auto3)
 		DST=$dst/disk.img
 		in_cg recv "${NS2[@]}" "$bin/ferry-copy" --serve --once --listen :4790 \
 			--root "$dst" --token-file "$work/token" >"$work/recv.log" 2>&1 &
@@ -221,6 +223,8 @@ send() {
 	case $1 in
 	ferry) in_cg send "${NS1[@]}" "$bin/ferry-copy" -j --token-file "$work/token" \
 		"$img" ferry://h2/disk.img >"$work/ferry.json" ;;
+	ferry-auto3) in_cg send "${NS1[@]}" "$bin/ferry-copy" -j --token-file "$work/token" \
+		--compress auto:3 "$img" ferry://h2/disk.img >"$work/ferry.json" ;;
 	floor) in_cg send "${NS1[@]}" "$floor" send h2:4791 "$img" "$ranges" "$floor_conns" ;;
 	nbdcopy) in_cg send "${NS1[@]}" nbdcopy --destination-is-zero "$img" \
 		"nbd://h2:10809" ;;
@@ -269,7 +273,7 @@ run() { # run TOOL: one measured copy; sets R_WALL R_CPU R_WIRE R_LOAD, or fails
 	# stop is not the copy's time (a daemon's, or the exit of a process
 	# whose sender returned only once it had synced: ferry, floor).
 	case $t in
-	ferry | floor | nbdcopy | qemu-img | rsync)
+	ferry | ferry-auto3 | floor | nbdcopy | qemu-img | rsync)
 		in_cg recv "${NS2[@]}" sync -f "$DST"
 		t1=$(date +%s%N)
 		recv_stop "$t" ;;
@@ -386,7 +390,7 @@ for link in $links; do
 	done
 	best= bestt=
 	for t in $tools; do
-		[ "$t" != ferry ] && [ "$t" != floor ] && [ -n "${WALL[$t]:-}" ] || continue
+		[[ $t != ferry* ]] && [ "$t" != floor ] && [ -n "${WALL[$t]:-}" ] || continue
 		if [ -z "$best" ] || [ "$(echo "${WALL[$t]} < $best" | bc)" = 1 ]; then
 			best=${WALL[$t]} bestt=$t
 		fi

@@ -132,19 +132,62 @@ static void test_policy(void **state)
 	struct mover_codec c;
 	uint8_t *rnd = malloc(1 << 20), *txt = malloc(1 << 20);
 
+	/* Two levels, [0] 3 and [1] -3, at one ratio (none measured per level). */
+	const double nr[2] = { 0, 0 };
+
 	/* Incompressible: raw whatever the link. */
-	assert_int_equal(mover_policy_zstd(0.99, 50e6, (double[]){ 300e6, 500e6 }), 0);
+	assert_int_equal(mover_policy_zstd(0.99, 50e6, (double[]){ 300e6, 500e6 }, nr, 2), 0);
 	/* Link rate not known (not link-bound yet, or a Unix socket): raw. */
-	assert_int_equal(mover_policy_zstd(0.3, 0, (double[]){ 300e6, 500e6 }), 0);
-	/* Compressor not measured yet: measure it. */
-	assert_int_equal(mover_policy_zstd(0.3, 50e6, (double[]){ 0, 0 }), 1);
-	/* 1 Gbit/s shared by two connections, zstd at 300 MB/s: level 1. */
-	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 300e6, 500e6 }), 1);
-	/* A busy CPU: level 1 at 60 MB/s is too slow, the fast level is not. */
-	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 60e6, 0 }), 2);
-	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 60e6, 110e6 }), 2);
+	assert_int_equal(mover_policy_zstd(0.3, 0, (double[]){ 300e6, 500e6 }, nr, 2), 0);
+	/* Compressor not measured yet: measure the first level. */
+	assert_int_equal(mover_policy_zstd(0.3, 50e6, (double[]){ 0, 0 }, nr, 2), 1);
+	/* 1 Gbit/s shared by two connections, both outrun it: at one ratio the
+	 * rates are the same, L / r, and the first (stronger) level keeps it. */
+	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 300e6, 500e6 }, nr, 2), 1);
+	/* A busy CPU: level 3 at 60 MB/s is too slow, the fast level is not. */
+	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 60e6, 0 }, nr, 2), 0);
+	assert_int_equal(mover_policy_zstd(0.35, 59e6, (double[]){ 60e6, 110e6 }, nr, 2), 2);
 	/* 10 Gbit/s: the link outruns both: raw. */
-	assert_int_equal(mover_policy_zstd(0.35, 560e6, (double[]){ 300e6, 500e6 }), 0);
+	assert_int_equal(mover_policy_zstd(0.35, 560e6, (double[]){ 300e6, 500e6 }, nr, 2), 0);
+	/* Perfect ratio (could anything pay?): the compressors' own speeds. */
+	assert_int_equal(mover_policy_zstd(0.0, 100e6, (double[]){ 110e6, 400e6 }, nr, 2), 2);
+	assert_int_equal(mover_policy_zstd(0.0, 500e6, (double[]){ 300e6, 400e6 }, nr, 2), 0);
+
+	/*
+	 * The ladder 3, -3, 6, 9 with each level's measured ratio, 15 MB/s of
+	 * link per connection (1 Gbit/s over 8).  9 is CPU-bound, min(40,
+	 * 15 / 0.30) = 40 MB/s of data; 6 fills the link at its ratio,
+	 * min(90, 15 / 0.32) = 47, with fewer bytes than 3 (15 / 0.35 = 43):
+	 * 6 wins.
+	 */
+	const double r4[4] = { 0.35, 0.50, 0.32, 0.30 };
+
+	assert_int_equal(mover_policy_zstd(0.4, 15e6, (double[]){ 300e6, 600e6, 90e6, 40e6 }, r4, 4),
+			 3);
+	/* A faster CPU: 9 fills the link too (15 / 0.30 = 50 MB/s). */
+	assert_int_equal(mover_policy_zstd(0.4, 15e6, (double[]){ 300e6, 600e6, 160e6, 80e6 }, r4, 4),
+			 4);
+	/* A busy CPU: 3 at 20 MB/s, 6 and 9 slower, -3 fills the link at 30. */
+	assert_int_equal(mover_policy_zstd(0.4, 15e6, (double[]){ 20e6, 60e6, 8e6, 3e6 }, r4, 4), 2);
+	/* Levels not measured yet (0) are left to probes. */
+	assert_int_equal(mover_policy_zstd(0.4, 15e6, (double[]){ 300e6, 0, 0, 0 }, r4, 4), 1);
+	/* A level that did not shrink its chunks (ratio 1) never beats raw. */
+	assert_int_equal(mover_policy_zstd(0.4, 15e6, (double[]){ 300e6, 0, 0, 0 },
+					   (double[]){ 1.0, 0, 0, 0 }, 4),
+			 0);
+
+	/* The ladders: auto 3, -3, 6, 9; auto:N up to N; zstd:N only N. */
+	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_AUTO, 0), 0);
+	assert_int_equal(c.nlevels, 4);
+	assert_true(c.levels[0] == 3 && c.levels[1] == -3 && c.levels[2] == 6 && c.levels[3] == 9);
+	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_AUTO, 3), 0);
+	assert_true(c.nlevels == 2 && c.levels[0] == 3 && c.levels[1] == -3);
+	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_AUTO, 1), 0);
+	assert_true(c.nlevels == 2 && c.levels[0] == 1 && c.levels[1] == -3);
+	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_AUTO, 19), 0);
+	assert_true(c.nlevels == 5 && c.levels[3] == 9 && c.levels[4] == 19);
+	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_ZSTD, 7), 0);
+	assert_true(c.nlevels == 1 && c.levels[0] == 7);
 
 	assert_int_equal(mover_codec_init(&c, MOVER_COMPRESS_AUTO, 0), 0);
 	assert_int_equal(random_bytes(rnd, 1 << 20), 0);
@@ -159,7 +202,21 @@ static void test_policy(void **state)
 	mover_codec_link(&c, 50000000, false, 0);
 	assert_int_equal(mover_codec_choose(&c, txt, 1 << 20), 1); /* zstd speed unknown */
 	assert_int_equal(mover_codec_choose(&c, rnd, 1 << 20), 0); /* incompressible */
-	mover_codec_account(&c, 1, 1 << 20, 10000000);	    /* 100 MB/s */
+	mover_codec_account(&c, 1, 1 << 20, 1 << 18, 10000000); /* 105 MB/s, r 0.25 */
+	assert_true(c.zstd_bps[0] > 104e6 && c.zstd_bps[0] < 105e6 && c.ratio[0] == 0.25);
+	assert_int_equal(c.used[0], 1);
+	mover_codec_account(&c, 9, 1 << 20, 0, 10000000); /* no such level */
+	/* A probe at 6 (index 2) of a chunk that level 3 took to 1/4: 6 makes
+	 * 0.9 of 3's size, and 3's ratio learns from the reference too. */
+	c.ref_len = 1 << 18;
+	c.last_len = (size_t)((1 << 18) * 0.9);
+	mover_codec_account(&c, 3, 1 << 20, c.last_len, 40000000);
+	assert_true(c.rel[2] > 0.899 && c.rel[2] < 0.901 && c.ratio[0] == 0.25);
+	assert_int_equal(c.ref_len, 0);
+	/* a chunk that was no probe leaves the relative figure alone */
+	c.last_len = 1 << 17;
+	mover_codec_account(&c, 3, 1 << 20, c.last_len, 40000000);
+	assert_true(c.rel[2] > 0.899 && c.rel[2] < 0.901);
 	mover_codec_link(&c, 900000000, true, 0);	     /* app-limited: ignored */
 	assert_true(c.link_bps < 60e6);
 	mover_codec_link(&c, 0, false, 10000000);	     /* --bwlimit share caps it */
