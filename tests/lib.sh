@@ -24,6 +24,9 @@ _run_cleanups() {
 }
 trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
+# A command that ends the test through set -e says which (fires exactly
+# where errexit does; a bare "exit 141" from a pipe said nothing).
+trap 'printf "FAIL: exit %s at %s line %s: %s\n" "$?" "${0##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 log() { printf '== %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
