@@ -89,7 +89,7 @@ done
 assert_ne "$(cluster h1 | jq -r .endpoint)" "$ep" "h1's endpoint after $victim stopped"
 
 log "--- a second member stopped: no quorum, each host knows it is out"
-second=$(for m in e1 e2 e3; do [ "$m" != "$victim" ] && echo "$m"; done | head -1)
+second=$(for m in e1 e2 e3; do [ "$m" != "$victim" ] && echo "$m"; done | sed -n 1p)
 t0=$(ms_now)
 L etcd stop "$second"
 # By the deadline of its last renewal: a leader that lost its quorum still

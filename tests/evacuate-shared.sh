@@ -63,8 +63,8 @@ rm -f "$poll.bad" "$poll.paused"
 	while [ -e "$poll" ]; do
 		a=$(qemu_pid h1 vm1) b=$(qemu_pid h2 vm1)
 		if [ -n "$a" ] && [ -n "$b" ]; then
-			sa=$(L virsh h1 domstate vm1 2>/dev/null | head -1)
-			sb=$(L virsh h2 domstate vm1 2>/dev/null | head -1)
+			sa=$(L virsh h1 domstate vm1 2>/dev/null | sed -n 1p || true)
+			sb=$(L virsh h2 domstate vm1 2>/dev/null | sed -n 1p || true)
 			if [ "$sa" = running ] && [ "$sb" = running ]; then
 				echo "$(date +%T.%N) two QEMUs running: h1 $a, h2 $b" >>"$poll.bad"
 			else
@@ -159,7 +159,7 @@ done
 sleep 5
 assert_eq "$(L exec h1 ferry -j show "$id" | jq -r .step)" start "h1's evacuation, 5 s after the lease was first refused"
 assert_eq "$(qemu_pid h2 vm1)" "$pid2" "vm1's QEMU on h2 (frozen ferryd, partitioned)"
-st=$(L virsh h1 domstate vm1 2>/dev/null | head -1)
+st=$(L virsh h1 domstate vm1 2>/dev/null | sed -n 1p || true)
 [ "$st" != running ] || fail "vm1 runs on h1 while h2 holds its disk's lease"
 log "vm1 on h1 while h2 holds the lease: ${st:-no domain state}"
 assert_eq "$(L etcd ctl get /ferry/vms/vm1 --print-value-only | jq -r '"\(.owner)/\(.generation)"')" "h1/3" "vm1's record: claimed by h1"

@@ -66,7 +66,7 @@ done
 C 2>/dev/null && fail "client reaches a partitioned h1"
 "$LAB" --lab "$name" heal h1
 C || fail "client -> h1:16509 after heal"
-u1=$(X h1 virsh -c qemu:///system capabilities | sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p' | head -1)
-u2=$(X h1 virsh -c qemu+tcp://h2/system capabilities | sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p' | head -1)
+u1=$(X h1 virsh -c qemu:///system capabilities | sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p' | sed -n 1p)
+u2=$(X h1 virsh -c qemu+tcp://h2/system capabilities | sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p' | sed -n 1p)
 [ -n "$u1" ] && [ "$u1" != "$u2" ] || fail "host UUIDs: h1 '$u1', h2 '$u2'"
 log "PASS"
