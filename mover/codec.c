@@ -29,8 +29,8 @@
  * compressible chunk goes to another level of the ladder in turn, to keep
  * the estimates current; it is compressed at level 3 (the ladder's first)
  * too, untimed, so that each level's ratio is known relative to 3's on the
- * same data, whatever mix of data the probes landed on.  Unknown L (not link-bound yet, a Unix socket):
- * raw.
+ * same data, whatever mix of data the probes landed on.  Unknown L (not
+ * link-bound yet, a Unix socket): raw.
  */
 #include <errno.h>
 #include <stdlib.h>
